@@ -1,0 +1,319 @@
+#include "service/grpc_service.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace chat {
+namespace {
+
+using Bytes = grpc::ByteBuffer;
+
+// Wraps the event's serialized bytes in a ByteBuffer without copying them:
+// the slice keeps the event alive until gRPC is done with it.
+Bytes ToByteBuffer(const EventPtr& event) {
+  auto* hold = new EventPtr(event);
+  const std::string& wire = event->wire();
+  grpc::Slice slice(
+      const_cast<char*>(wire.data()), wire.size(),
+      [](void* p) { delete static_cast<EventPtr*>(p); }, hold);
+  return Bytes(&slice, 1);
+}
+
+class ChatStream;
+
+// The sink the core wakes; it outlives the stream, which detaches itself in
+// OnDone, so a late wake finds no stream rather than a deleted one.
+class StreamSink final : public MemberSink {
+ public:
+  explicit StreamSink(ChatStream* stream) : stream_(stream) {}
+  void Wake() override;
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    stream_ = nullptr;
+  }
+
+ private:
+  absl::Mutex mu_;
+  ChatStream* stream_ ABSL_GUARDED_BY(mu_);
+};
+
+class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
+ public:
+  ChatStream(Hub* hub, grpc::CallbackServerContext* context)
+      : hub_(hub),
+        context_(context),
+        sink_(std::make_shared<StreamSink>(this)) {
+    StartRead(&request_bytes_);
+  }
+
+  // Starts the next write if none is in flight. Any thread.
+  void Wake() {
+    std::optional<grpc::Status> finish;
+    bool write = false;
+    grpc::WriteOptions options;
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || finished_ || !member_) return;
+      write = NextWriteLocked(&options, &finish);
+    }
+    Act(write, options, std::move(finish));
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client half-closed (or the call broke): leave; the stream ends
+      // once what is queued is written.
+      std::shared_ptr<Member> member = this->member();
+      if (member) {
+        member->Leave(context_->IsCancelled() ? "disconnected" : "");
+      } else {
+        FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "the stream ended before a join request"));
+      }
+      return;
+    }
+    v1::ChatRequest request;
+    grpc::Status parsed =
+        grpc::SerializationTraits<v1::ChatRequest>::Deserialize(&request_bytes_,
+                                                                &request);
+    if (!parsed.ok()) {
+      FinishOrLeave(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "malformed ChatRequest: " + parsed.error_message()));
+      return;
+    }
+    if (Handle(request)) StartRead(&request_bytes_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    // A failed write means the connection is gone: drop what is queued; the
+    // drain below then finds the outbox closed and finishes.
+    std::shared_ptr<Member> member = this->member();
+    if (!ok) member->Disconnect("disconnected");
+    std::optional<grpc::Status> finish;
+    bool write;
+    grpc::WriteOptions options;
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        pending_.clear();
+        next_ = 0;
+      }
+      write = NextWriteLocked(&options, &finish);
+    }
+    Act(write, options, std::move(finish));
+  }
+
+  void OnCancel() override {
+    std::shared_ptr<Member> member = this->member();
+    if (member) {
+      member->Disconnect("disconnected");
+    } else {
+      FinishOnce(grpc::Status::CANCELLED);
+    }
+  }
+
+  void OnDone() override {
+    sink_->Detach();
+    // A join that raced with a cancellation can leave a member behind.
+    if (std::shared_ptr<Member> member = this->member()) {
+      member->Disconnect("disconnected");
+    }
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<Member> member() {
+    absl::MutexLock lock(&mu_);
+    return member_;
+  }
+
+  // Acts on one request. Returns true to read the next one.
+  bool Handle(const v1::ChatRequest& request) {
+    std::shared_ptr<Member> member = this->member();
+    if (!member) {
+      if (!request.has_join()) {
+        FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                "the first request must be a join"));
+        return false;
+      }
+      const v1::Join& j = request.join();
+      JoinRequest join;
+      join.name = j.name();
+      join.room = j.room();
+      join.history = j.history();
+      join.resume_after_seq = j.resume_after_seq();
+      join.transport = v1::TRANSPORT_GRPC;
+      absl::StatusOr<std::shared_ptr<Member>> joined = hub_->Join(join, sink_);
+      if (!joined.ok()) {
+        FinishOnce(ToGrpcStatus(joined.status()));
+        return false;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        member_ = *joined;
+      }
+      Wake();  // The welcome is queued; no wake comes for it.
+      return true;
+    }
+    switch (request.kind_case()) {
+      // Errors that do not end the stream reach the member as notices.
+      case v1::ChatRequest::kSay:
+        member->Say(request.say().text(), request.say().action()).IgnoreError();
+        return true;
+      case v1::ChatRequest::kRename:
+        member->Rename(request.rename().name()).IgnoreError();
+        return true;
+      case v1::ChatRequest::kJoin:
+        member->Move(request.join().room(), request.join().history())
+            .IgnoreError();
+        return true;
+      case v1::ChatRequest::kLeave:
+        member->Leave(request.leave().reason());
+        return false;
+      case v1::ChatRequest::KIND_NOT_SET:
+        member->Notify(
+            "empty request ignored: set one of join, say, "
+            "rename or leave");
+        return true;
+    }
+    return true;
+  }
+
+  // Before a member exists the stream ends at once; after, the member leaves
+  // and the stream ends with `status` once the outbox is written.
+  void FinishOrLeave(grpc::Status status) {
+    std::shared_ptr<Member> member = this->member();
+    if (!member) {
+      FinishOnce(std::move(status));
+      return;
+    }
+    member->Notify(status.error_message());
+    member->Leave("bad request");
+  }
+
+  // Picks the next event to write, draining the outbox when the pending batch
+  // is empty. Returns true and fills current_ when there is one to write;
+  // sets *finish when the outbox is closed and fully written.
+  bool NextWriteLocked(grpc::WriteOptions* options,
+                       std::optional<grpc::Status>* finish)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return false;
+    if (next_ == pending_.size()) {
+      pending_.clear();
+      next_ = 0;
+      absl::Status closed;
+      switch (member_->outbox().Drain(&pending_, &closed)) {
+        case Outbox::DrainResult::kEvents:
+          break;
+        case Outbox::DrainResult::kEmpty:
+          return false;
+        case Outbox::DrainResult::kClosed:
+          finished_ = true;
+          *finish = ToGrpcStatus(closed);
+          return false;
+      }
+    }
+    current_ = ToByteBuffer(pending_[next_]);
+    pending_[next_].reset();
+    ++next_;
+    if (next_ < pending_.size() && wrote_any_) options->set_buffer_hint();
+    wrote_any_ = true;
+    writing_ = true;
+    return true;
+  }
+
+  void Act(bool write, const grpc::WriteOptions& options,
+           std::optional<grpc::Status> finish) {
+    if (write) StartWrite(&current_, options);
+    if (finish) Finish(std::move(*finish));
+  }
+
+  // Ends a stream that has no member yet, so no write was ever started.
+  void FinishOnce(grpc::Status status) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    Finish(std::move(status));
+  }
+
+  Hub* const hub_;
+  grpc::CallbackServerContext* const context_;
+  const std::shared_ptr<StreamSink> sink_;
+  Bytes request_bytes_;  // Owned by the read in flight.
+
+  absl::Mutex mu_;
+  std::shared_ptr<Member> member_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // Drained from the outbox, written in order from next_.
+  std::vector<EventPtr> pending_ ABSL_GUARDED_BY(mu_);
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  bool wrote_any_ ABSL_GUARDED_BY(mu_) = false;
+  Bytes current_;  // Owned by the write in flight (writing_).
+};
+
+void StreamSink::Wake() {
+  absl::MutexLock lock(&mu_);
+  if (stream_ != nullptr) stream_->Wake();
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+grpc::ServerBidiReactor<Bytes, Bytes>* ChatRoomService::Chat(
+    grpc::CallbackServerContext* context) {
+  return new ChatStream(hub_, context);
+}
+
+grpc::ServerUnaryReactor* ChatRoomService::ListMembers(
+    grpc::CallbackServerContext* context, const v1::ListMembersRequest* request,
+    v1::ListMembersResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::string room;
+  absl::StatusOr<std::vector<v1::Member>> members =
+      hub_->ListMembers(request->room(), &room);
+  if (!members.ok()) {
+    reactor->Finish(ToGrpcStatus(members.status()));
+    return reactor;
+  }
+  response->set_room(room);
+  for (v1::Member& m : *members) *response->add_members() = std::move(m);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ChatRoomService::GetHistory(
+    grpc::CallbackServerContext* context, const v1::GetHistoryRequest* request,
+    v1::GetHistoryResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::vector<EventPtr> events;
+  uint64_t last_seq = 0;
+  std::string room;
+  absl::Status s = hub_->History(request->room(), request->limit(), &events,
+                                 &last_seq, &room);
+  if (!s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  response->set_room(room);
+  response->set_last_seq(last_seq);
+  for (const EventPtr& e : events) *response->add_events() = e->response();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace chat

@@ -1,0 +1,245 @@
+#include "service/grpc_service.h"
+
+#include <memory>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace chat {
+namespace {
+
+using ::testing::HasSubstr;
+using Stream = grpc::ClientReaderWriter<v1::ChatRequest, v1::ChatResponse>;
+
+class GrpcServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(HubOptions()); }
+
+  void Start(HubOptions options) {
+    hub_ = std::make_unique<Hub>(options);
+    service_ = std::make_unique<ChatRoomService>(hub_.get());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::ChatRoom::NewStub(channel_);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  struct Client {
+    std::unique_ptr<grpc::ClientContext> context =
+        std::make_unique<grpc::ClientContext>();
+    std::unique_ptr<Stream> stream;
+
+    v1::ChatResponse Read() {
+      v1::ChatResponse r;
+      EXPECT_TRUE(stream->Read(&r)) << "stream ended early";
+      return r;
+    }
+    // Reads until an event matching `pred` (up to 100 events).
+    template <typename Pred>
+    v1::ChatResponse ReadUntil(Pred pred) {
+      v1::ChatResponse r;
+      for (int i = 0; i < 100 && stream->Read(&r); ++i) {
+        if (pred(r)) return r;
+      }
+      ADD_FAILURE() << "no matching event";
+      return r;
+    }
+    void Say(const std::string& text) {
+      v1::ChatRequest req;
+      req.mutable_say()->set_text(text);
+      ASSERT_TRUE(stream->Write(req));
+    }
+  };
+
+  // Opens a Chat stream and sends a join (without reading anything).
+  Client Open(const std::string& name, const std::string& room = "") {
+    Client c;
+    c.context->set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::seconds(20));
+    c.stream = stub_->Chat(c.context.get());
+    v1::ChatRequest req;
+    req.mutable_join()->set_name(name);
+    req.mutable_join()->set_room(room);
+    EXPECT_TRUE(c.stream->Write(req));
+    return c;
+  }
+
+  // Opens and joins, reading the welcome and own member_joined.
+  Client Join(const std::string& name, const std::string& room = "") {
+    Client c = Open(name, room);
+    EXPECT_TRUE(c.Read().has_welcome());
+    EXPECT_TRUE(c.Read().has_member_joined());
+    return c;
+  }
+
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<ChatRoomService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ChatRoom::Stub> stub_;
+};
+
+TEST_F(GrpcServiceTest, TwoClientsSeeEachOthersMessagesWithTheSameSeq) {
+  Client alice = Join("alice");
+  Client bob = Join("bob");
+  v1::ChatResponse joined = alice.Read();
+  EXPECT_EQ(joined.member_joined().member().name(), "bob");
+  EXPECT_EQ(joined.member_joined().member().transport(), v1::TRANSPORT_GRPC);
+
+  alice.Say("hello bob");
+  v1::ChatResponse at_bob = bob.Read();
+  v1::ChatResponse at_alice = alice.Read();  // Her own message comes back.
+  EXPECT_EQ(at_bob.message().sender(), "alice");
+  EXPECT_EQ(at_bob.message().text(), "hello bob");
+  EXPECT_EQ(at_bob.seq(), at_alice.seq());
+  EXPECT_EQ(at_bob.seq(), joined.seq() + 1);
+  EXPECT_GT(at_bob.time().seconds(), 0);
+}
+
+TEST_F(GrpcServiceTest, FirstRequestMustBeAJoin) {
+  Client c;
+  c.stream = stub_->Chat(c.context.get());
+  v1::ChatRequest req;
+  req.mutable_say()->set_text("hi");
+  c.stream->Write(req);
+  c.stream->WritesDone();
+  v1::ChatResponse r;
+  EXPECT_FALSE(c.stream->Read(&r));
+  grpc::Status s = c.stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("first request must be a join"));
+}
+
+TEST_F(GrpcServiceTest, TakenAndBadNamesEndTheStream) {
+  Client alice = Join("alice");
+  Client again = Open("Alice");
+  v1::ChatResponse r;
+  EXPECT_FALSE(again.stream->Read(&r));
+  grpc::Status s = again.stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_THAT(s.error_message(), HasSubstr("is taken in room lobby"));
+
+  Client bad = Open("no spaces");
+  EXPECT_FALSE(bad.stream->Read(&r));
+  EXPECT_EQ(bad.stream->Finish().error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(GrpcServiceTest, TooLongMessageGetsANoticeAndTheStreamGoesOn) {
+  Client alice = Join("alice");
+  alice.Say(std::string(5000, 'x'));
+  EXPECT_THAT(alice.Read().notice().text(), HasSubstr("limit is 4096"));
+  alice.Say("short");
+  EXPECT_EQ(alice.Read().message().text(), "short");
+}
+
+TEST_F(GrpcServiceTest, CancelledClientIsSeenLeaving) {
+  Client alice = Join("alice");
+  {
+    Client bob = Join("bob");
+    alice.Read();  // bob joined
+    bob.context->TryCancel();
+    bob.stream->Finish();
+  }
+  v1::ChatResponse left = alice.Read();
+  ASSERT_TRUE(left.has_member_left());
+  EXPECT_EQ(left.member_left().member().name(), "bob");
+  EXPECT_EQ(left.member_left().reason(), "disconnected");
+}
+
+TEST_F(GrpcServiceTest, LeaveEndsTheStreamWithOkAfterOwnEvents) {
+  Client alice = Join("alice");
+  Client bob = Join("bob");
+  bob.Say("last words");
+  v1::ChatRequest leave;
+  leave.mutable_leave()->set_reason("bye");
+  bob.stream->Write(leave);
+  bob.stream->WritesDone();
+  EXPECT_EQ(bob.Read().message().text(), "last words");
+  v1::ChatResponse r;
+  EXPECT_FALSE(bob.stream->Read(&r));
+  EXPECT_TRUE(bob.stream->Finish().ok());
+  v1::ChatResponse left = alice.ReadUntil(
+      [](const v1::ChatResponse& r) { return r.has_member_left(); });
+  EXPECT_EQ(left.member_left().reason(), "bye");
+}
+
+TEST_F(GrpcServiceTest, ListMembersAndGetHistory) {
+  Client alice = Join("alice");
+  alice.Say("one");
+  alice.Read();
+  grpc::ClientContext ctx;
+  v1::ListMembersRequest req;
+  v1::ListMembersResponse resp;
+  ASSERT_TRUE(stub_->ListMembers(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.room(), "lobby");
+  ASSERT_EQ(resp.members_size(), 1);
+  EXPECT_EQ(resp.members(0).name(), "alice");
+
+  grpc::ClientContext hctx;
+  v1::GetHistoryRequest hreq;
+  v1::GetHistoryResponse hresp;
+  ASSERT_TRUE(stub_->GetHistory(&hctx, hreq, &hresp).ok());
+  ASSERT_EQ(hresp.events_size(), 1);
+  EXPECT_EQ(hresp.events(0).message().text(), "one");
+  EXPECT_EQ(hresp.last_seq(), 2u);
+
+  grpc::ClientContext bctx;
+  hreq.set_room("bad room");
+  EXPECT_EQ(stub_->GetHistory(&bctx, hreq, &hresp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(GrpcServiceTest, ReaderThatStopsIsDroppedAsTooSlow) {
+  TearDown();
+  HubOptions options;
+  options.outbox_events = 16;
+  Start(options);
+  Client alice = Join("alice");
+  Client stalled = Join("stalled");  // Never reads again.
+  alice.Read();                      // stalled joined
+  // Enough data to fill the stalled client's HTTP/2 windows and its outbox.
+  const std::string text(4000, 'x');
+  bool gone = false;
+  for (int i = 0; i < 2000 && !gone; ++i) {
+    alice.Say(text);
+    v1::ChatResponse r = alice.ReadUntil([](const v1::ChatResponse& r) {
+      return r.has_message() || r.has_member_left();
+    });
+    if (r.has_member_left()) {
+      EXPECT_EQ(r.member_left().member().name(), "stalled");
+      EXPECT_EQ(r.member_left().reason(), "too slow");
+      gone = true;
+    }
+  }
+  ASSERT_TRUE(gone);
+  v1::ChatResponse r;
+  while (stalled.stream->Read(&r)) {
+  }
+  grpc::Status s = stalled.stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("too slow"));
+}
+
+TEST_F(GrpcServiceTest, ShutdownSendsANoticeAndEndsUnavailable) {
+  Client alice = Join("alice");
+  hub_->Shutdown("chat-service is shutting down");
+  EXPECT_EQ(alice.Read().notice().text(), "chat-service is shutting down");
+  v1::ChatResponse r;
+  EXPECT_FALSE(alice.stream->Read(&r));
+  EXPECT_EQ(alice.stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace chat

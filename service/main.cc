@@ -1,0 +1,110 @@
+// chat-service: the chat server. Serves the chat.v1.ChatRoom gRPC service
+// (with health and reflection) and the legacy TCP line port, both into one
+// room core. Prints one "chat-service ready ..." line to stdout once
+// listening; logs to stderr; SIGINT/SIGTERM shut it down cleanly.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/grpc_service.h"
+#include "service/log.h"
+#include "service/room.h"
+
+ABSL_FLAG(std::string, grpc_addr, "127.0.0.1:50051",
+          "Address for the gRPC ChatRoom service (port 0 picks a free port).");
+ABSL_FLAG(std::string, legacy_addr, "127.0.0.1:5000",
+          "Address for the legacy TCP line port (port 0 picks a free port; "
+          "empty turns it off).");
+ABSL_FLAG(size_t, max_message_bytes, 4096,
+          "Longest message accepted, in bytes.");
+ABSL_FLAG(size_t, history_events, 1000, "Events kept per room for replay.");
+ABSL_FLAG(size_t, outbox_events, 1024,
+          "Events queued for one member before it is dropped as too slow.");
+ABSL_FLAG(size_t, outbox_bytes, 1 << 20,
+          "Bytes queued for one member before it is dropped as too slow.");
+ABSL_FLAG(size_t, max_rooms, 10000,
+          "Most rooms held; empty rooms are forgotten to make space.");
+
+namespace chat {
+namespace {
+
+// "127.0.0.1:0" with port 54321 -> "127.0.0.1:54321".
+std::string WithPort(const std::string& addr, int port) {
+  const size_t colon = addr.rfind(':');
+  return absl::StrCat(colon == std::string::npos ? addr : addr.substr(0, colon),
+                      ":", port);
+}
+
+int Run() {
+  // Debian's Abseil runs deadlock detection on every mutex, gRPC's included.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  HubOptions options;
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.history_events = absl::GetFlag(FLAGS_history_events);
+  options.outbox_events = absl::GetFlag(FLAGS_outbox_events);
+  options.outbox_bytes = absl::GetFlag(FLAGS_outbox_bytes);
+  options.max_rooms = absl::GetFlag(FLAGS_max_rooms);
+  Hub hub(options);
+
+  ChatRoomService service(&hub);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string grpc_addr = absl::GetFlag(FLAGS_grpc_addr);
+  int grpc_port = 0;
+  builder.AddListeningPort(grpc_addr, grpc::InsecureServerCredentials(),
+                           &grpc_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || grpc_port == 0) {
+    std::fprintf(stderr, "chat-service: cannot listen for gRPC on %s\n",
+                 grpc_addr.c_str());
+    return 1;
+  }
+
+  const std::string legacy = "off";
+  std::printf("chat-service ready grpc=%s legacy=%s\n",
+              WithPort(grpc_addr, grpc_port).c_str(), legacy.c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  Log("shutting down (", sig == SIGINT ? "SIGINT" : "SIGTERM", ")");
+  hub.Shutdown("chat-service is shutting down");
+  server->Shutdown(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(1500));
+  Log("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace chat
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "chat-service [--grpc_addr=HOST:PORT] [--legacy_addr=HOST:PORT] "
+      "[limits...]\nA chat server: the chat.v1.ChatRoom gRPC service and a "
+      "legacy TCP line port, sharing one set of rooms.");
+  absl::ParseCommandLine(argc, argv);
+  return chat::Run();
+}

@@ -1,0 +1,215 @@
+// The room core: rooms, members, names, the per-room sequence, history and
+// one bounded outbox per member. It knows no transport: a transport (the gRPC
+// stream, the legacy TCP session) joins a member through Hub::Join, passing a
+// MemberSink that the core uses only to say "your outbox has something", and
+// then drains the member's Outbox on its own thread.
+//
+// Order: every room event (message, joined, left, renamed) takes the room's
+// next seq and reaches every member's outbox in seq order, because sequencing
+// and fan-out happen under the room's fan-out lock. No lock is held while a
+// transport does I/O: transports drain outboxes on their own threads, and
+// the core wakes them only after releasing its locks.
+//
+// Lock order: Hub::mu_, Room::fanout_mu_, Room::mu_, Member::mu_, Outbox::mu_.
+// Everything here is thread-safe.
+#ifndef CHATROOM_SERVICE_ROOM_H_
+#define CHATROOM_SERVICE_ROOM_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "chat/v1/chat.pb.h"
+#include "service/event.h"
+#include "service/outbox.h"
+
+namespace chat {
+
+class Hub;
+class Room;
+
+// Limits, all set by chat-service flags.
+struct HubOptions {
+  size_t max_message_bytes = 4096;  // Longer messages are refused.
+  size_t history_events = 1000;     // Room events kept per room.
+  size_t outbox_events = 1024;      // A member's outbox limits: over either,
+  size_t outbox_bytes = 1 << 20;    // the member is removed as too slow.
+  size_t max_rooms = 10000;         // Empty rooms are forgotten past this.
+};
+
+// MemberSink: what a transport gives the core for each member.
+class MemberSink {
+ public:
+  virtual ~MemberSink() = default;
+
+  // The member's outbox has something to drain (events, or its close) and
+  // the transport had drained it empty before. Called from any thread, with
+  // no core lock held; must not block and must not call into the core.
+  // Spurious calls are possible and must be harmless.
+  virtual void Wake() = 0;
+};
+
+// What a transport asks for when a member joins.
+struct JoinRequest {
+  std::string name;
+  std::string room;               // "" means "lobby".
+  uint32_t history = 0;           // Replay the last N messages.
+  uint64_t resume_after_seq = 0;  // Or: replay every event after this seq.
+  v1::Transport transport = v1::TRANSPORT_GRPC;
+};
+
+// Member: one person in one room, as the core sees them. Created by
+// Hub::Join; the transport keeps the shared_ptr and calls the methods below
+// from its own thread. After the member leaves (Leave, or removal by the
+// core), its outbox is closed and the methods below do nothing.
+class Member : public std::enable_shared_from_this<Member> {
+ public:
+  Member(Hub* hub, uint64_t id, v1::Transport transport,
+         std::shared_ptr<MemberSink> sink);
+
+  Member(const Member&) = delete;
+  Member& operator=(const Member&) = delete;
+
+  // Say
+  //
+  // Posts a message. A message that is empty or too long is not posted: the
+  // member gets a notice and the error is returned.
+  absl::Status Say(absl::string_view text, bool action);
+
+  // Rename
+  //
+  // Changes the member's name; everyone sees member_renamed. A bad or taken
+  // name gets a notice and the error is returned.
+  absl::Status Rename(absl::string_view new_name);
+
+  // Move
+  //
+  // Leaves the current room and joins another under the same name, with a
+  // new welcome. On error (bad room, name taken there) the member stays
+  // where it was and gets a notice.
+  absl::Status Move(absl::string_view room, uint32_t history);
+
+  // Leave
+  //
+  // Leaves the room (others see member_left with `reason`) and closes the
+  // outbox with OK once the events already queued are drained. Idempotent.
+  void Leave(absl::string_view reason);
+
+  // Disconnect
+  //
+  // For a broken connection: leaves like Leave, and drops what is queued.
+  void Disconnect(absl::string_view reason);
+
+  // Notify
+  //
+  // Sends `text` as a notice to this member alone.
+  void Notify(absl::string_view text);
+
+  // Wakes the member's transport (see MemberSink::Wake).
+  void WakeTransport() { sink_->Wake(); }
+
+  Outbox& outbox() { return outbox_; }
+  uint64_t id() const { return id_; }
+  v1::Transport transport() const { return transport_; }
+  std::string name() const;
+  std::string room_name() const;
+
+ private:
+  friend class Hub;
+  friend class Room;
+
+  // Closes the outbox with `status` and takes the member out of its room.
+  void End(absl::string_view reason, absl::Status status, bool discard);
+  std::shared_ptr<Room> room() const;
+
+  Hub* const hub_;
+  const uint64_t id_;
+  const v1::Transport transport_;
+  const std::shared_ptr<MemberSink> sink_;
+  Outbox outbox_;
+
+  mutable absl::Mutex mu_;
+  std::string name_ ABSL_GUARDED_BY(mu_);
+  // The room the member is in; set and cleared by Room under its lock.
+  std::shared_ptr<Room> room_ ABSL_GUARDED_BY(mu_);
+  // Set once the member ended; no room takes it after that.
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Hub: every room of one chat-service.
+class Hub {
+ public:
+  explicit Hub(HubOptions options);
+  ~Hub();
+
+  Hub(const Hub&) = delete;
+  Hub& operator=(const Hub&) = delete;
+
+  // Join
+  //
+  // Puts a new member in a room. On success the member's outbox already holds
+  // its welcome, any replay, and its own member_joined; the transport should
+  // start draining it (no wake comes for these). Errors: INVALID_ARGUMENT
+  // (bad name or room), ALREADY_EXISTS (name taken), RESOURCE_EXHAUSTED (too
+  // many rooms), UNAVAILABLE (shutting down).
+  absl::StatusOr<std::shared_ptr<Member>> Join(
+      const JoinRequest& request, std::shared_ptr<MemberSink> sink);
+
+  // ListMembers
+  //
+  // The members of `room`, in the order they joined. An unknown room is
+  // empty. Sets *normalized to the room's normalized name.
+  absl::StatusOr<std::vector<v1::Member>> ListMembers(absl::string_view room,
+                                                      std::string* normalized);
+
+  // History
+  //
+  // The last `limit` messages of `room` still held (all of them for 0),
+  // oldest first, and the room's last seq.
+  absl::Status History(absl::string_view room, uint32_t limit,
+                       std::vector<EventPtr>* events, uint64_t* last_seq,
+                       std::string* normalized);
+
+  // Shutdown
+  //
+  // Sends every member a notice with `text` and closes its outbox with
+  // UNAVAILABLE; later joins fail with UNAVAILABLE.
+  void Shutdown(absl::string_view text);
+
+  const HubOptions& options() const { return options_; }
+
+  // Counts for tests and logs.
+  size_t room_count() const;
+
+ private:
+  friend class Member;
+
+  // Returns the room called `name` (normalized), creating it if `create`.
+  absl::StatusOr<std::shared_ptr<Room>> FindRoom(const std::string& name,
+                                                 bool create);
+  // Joins `member` (already named) to `room`; see Hub::Join for errors.
+  absl::Status Enter(const std::shared_ptr<Member>& member,
+                     const std::string& name, const std::string& room,
+                     uint32_t history, uint64_t resume_after_seq);
+
+  const HubOptions options_;
+  std::atomic<uint64_t> next_member_id_{1};
+
+  mutable absl::Mutex mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<std::string, std::shared_ptr<Room>> rooms_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace chat
+
+#endif  // CHATROOM_SERVICE_ROOM_H_
