@@ -505,7 +505,11 @@ void Member::End(absl::string_view reason, absl::Status status, bool discard) {
 
 Hub::Hub(HubOptions options) : options_(std::move(options)) {}
 
-Hub::~Hub() = default;
+Hub::~Hub() {
+  // Members and rooms point at each other; empty the rooms to let both go.
+  absl::MutexLock lock(&mu_);
+  for (const auto& [name, room] : rooms_) room->TakeAll();
+}
 
 absl::StatusOr<std::shared_ptr<Member>> Hub::Join(
     const JoinRequest& request, std::shared_ptr<MemberSink> sink) {
