@@ -1,0 +1,927 @@
+#include "integration_tests/runner.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "chat/v1/chat.grpc.pb.h"
+#include "integration_tests/grpc_user.h"
+#include "integration_tests/tcp_user.h"
+#include "re2/re2.h"
+#include "service/format.h"
+
+namespace chat {
+namespace {
+
+constexpr absl::Duration kExpectTimeout = absl::Seconds(5);
+constexpr absl::Duration kGroupTimeout = absl::Seconds(30);
+constexpr int kShowEvents = 10;
+
+// A matcher for a pattern: equality, or an RE2 search.
+std::function<bool(const std::string&)> Matcher(const Pattern& p) {
+  if (!p.regex) {
+    return [text = p.text](const std::string& line) { return line == text; };
+  }
+  auto re = std::make_shared<RE2>(p.text);
+  return [re](const std::string& line) { return RE2::PartialMatch(line, *re); };
+}
+
+std::string Ago(absl::Duration d) {
+  return absl::StrFormat("%.3fs", absl::ToDoubleSeconds(d));
+}
+
+uint32_t ToU32(const std::string& s) {
+  uint32_t n = 0;
+  absl::SimpleAtoi(s, &n);
+  return n;
+}
+
+}  // namespace
+
+Runner::Runner(Script script, RunOptions options)
+    : script_(std::move(script)),
+      options_(std::move(options)),
+      epoch_(absl::Now()) {}
+
+Runner::~Runner() {
+  // Users first: their connections close while the server still runs.
+  users_.clear();
+  retired_.clear();
+  channels_.clear();
+  server_.reset();
+}
+
+absl::Status Runner::Run() {
+  for (const Step& step : script_.steps) {
+    if (options_.verbose) {
+      std::printf("%8s  %s:%d  %s\n", Ago(absl::Now() - epoch_).c_str(),
+                  script_.path.c_str(), step.line, step.source.c_str());
+      std::fflush(stdout);
+    }
+    if (absl::Status s = CheckViolations(&step); !s.ok()) return s;
+    if (absl::Status s = RunStep(step); !s.ok()) return s;
+    if (absl::Status s = CheckViolations(&step); !s.ok()) return s;
+  }
+  return Finish();
+}
+
+absl::Status Runner::Finish() {
+  const absl::Time start = absl::Now();
+  users_.clear();
+  retired_.clear();
+  channels_.clear();
+  if (server_ && server_->running()) {
+    int code = 0;
+    absl::Status s = server_->Stop(absl::Seconds(10), &code);
+    if (!s.ok() || code != 0) {
+      Step end;
+      end.line = 0;
+      end.source = "(end of scenario: SIGTERM the server)";
+      return Fail(end,
+                  s.ok() ? absl::StrCat("chat-service exited with code ", code,
+                                        " at the end of the scenario")
+                         : std::string(s.message()),
+                  {});
+    }
+  }
+  if (options_.verbose) {
+    std::printf("%8s  passed (teardown %s)\n",
+                Ago(absl::Now() - epoch_).c_str(),
+                Ago(absl::Now() - start).c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::CheckViolations(const Step* step) {
+  for (auto& [alias, user] : users_) {
+    std::vector<std::string> v = user->violations();
+    if (v.empty()) continue;
+    return Fail(*step,
+                absl::StrCat("protocol rule broken for ", alias, " (",
+                             user->transport(), "): ", v.front(),
+                             v.size() > 1 ? absl::StrCat(" (and ", v.size() - 1,
+                                                         " more)")
+                                          : std::string()),
+                {user.get()});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::RunStep(const Step& step) {
+  const std::string& op = step.op;
+  if (op != "start" && op != "sleep" && !server_) {
+    return Fail(step, "no server: a scenario begins with a `start` step", {});
+  }
+  if (op == "start") return DoStart(step);
+  if (op == "restart") return DoRestart(step);
+  if (op == "stop") return DoStop(step);
+  if (op == "grpc") return DoGrpc(step);
+  if (op == "tcp") return DoTcp(step);
+  if (op == "group") return DoGroup(step);
+  if (op == "expect" || op == "expect-next") return DoExpect(step);
+  if (op == "expect-none") return DoExpectNone(step);
+  if (op == "expect-end") return DoExpectEnd(step);
+  if (op == "expect-all") return DoExpectAll(step);
+  if (op == "members") return DoMembers(step);
+  if (op == "burst") return DoBurst(step);
+  if (op == "check-order") return DoCheckOrder(step);
+  if (op == "sleep") {
+    std::this_thread::sleep_for(
+        absl::ToChronoNanoseconds(*ParseDuration(step.args[0].text)));
+    return absl::OkStatus();
+  }
+  return DoAction(step);
+}
+
+// ------------------------------------------------------------ the server
+
+absl::Status Runner::DoStart(const Step& step) {
+  if (server_ && server_->running()) {
+    return Fail(step, "the server is already running (use restart)", {});
+  }
+  std::vector<std::string> flags;
+  for (const Token& t : step.args) flags.push_back(t.text);
+  server_ = std::make_unique<ServerProcess>(options_.server_binary,
+                                            options_.log_path);
+  channels_.clear();
+  absl::Status s = server_->Start(flags, absl::Seconds(15));
+  if (!s.ok()) return Fail(step, std::string(s.message()), {});
+  if (options_.verbose) {
+    std::printf("          %s\n", server_->ready_line().c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::DoRestart(const Step& step) {
+  const std::vector<std::string> flags = server_->flags();
+  server_->Kill();  // kill -9: no goodbye to anyone.
+  channels_.clear();
+  absl::Status s = server_->Start(flags, absl::Seconds(15));
+  if (!s.ok()) return Fail(step, std::string(s.message()), {});
+  if (options_.verbose) {
+    std::printf("          %s\n", server_->ready_line().c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::DoStop(const Step& step) {
+  if (!server_->running()) return Fail(step, "the server is not running", {});
+  const int want = static_cast<int>(ToU32(step.Option("code", "0")));
+  int code = 0;
+  absl::Status s = server_->Stop(Timeout(step, absl::Seconds(10)), &code);
+  if (!s.ok()) return Fail(step, std::string(s.message()), {});
+  if (code != want) {
+    return Fail(
+        step,
+        absl::StrCat("chat-service exited with code ", code,
+                     code > 128 ? absl::StrCat(" (signal ", code - 128, ")")
+                                : std::string(),
+                     " after SIGTERM; expected ", want),
+        {});
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------ joining
+
+absl::Duration Runner::Timeout(const Step& step, absl::Duration fallback) {
+  if (!step.HasOption("timeout")) return fallback;
+  return *ParseDuration(step.Option("timeout"));
+}
+
+std::shared_ptr<grpc::Channel> Runner::Channel(const std::string& key) {
+  auto it = channels_.find(key);
+  if (it != channels_.end()) return it->second;
+  grpc::ChannelArguments args;
+  // Each channel its own connection: a local subchannel pool, and a
+  // distinct argument so no two channels share a subchannel.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetString("chat.harness.channel", key);
+  args.SetMaxReceiveMessageSize(-1);
+  auto channel = grpc::CreateCustomChannel(
+      server_->grpc_addr(), grpc::InsecureChannelCredentials(), args);
+  channels_[key] = channel;
+  return channel;
+}
+
+absl::Status Runner::Retire(const Step& step, const std::string& alias) {
+  auto it = users_.find(alias);
+  if (it == users_.end()) return absl::OkStatus();
+  User* old = it->second.get();
+  // A live connection with that name would be a second user, not a
+  // reconnect: the script must end the first one.
+  const Ending e = old->ending();
+  if (!e.ended) {
+    if (old->transport() == "grpc") {
+      // Killed or left users may still be finishing; give them a moment.
+      old->WaitUntil([](const User::View& v) { return v.ending.ended; },
+                     absl::Now() + absl::Seconds(5));
+    }
+    if (!old->ending().ended && old->transport() == "grpc") {
+      return Fail(step,
+                  absl::StrCat(alias,
+                               " is still connected; kill, leave or close it "
+                               "before joining again under that name"),
+                  {old});
+    }
+  }
+  previous_last_seq_[alias] = old->last_seq();
+  retired_.push_back(std::move(it->second));
+  users_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::Status Runner::StartGrpc(const Step& step, const std::string& alias,
+                               const std::string& room, uint32_t history,
+                               uint64_t resume,
+                               const std::string& channel_key) {
+  if (absl::Status s = Retire(step, alias); !s.ok()) return s;
+  auto user = std::make_unique<GrpcUser>(alias, epoch_, Channel(channel_key));
+  v1::Join join;
+  join.set_name(alias);
+  join.set_room(room);
+  join.set_history(history);
+  join.set_resume_after_seq(resume);
+  user->Start(join);
+  users_[alias] = std::move(user);
+  return absl::OkStatus();
+}
+
+absl::Status Runner::AwaitGrpcJoined(const Step& step, User* user,
+                                     absl::Time deadline) {
+  const std::string own = absl::StrCat("-- ", user->alias(), " joined");
+  const int found =
+      user->WaitForMatch([&](const std::string& line) { return line == own; },
+                         false, false, deadline);
+  if (found >= 0) return absl::OkStatus();
+  return Fail(step,
+              absl::StrCat(user->alias(),
+                           " did not get into the room: expected a welcome "
+                           "and its own \"",
+                           own, "\" (add wait=no to a join meant to fail)"),
+              {user});
+}
+
+absl::Status Runner::StartTcp(const Step& step, const std::string& alias,
+                              int rcvbuf) {
+  if (server_->legacy_addr().empty()) {
+    return Fail(step,
+                absl::StrCat("the server has no legacy TCP port (its ready "
+                             "line says \"",
+                             server_->ready_line(),
+                             "\"); TCP users need the legacy adapter "
+                             "(issue 3)"),
+                {});
+  }
+  if (absl::Status s = Retire(step, alias); !s.ok()) return s;
+  auto user = std::make_unique<TcpUser>(alias, epoch_);
+  absl::Status s = user->Connect(server_->legacy_addr(), rcvbuf);
+  if (!s.ok()) return Fail(step, std::string(s.message()), {});
+  users_[alias] = std::move(user);
+  return absl::OkStatus();
+}
+
+absl::Status Runner::AwaitTcpName(const Step& step, User* user,
+                                  absl::Time deadline) {
+  if (user->WaitUntil([](const User::View& v) { return !v.name.empty(); },
+                      deadline)) {
+    return absl::OkStatus();
+  }
+  return Fail(step,
+              absl::StrCat(user->alias(),
+                           " got no welcome naming its guest name "
+                           "(guest-NNNNN) from the TCP port"),
+              {user});
+}
+
+absl::Status Runner::AwaitTcpLine(
+    const Step& step, User* user, const std::string& want,
+    const std::string& what, absl::Time deadline,
+    const std::function<bool(const std::string&)>& match) {
+  const int found = user->WaitForMatch(
+      [&](const std::string& line) {
+        return match(line) || absl::StartsWith(line, "!!");
+      },
+      false, false, deadline);
+  if (found >= 0) {
+    // Either what we waited for or an error line; tell which.
+    std::vector<Record> lines = user->Unconsumed([&](const std::string& line) {
+      return match(line) || absl::StartsWith(line, "!!");
+    });
+    for (const Record& r : lines) {
+      if (match(r.line)) return absl::OkStatus();
+      return Fail(step,
+                  absl::StrCat(user->alias(), " could not ", what,
+                               ": the server answered \"", r.line, "\""),
+                  {user});
+    }
+  }
+  return Fail(step,
+              absl::StrCat(user->alias(), " could not ", what,
+                           ": expected a line like \"", want, "\""),
+              {user});
+}
+
+absl::Status Runner::DoGrpc(const Step& step) {
+  const std::string alias = step.args[0].text;
+  uint64_t resume = 0;
+  if (step.HasOption("resume")) {
+    if (step.Option("resume") == "last") {
+      auto it = previous_last_seq_.find(alias);
+      auto live = users_.find(alias);
+      if (live != users_.end()) {
+        resume = live->second->last_seq();
+      } else if (it != previous_last_seq_.end()) {
+        resume = it->second;
+      } else {
+        return Fail(step,
+                    absl::StrCat("resume=last: ", alias,
+                                 " has not been connected before"),
+                    {});
+      }
+    } else {
+      absl::SimpleAtoi(step.Option("resume"), &resume);
+    }
+  }
+  std::string channel = step.Option("channel", "own");
+  if (channel == "own") {
+    channel = absl::StrCat("own-", alias, "-", ++channel_serial_);
+  }
+  if (absl::Status s =
+          StartGrpc(step, alias, step.Option("room"),
+                    ToU32(step.Option("history", "0")), resume, channel);
+      !s.ok()) {
+    return s;
+  }
+  if (step.Option("wait", "yes") == "no") return absl::OkStatus();
+  return AwaitGrpcJoined(step, users_[alias].get(),
+                         absl::Now() + kExpectTimeout);
+}
+
+absl::Status Runner::DoTcp(const Step& step) {
+  const std::string alias = step.args[0].text;
+  if (absl::Status s =
+          StartTcp(step, alias, static_cast<int>(ToU32(step.Option("rcvbuf"))));
+      !s.ok()) {
+    return s;
+  }
+  if (step.Option("wait", "yes") == "no") return absl::OkStatus();
+  User* user = users_[alias].get();
+  const absl::Time deadline = absl::Now() + kExpectTimeout;
+  if (absl::Status s = AwaitTcpName(step, user, deadline); !s.ok()) return s;
+  if (step.Option("nick", "yes") == "yes") {
+    const std::string want =
+        absl::StrCat("-- ", user->name(), " is now known as ", alias);
+    if (absl::Status s = user->Nick(alias); !s.ok()) {
+      return Fail(step, std::string(s.message()), {user});
+    }
+    if (absl::Status s = AwaitTcpLine(
+            step, user, want, absl::StrCat("take the name ", alias), deadline,
+            [&](const std::string& l) { return l == want; });
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (step.HasOption("room")) {
+    const std::string room = absl::AsciiStrToLower(step.Option("room"));
+    if (absl::Status s = user->Join(room, 0); !s.ok()) {
+      return Fail(step, std::string(s.message()), {user});
+    }
+    const std::string want =
+        absl::StrCat("-- you are ", alias, " in room ", room, "...");
+    if (absl::Status s = AwaitTcpLine(
+            step, user, want, absl::StrCat("join room ", room), deadline,
+            [&](const std::string& l) {
+              return absl::StartsWith(l, "--") &&
+                     absl::StrContains(absl::AsciiStrToLower(l),
+                                       absl::StrCat("room ", room));
+            });
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::DoGroup(const Step& step) {
+  std::vector<std::string> aliases = *ExpandUsers(step.args[0].text);
+  const std::string transport = step.args[1].text;
+  const std::string room = step.Option("room");
+  const int channels = std::max<int>(1, ToU32(step.Option("channels", "4")));
+  const uint32_t history = ToU32(step.Option("history", "0"));
+  const int group = ++channel_serial_;
+  std::vector<User*> grpc_users;
+  std::vector<User*> tcp_users;
+  for (size_t i = 0; i < aliases.size(); ++i) {
+    const bool grpc =
+        transport == "grpc" || (transport == "mixed" && i % 2 == 0);
+    if (grpc) {
+      if (absl::Status s =
+              StartGrpc(step, aliases[i], room, history, 0,
+                        absl::StrCat("group-", group, "-", i % channels));
+          !s.ok()) {
+        return s;
+      }
+      grpc_users.push_back(users_[aliases[i]].get());
+    } else {
+      if (absl::Status s = StartTcp(step, aliases[i], 0); !s.ok()) return s;
+      tcp_users.push_back(users_[aliases[i]].get());
+    }
+  }
+  const absl::Time deadline = absl::Now() + kGroupTimeout;
+  // TCP users: names first, then every /nick at once, then every /join.
+  for (User* u : tcp_users) {
+    if (absl::Status s = AwaitTcpName(step, u, deadline); !s.ok()) return s;
+  }
+  std::vector<std::string> wants;
+  for (User* u : tcp_users) {
+    wants.push_back(
+        absl::StrCat("-- ", u->name(), " is now known as ", u->alias()));
+    if (absl::Status s = u->Nick(u->alias()); !s.ok()) {
+      return Fail(step, std::string(s.message()), {u});
+    }
+  }
+  for (size_t i = 0; i < tcp_users.size(); ++i) {
+    const std::string& want = wants[i];
+    if (absl::Status s = AwaitTcpLine(
+            step, tcp_users[i], want,
+            absl::StrCat("take the name ", tcp_users[i]->alias()), deadline,
+            [&](const std::string& l) { return l == want; });
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!room.empty()) {
+    const std::string lower = absl::AsciiStrToLower(room);
+    for (User* u : tcp_users) {
+      if (absl::Status s = u->Join(lower, 0); !s.ok()) {
+        return Fail(step, std::string(s.message()), {u});
+      }
+    }
+    for (User* u : tcp_users) {
+      const std::string want =
+          absl::StrCat("-- you are ", u->alias(), " in room ", lower, "...");
+      if (absl::Status s = AwaitTcpLine(
+              step, u, want, absl::StrCat("join room ", lower), deadline,
+              [&](const std::string& l) {
+                return absl::StartsWith(l, "--") &&
+                       absl::StrContains(absl::AsciiStrToLower(l),
+                                         absl::StrCat("room ", lower));
+              });
+          !s.ok()) {
+        return s;
+      }
+    }
+  }
+  for (User* u : grpc_users) {
+    if (absl::Status s = AwaitGrpcJoined(step, u, deadline); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------ actions
+
+absl::StatusOr<User*> Runner::Find(const Step& step, const std::string& alias) {
+  auto it = users_.find(alias);
+  if (it != users_.end()) return it->second.get();
+  std::vector<std::string> known;
+  for (const auto& [name, user] : users_) known.push_back(name);
+  return Fail(step,
+              absl::StrCat("no user called ", alias, " (known: ",
+                           known.empty() ? std::string("none")
+                                         : absl::StrJoin(known, " "),
+                           "); users come from grpc, tcp and group steps"),
+              {});
+}
+
+absl::StatusOr<std::vector<User*>> Runner::FindAll(const Step& step,
+                                                   const std::string& list) {
+  std::vector<User*> out;
+  for (const std::string& alias : *ExpandUsers(list)) {
+    absl::StatusOr<User*> u = Find(step, alias);
+    if (!u.ok()) return u.status();
+    out.push_back(*u);
+  }
+  return out;
+}
+
+absl::Status Runner::DoAction(const Step& step) {
+  const std::string& op = step.op;
+  if (op == "pause" || op == "resume" || op == "flush") {
+    absl::StatusOr<std::vector<User*>> users = FindAll(step, step.args[0].text);
+    if (!users.ok()) return users.status();
+    for (User* u : *users) {
+      if (op == "pause") u->Pause();
+      if (op == "resume") u->Resume();
+      if (op == "flush") u->ConsumeAll();
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<User*> found = Find(step, step.args[0].text);
+  if (!found.ok()) return found.status();
+  User* user = *found;
+  const std::string arg = step.args.size() > 1 ? step.args[1].text : "";
+  absl::Status s;
+  if (op == "say") {
+    s = user->Say(arg);
+  } else if (op == "me") {
+    s = user->Me(arg);
+  } else if (op == "nick") {
+    s = user->Nick(arg);
+  } else if (op == "join") {
+    s = user->Join(arg, ToU32(step.Option("history", "0")));
+  } else if (op == "leave") {
+    s = user->Leave(arg);
+  } else if (op == "kill") {
+    s = user->Kill();
+  } else if (op == "close") {
+    s = user->Close();
+  } else if (op == "send") {
+    const int repeat = std::max<int>(1, ToU32(step.Option("repeat", "1")));
+    std::string bytes;
+    bytes.reserve(arg.size() * repeat);
+    for (int i = 0; i < repeat; ++i) bytes += arg;
+    s = user->SendRaw(bytes);
+  } else {
+    s = absl::UnimplementedError(absl::StrCat("step ", op));
+  }
+  if (!s.ok()) {
+    return Fail(step, absl::StrCat(user->alias(), ": ", s.message()), {user});
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------ expectations
+
+absl::Status Runner::DoExpect(const Step& step) {
+  absl::StatusOr<User*> found = Find(step, step.args[0].text);
+  if (!found.ok()) return found.status();
+  User* user = *found;
+  const Pattern pattern = ToPattern(step.args[1]);
+  const bool next_only = step.op == "expect-next";
+  const absl::Duration timeout = Timeout(step, kExpectTimeout);
+  const absl::Time start = absl::Now();
+  const int index =
+      user->WaitForMatch(Matcher(pattern), next_only, true, start + timeout);
+  if (index >= 0) return absl::OkStatus();
+  if (!user->violations().empty()) return CheckViolations(&step);
+  std::string why;
+  const Ending e = user->ending();
+  if (next_only && absl::Now() - start < timeout) {
+    why = "the next line did not match";
+  } else if (e.ended) {
+    why = "the connection ended with nothing matching";
+  } else {
+    why =
+        absl::StrCat("nothing matched within ", absl::FormatDuration(timeout));
+  }
+  return Fail(step,
+              absl::StrCat(user->alias(), " expected ",
+                           next_only ? "as its next line " : "a line ",
+                           pattern.regex ? "matching " : "equal to ",
+                           pattern.ToString(), ": ", why),
+              {user});
+}
+
+absl::Status Runner::DoExpectNone(const Step& step) {
+  absl::StatusOr<User*> found = Find(step, step.args[0].text);
+  if (!found.ok()) return found.status();
+  User* user = *found;
+  const absl::Duration window = *ParseDuration(step.args[1].text);
+  std::function<bool(const std::string&)> match = [](const std::string&) {
+    return true;
+  };
+  std::string what = "nothing more";
+  if (step.args.size() > 2) {
+    const Pattern p = ToPattern(step.args[2]);
+    match = Matcher(p);
+    what = absl::StrCat("no line ", p.regex ? "matching " : "equal to ",
+                        p.ToString());
+  }
+  const int index =
+      user->WaitForMatch(match, false, false, absl::Now() + window);
+  if (index < 0) {
+    // The wait may also end early because the connection ended; the
+    // window still has to pass for "nothing more" to mean anything.
+    return absl::OkStatus();
+  }
+  return Fail(step,
+              absl::StrCat(user->alias(), " expected ", what, " for ",
+                           absl::FormatDuration(window),
+                           ", but received a line (marked > below)"),
+              {user});
+}
+
+absl::Status Runner::DoExpectEnd(const Step& step) {
+  absl::StatusOr<User*> found = Find(step, step.args[0].text);
+  if (!found.ok()) return found.status();
+  User* user = *found;
+  const std::string code = step.args[1].text;
+  const absl::Duration timeout = Timeout(step, kExpectTimeout);
+  user->WaitUntil([](const User::View& v) { return v.ending.ended; },
+                  absl::Now() + timeout);
+  const Ending e = user->ending();
+  std::string pattern_text;
+  if (!e.ended) {
+    return Fail(step,
+                absl::StrCat(user->alias(), " expected its connection to end (",
+                             code, ") within ", absl::FormatDuration(timeout),
+                             ", but it is still open",
+                             user->transport() == "grpc"
+                                 ? " (a paused gRPC user sees its end only "
+                                   "after resume)"
+                                 : ""),
+                {user});
+  }
+  const bool code_ok =
+      e.code == code || (code == "closed" && e.code == "reset");
+  bool message_ok = true;
+  if (step.args.size() > 2) {
+    const Pattern p = ToPattern(step.args[2]);
+    message_ok = Matcher(p)(e.message);
+    pattern_text = absl::StrCat(
+        " with a message ", p.regex ? "matching " : "equal to ", p.ToString());
+  }
+  if (code_ok && message_ok) return absl::OkStatus();
+  return Fail(step,
+              absl::StrCat(user->alias(), " expected its connection to end ",
+                           code, pattern_text, ", but it ended ", e.code, " \"",
+                           e.message, "\""),
+              {user});
+}
+
+absl::Status Runner::DoExpectAll(const Step& step) {
+  absl::StatusOr<std::vector<User*>> users = FindAll(step, step.args[0].text);
+  if (!users.ok()) return users.status();
+  const Pattern pattern = ToPattern(step.args[1]);
+  const auto match = Matcher(pattern);
+  const absl::Time deadline = absl::Now() + Timeout(step, kExpectTimeout);
+  for (User* u : *users) {
+    if (u->WaitForMatch(match, false, true, deadline) >= 0) continue;
+    if (!u->violations().empty()) return CheckViolations(&step);
+    return Fail(step,
+                absl::StrCat(u->alias(), " (one of ", users->size(),
+                             ") expected a line ",
+                             pattern.regex ? "matching " : "equal to ",
+                             pattern.ToString(), ": nothing matched"),
+                {u});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::DoMembers(const Step& step) {
+  auto stub = v1::ChatRoom::NewStub(Channel("control"));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::ListMembersRequest request;
+  request.set_room(step.args[0].text);
+  v1::ListMembersResponse response;
+  grpc::Status s = stub->ListMembers(&context, request, &response);
+  if (!s.ok()) {
+    return Fail(
+        step,
+        absl::StrCat("ListMembers failed: ", StatusCodeName(s.error_code()),
+                     " \"", s.error_message(), "\""),
+        {});
+  }
+  std::vector<std::string> members;
+  for (const v1::Member& m : response.members()) {
+    members.push_back(
+        absl::StrCat(m.name(), ":", TransportName(m.transport())));
+  }
+  const std::string line = absl::StrJoin(members, " ");
+  const Pattern p = ToPattern(step.args[1]);
+  if (Matcher(p)(line)) return absl::OkStatus();
+  return Fail(step,
+              absl::StrCat("members of ", response.room(), " are \"", line,
+                           "\", expected ", p.regex ? "a match for " : "",
+                           p.ToString()),
+              {});
+}
+
+// ------------------------------------------------------------ bursts
+
+absl::Status Runner::DoBurst(const Step& step) {
+  absl::StatusOr<std::vector<User*>> users = FindAll(step, step.args[0].text);
+  if (!users.ok()) return users.status();
+  Burst burst;
+  burst.id = next_burst_++;
+  burst.count = static_cast<int>(ToU32(step.args[1].text));
+  const size_t size = ToU32(step.Option("size", "0"));
+  for (User* u : *users) burst.senders.push_back(u->alias());
+  // Round-robin, one message per user at a time: every sender is busy at
+  // once. gRPC sends are queued (asynchronous); a TCP send is one small
+  // write that the kernel buffers.
+  for (int k = 1; k <= burst.count; ++k) {
+    for (User* u : *users) {
+      absl::Status s = u->Say(FormatBurstText(burst.id, u->alias(), k, size));
+      if (!s.ok()) {
+        return Fail(step,
+                    absl::StrCat(u->alias(), " could not send burst message ",
+                                 k, ": ", s.message()),
+                    {u});
+      }
+    }
+  }
+  bursts_.push_back(std::move(burst));
+  return absl::OkStatus();
+}
+
+absl::Status Runner::DoCheckOrder(const Step& step) {
+  absl::StatusOr<std::vector<User*>> found = FindAll(step, step.args[0].text);
+  if (!found.ok()) return found.status();
+  const std::vector<User*>& users = *found;
+  if (bursts_.empty()) {
+    return Fail(step, "check-order needs a burst step before it", {});
+  }
+  const std::vector<Burst> bursts = std::move(bursts_);
+  bursts_.clear();
+  // Who should get what: every burst message, except that TCP users do not
+  // get their own messages back.
+  using Key = std::tuple<int, std::string, int>;
+  auto expected_for = [&](User* u) {
+    std::set<Key> keys;
+    for (const Burst& b : bursts) {
+      for (const std::string& sender : b.senders) {
+        if (u->transport() == "tcp" && sender == u->alias()) continue;
+        for (int k = 1; k <= b.count; ++k) keys.insert({b.id, sender, k});
+      }
+    }
+    return keys;
+  };
+  const absl::Time deadline = absl::Now() + Timeout(step, kGroupTimeout);
+  std::vector<std::set<Key>> expected;
+  for (User* u : users) expected.push_back(expected_for(u));
+  for (size_t i = 0; i < users.size(); ++i) {
+    User* u = users[i];
+    const size_t want = expected[i].size();
+    users[i]->WaitUntil(
+        [&](const User::View& v) {
+          size_t got = 0;
+          for (const Burst& b : bursts) {
+            auto it = v.burst_counts.find(b.id);
+            if (it != v.burst_counts.end()) got += it->second;
+          }
+          return got >= want || v.ending.ended;
+        },
+        deadline);
+    if (!u->violations().empty()) return CheckViolations(&step);
+  }
+  // The reference order: the first gRPC user's (it sees every message, its
+  // own included), else the first user's.
+  size_t ref_index = 0;
+  for (size_t i = 0; i < users.size(); ++i) {
+    if (users[i]->transport() == "grpc") {
+      ref_index = i;
+      break;
+    }
+  }
+  auto received = [&](User* u) {
+    std::vector<BurstMessage> out;
+    for (BurstMessage& m : u->bursts()) {
+      for (const Burst& b : bursts) {
+        if (m.burst == b.id) {
+          out.push_back(std::move(m));
+          break;
+        }
+      }
+    }
+    return out;
+  };
+  auto describe_key = [](const Key& k) {
+    return absl::StrCat("b", std::get<0>(k), " ", std::get<1>(k), " ",
+                        std::get<2>(k));
+  };
+  const std::vector<BurstMessage> ref = received(users[ref_index]);
+  std::map<Key, size_t> ref_pos;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ref_pos.emplace(Key{ref[i].burst, ref[i].sender, ref[i].index}, i);
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < users.size(); ++i) {
+    User* u = users[i];
+    const std::vector<BurstMessage> got = received(u);
+    total += got.size();
+    // Duplicates and strays.
+    std::map<Key, size_t> seen;
+    for (size_t j = 0; j < got.size(); ++j) {
+      const Key key{got[j].burst, got[j].sender, got[j].index};
+      auto [it, fresh] = seen.emplace(key, j);
+      if (!fresh) {
+        return Fail(step,
+                    absl::StrCat(u->alias(), " received burst message \"",
+                                 describe_key(key), "\" twice (burst lines #",
+                                 it->second + 1, " and #", j + 1, ")"),
+                    {u});
+      }
+      if (!expected[i].count(key)) {
+        return Fail(step,
+                    absl::StrCat(u->alias(), " received burst message \"",
+                                 describe_key(key),
+                                 "\" that it should not have (a TCP user's "
+                                 "own message echoed back?)"),
+                    {u});
+      }
+    }
+    // Missing ones.
+    if (seen.size() < expected[i].size()) {
+      std::vector<std::string> missing;
+      for (const Key& k : expected[i]) {
+        if (!seen.count(k)) missing.push_back(describe_key(k));
+      }
+      const Ending e = u->ending();
+      return Fail(
+          step,
+          absl::StrCat(
+              u->alias(), " (", u->transport(), ") received ", seen.size(),
+              " of ", expected[i].size(), " burst messages",
+              e.ended ? absl::StrCat(" before its connection ended ", e.code,
+                                     " \"", e.message, "\"")
+                      : absl::StrCat(" within ", absl::FormatDuration(Timeout(
+                                                     step, kGroupTimeout))),
+              "; missing ", missing.size(), ", first: ",
+              absl::StrJoin(
+                  missing.begin(),
+                  missing.begin() + std::min<size_t>(5, missing.size()), ", ")),
+          {u});
+    }
+    if (i == ref_index) continue;
+    // One order: u's messages in the reference's order, and for gRPC users
+    // the same seq for the same message.
+    size_t last_pos = 0;
+    const BurstMessage* last = nullptr;
+    for (const BurstMessage& m : got) {
+      const Key key{m.burst, m.sender, m.index};
+      auto it = ref_pos.find(key);
+      if (it == ref_pos.end()) continue;  // Own message (TCP reference).
+      if (last != nullptr && it->second < last_pos) {
+        return Fail(step,
+                    absl::StrCat(
+                        "order differs: ", u->alias(), " received \"",
+                        describe_key(key), "\" after \"",
+                        describe_key({last->burst, last->sender, last->index}),
+                        "\", but ", users[ref_index]->alias(),
+                        " received them the other way round (its burst lines #",
+                        it->second + 1, " and #", last_pos + 1, ")"),
+                    {u, users[ref_index]});
+      }
+      const BurstMessage& r = ref[it->second];
+      if (u->transport() == "grpc" && users[ref_index]->transport() == "grpc" &&
+          m.seq != r.seq) {
+        return Fail(step,
+                    absl::StrCat("\"", describe_key(key), "\" has seq ", m.seq,
+                                 " at ", u->alias(), " but seq ", r.seq, " at ",
+                                 users[ref_index]->alias()),
+                    {u, users[ref_index]});
+      }
+      last_pos = it->second;
+      last = &m;
+    }
+  }
+  if (options_.verbose) {
+    size_t sent = 0;
+    for (const Burst& b : bursts) sent += b.senders.size() * b.count;
+    std::printf(
+        "          %zu users received their %zu burst messages in one order "
+        "(%zu deliveries)\n",
+        users.size(), sent, total);
+  }
+  return absl::OkStatus();
+}
+
+// ------------------------------------------------------------ reports
+
+absl::Status Runner::Fail(const Step& step, const std::string& what,
+                          const std::vector<User*>& show) {
+  std::string out = absl::StrCat(script_.path, ":", step.line,
+                                 ": FAILED: ", step.source, "\n  ", what, "\n");
+  std::set<User*> shown;
+  for (User* u : show) {
+    if (u == nullptr || !shown.insert(u).second) continue;
+    absl::StrAppend(&out, u->Describe(kShowEvents));
+  }
+  absl::StrAppend(&out, ServerReport());
+  return absl::AbortedError(out);
+}
+
+std::string Runner::ServerReport() {
+  if (!server_) return "";
+  return absl::StrCat(
+      "  at ", Ago(absl::Now() - epoch_), "; chat-service ",
+      server_->running() ? "running" : "not running", " (",
+      server_->ready_line().empty() ? "no ready line" : server_->ready_line(),
+      "), its stderr (", options_.log_path, "), last lines:\n",
+      server_->LogTail(8));
+}
+
+}  // namespace chat

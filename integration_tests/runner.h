@@ -1,0 +1,122 @@
+// Runner: runs one parsed scenario against a real chat-service.
+//
+// Steps run in order on the calling thread. Users act asynchronously (their
+// transports record what arrives), and every wait is on a user's condition
+// with a deadline, never a fixed sleep (except the `sleep` and `expect-none`
+// steps, whose point is to let time pass). Before and after each step the
+// runner checks every user's protocol violations, so a broken rule fails
+// the scenario at the step where it showed up.
+//
+// A failure is an error whose message is the whole report: the script file
+// and line, the step, what was expected, what the users involved received
+// last (with times, seqs and the match cursor), and the server's last log
+// lines. Not thread-safe: one runner per thread.
+#ifndef CHATROOM_INTEGRATION_TESTS_RUNNER_H_
+#define CHATROOM_INTEGRATION_TESTS_RUNNER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "integration_tests/script.h"
+#include "integration_tests/server_process.h"
+#include "integration_tests/user.h"
+
+namespace chat {
+
+struct RunOptions {
+  std::string server_binary;  // The chat-service executable.
+  std::string log_path;       // Where the server's stderr goes.
+  bool verbose = true;        // Print each step as it runs, to stdout.
+};
+
+class Runner {
+ public:
+  Runner(Script script, RunOptions options);
+  ~Runner();
+
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  // Runs the scenario; OK, or an error holding the failure report. At the
+  // end every user disconnects and the server must exit 0 on SIGTERM.
+  absl::Status Run();
+
+ private:
+  // A burst sent and not yet checked.
+  struct Burst {
+    int id = 0;
+    std::vector<std::string> senders;
+    int count = 0;
+  };
+
+  absl::Status RunStep(const Step& step);
+  absl::Status CheckViolations(const Step* step);
+  absl::Status Finish();
+
+  // Steps.
+  absl::Status DoStart(const Step& step);
+  absl::Status DoRestart(const Step& step);
+  absl::Status DoStop(const Step& step);
+  absl::Status DoGrpc(const Step& step);
+  absl::Status DoTcp(const Step& step);
+  absl::Status DoGroup(const Step& step);
+  absl::Status DoAction(const Step& step);
+  absl::Status DoExpect(const Step& step);
+  absl::Status DoExpectNone(const Step& step);
+  absl::Status DoExpectEnd(const Step& step);
+  absl::Status DoExpectAll(const Step& step);
+  absl::Status DoMembers(const Step& step);
+  absl::Status DoBurst(const Step& step);
+  absl::Status DoCheckOrder(const Step& step);
+
+  // Joining, without waiting (Start*) and the waits (Await*).
+  absl::Status StartGrpc(const Step& step, const std::string& alias,
+                         const std::string& room, uint32_t history,
+                         uint64_t resume, const std::string& channel_key);
+  absl::Status StartTcp(const Step& step, const std::string& alias, int rcvbuf);
+  absl::Status AwaitGrpcJoined(const Step& step, User* user,
+                               absl::Time deadline);
+  absl::Status AwaitTcpName(const Step& step, User* user, absl::Time deadline);
+  absl::Status AwaitTcpLine(
+      const Step& step, User* user, const std::string& want,
+      const std::string& what, absl::Time deadline,
+      const std::function<bool(const std::string&)>& match);
+
+  // The current user called `alias`, or an error naming the known ones.
+  absl::StatusOr<User*> Find(const Step& step, const std::string& alias);
+  absl::StatusOr<std::vector<User*>> FindAll(const Step& step,
+                                             const std::string& list);
+  // Retires an earlier user of that alias (which must have ended or been
+  // killed), remembering its last seq for resume=last.
+  absl::Status Retire(const Step& step, const std::string& alias);
+  std::shared_ptr<grpc::Channel> Channel(const std::string& key);
+  absl::Duration Timeout(const Step& step, absl::Duration fallback);
+
+  // The failure report for `step`.
+  absl::Status Fail(const Step& step, const std::string& what,
+                    const std::vector<User*>& show);
+  std::string ServerReport();
+
+  const Script script_;
+  const RunOptions options_;
+  const absl::Time epoch_;
+
+  std::unique_ptr<ServerProcess> server_;
+  std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
+  int channel_serial_ = 0;
+  std::map<std::string, std::unique_ptr<User>> users_;
+  std::vector<std::unique_ptr<User>> retired_;
+  std::map<std::string, uint64_t> previous_last_seq_;
+  std::vector<Burst> bursts_;
+  int next_burst_ = 1;
+};
+
+}  // namespace chat
+
+#endif  // CHATROOM_INTEGRATION_TESTS_RUNNER_H_

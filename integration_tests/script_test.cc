@@ -1,0 +1,203 @@
+#include "integration_tests/script.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "integration_tests/user.h"
+
+namespace chat {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::string Error(absl::string_view text) {
+  absl::StatusOr<Script> s = ParseScript("t.scenario", text);
+  EXPECT_FALSE(s.ok()) << "parsed: " << text;
+  return s.ok() ? "" : std::string(s.status().message());
+}
+
+TEST(TokenizeLineTest, WordsStringsRegexesAndComments) {
+  absl::StatusOr<std::vector<Token>> t =
+      TokenizeLine("say alice \"hello # world\" /a\\/b/  # a comment");
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->size(), 4u);
+  EXPECT_EQ((*t)[0], (Token{Token::Kind::kWord, "say"}));
+  EXPECT_EQ((*t)[2], (Token{Token::Kind::kString, "hello # world"}));
+  EXPECT_EQ((*t)[3], (Token{Token::Kind::kRegex, "a/b"}));
+}
+
+TEST(TokenizeLineTest, StringEscapes) {
+  absl::StatusOr<std::vector<Token>> t =
+      TokenizeLine(R"("\xff\r\n\0\t\e\\\"x")");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)[0].text, std::string("\xff\r\n\0\t\x1b\\\"x", 9));
+}
+
+TEST(TokenizeLineTest, RegexKeepsOtherEscapesForRe2) {
+  absl::StatusOr<std::vector<Token>> t = TokenizeLine(R"(/\d+ \(x\)/)");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ((*t)[0].text, R"(\d+ \(x\))");
+}
+
+TEST(TokenizeLineTest, QuotedOptionValue) {
+  absl::StatusOr<std::vector<Token>> t = TokenizeLine("leave a reason=\"a b\"");
+  ASSERT_TRUE(t.ok());
+  ASSERT_EQ(t->size(), 3u);
+  EXPECT_EQ((*t)[2].text, "reason=a b");
+}
+
+TEST(TokenizeLineTest, Errors) {
+  EXPECT_THAT(std::string(TokenizeLine("say a \"open").status().message()),
+              HasSubstr("no closing quote"));
+  EXPECT_THAT(std::string(TokenizeLine("expect a /open").status().message()),
+              HasSubstr("no closing /"));
+  EXPECT_THAT(std::string(TokenizeLine("say a \"\\q\"").status().message()),
+              HasSubstr("unknown escape \\q"));
+  EXPECT_THAT(std::string(TokenizeLine("say a \"\\xg0\"").status().message()),
+              HasSubstr("two hex digits"));
+  EXPECT_THAT(std::string(TokenizeLine("say a \"x\"y").status().message()),
+              HasSubstr("expected a space"));
+}
+
+TEST(ParseScriptTest, StepsWithLinesArgsAndOptions) {
+  absl::StatusOr<Script> s =
+      ParseScript("t.scenario",
+                  "# two users\n"
+                  "start --outbox_events=64\n"
+                  "\n"
+                  "grpc alice room=dev history=5\n"
+                  "expect alice /^<bob> hi$/ timeout=2s\n"
+                  "expect-end alice RESOURCE_EXHAUSTED "
+                  "/too slow/\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->steps.size(), 4u);
+  EXPECT_EQ(s->steps[0].line, 2);
+  EXPECT_EQ(s->steps[0].op, "start");
+  EXPECT_EQ(s->steps[0].args[0].text, "--outbox_events=64");
+  EXPECT_TRUE(s->steps[0].options.empty());
+  EXPECT_EQ(s->steps[1].line, 4);
+  EXPECT_EQ(s->steps[1].Option("room"), "dev");
+  EXPECT_EQ(s->steps[1].Option("history"), "5");
+  EXPECT_EQ(s->steps[1].Option("resume", "none"), "none");
+  EXPECT_EQ(s->steps[2].args[1].kind, Token::Kind::kRegex);
+  EXPECT_EQ(s->steps[2].Option("timeout"), "2s");
+  EXPECT_EQ(s->steps[3].source,
+            "expect-end alice RESOURCE_EXHAUSTED /too slow/");
+}
+
+TEST(ParseScriptTest, ErrorsNameTheFileAndLine) {
+  EXPECT_THAT(Error("start\nsya alice hi\n"),
+              HasSubstr("t.scenario:2: unknown step \"sya\""));
+  EXPECT_THAT(Error("say alice\n"), HasSubstr("say takes 2 arguments, got 1"));
+  EXPECT_THAT(Error("say alice a b\n"),
+              HasSubstr("say takes 2 arguments, got 3"));
+  EXPECT_THAT(Error("grpc alice colour=red\n"),
+              HasSubstr("grpc has no option colour="));
+  EXPECT_THAT(Error("grpc alice history=many\n"),
+              HasSubstr("history= needs a number"));
+  EXPECT_THAT(Error("grpc alice wait=maybe\n"),
+              HasSubstr("wait= is yes or no"));
+  EXPECT_THAT(Error("grpc alice resume=soon\n"),
+              HasSubstr("resume= is a seq number or \"last\""));
+  EXPECT_THAT(Error("expect alice /(/\n"), HasSubstr("bad regex"));
+  EXPECT_THAT(Error("expect-none alice 3\n"), HasSubstr("not a duration"));
+  EXPECT_THAT(Error("expect-end alice GONE\n"),
+              HasSubstr("not a gRPC status code name"));
+  EXPECT_THAT(Error("say \"alice\" hi\n"), HasSubstr("expected a user name"));
+  EXPECT_THAT(Error("start outbox=1\n"), HasSubstr("start has no option"));
+  EXPECT_THAT(Error("start verbose\n"), HasSubstr("expected a server flag"));
+  EXPECT_THAT(Error("burst u1..u3 0\n"),
+              HasSubstr("expected a positive number"));
+  EXPECT_THAT(Error("group u1..u3 carrier-pigeon\n"),
+              HasSubstr("transport is grpc, tcp or mixed"));
+  EXPECT_THAT(Error("pause u3..u1\n"), HasSubstr("not a user range"));
+  EXPECT_THAT(Error("\"say\" alice hi\n"), HasSubstr("starts with its name"));
+  EXPECT_THAT(Error("grpc a room=x room=y\n"), HasSubstr("given twice"));
+}
+
+TEST(ParseScriptTest, EveryDocumentedStepParses) {
+  absl::StatusOr<Script> s = ParseScript(
+      "t.scenario",
+      "start --max_message_bytes=100 --history_events=10\n"
+      "grpc alice room=dev history=3 resume=last channel=2 wait=no\n"
+      "tcp bob room=dev nick=no rcvbuf=4096 wait=yes\n"
+      "group u1..u20 mixed room=dev channels=4 history=0\n"
+      "say alice \"hello\"\n"
+      "me alice waves\n"
+      "nick alice alicia\n"
+      "join alice lobby history=2\n"
+      "leave alice \"see you\"\n"
+      "leave bob\n"
+      "kill alice\n"
+      "close bob\n"
+      "pause u1..u3,alice\n"
+      "resume u1..u3\n"
+      "send bob \"\\xff\\xfb\\x01hi\\r\\0\" repeat=3\n"
+      "expect alice \"-- bob joined\" timeout=1s\n"
+      "expect-next alice /^<bob>/\n"
+      "expect-none alice 200ms\n"
+      "expect-none alice 200ms /joined/\n"
+      "expect-end alice RESOURCE_EXHAUSTED /too slow/ timeout=3s\n"
+      "expect-end bob closed\n"
+      "expect-all u1..u20 \"<alice> hi\"\n"
+      "members lobby \"alice:grpc bob:tcp\"\n"
+      "burst u1..u20 50 size=100\n"
+      "check-order u1..u20 timeout=20s\n"
+      "flush alice\n"
+      "sleep 10ms\n"
+      "restart\n"
+      "stop code=0 timeout=5s\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->steps.size(), 29u);
+}
+
+TEST(ParseDurationTest, UnitsRequired) {
+  EXPECT_EQ(*ParseDuration("300ms"), absl::Milliseconds(300));
+  EXPECT_EQ(*ParseDuration("1.5s"), absl::Milliseconds(1500));
+  EXPECT_EQ(*ParseDuration("2m"), absl::Minutes(2));
+  EXPECT_FALSE(ParseDuration("5").ok());
+  EXPECT_FALSE(ParseDuration("-1s").ok());
+  EXPECT_FALSE(ParseDuration("soon").ok());
+}
+
+TEST(ExpandUsersTest, NamesListsAndRanges) {
+  EXPECT_THAT(*ExpandUsers("alice"), ElementsAre("alice"));
+  EXPECT_THAT(*ExpandUsers("alice,bob"), ElementsAre("alice", "bob"));
+  EXPECT_THAT(*ExpandUsers("u1..u3"), ElementsAre("u1", "u2", "u3"));
+  EXPECT_THAT(*ExpandUsers("a,u9..u11"), ElementsAre("a", "u9", "u10", "u11"));
+  EXPECT_THAT(*ExpandUsers("tcp-1..tcp-2"), ElementsAre("tcp-1", "tcp-2"));
+  EXPECT_FALSE(ExpandUsers("u1..v3").ok());
+  EXPECT_FALSE(ExpandUsers("u3..u1").ok());
+  EXPECT_FALSE(ExpandUsers("1..3").ok());
+  EXPECT_FALSE(ExpandUsers("a b").ok());
+  EXPECT_FALSE(ExpandUsers("").ok());
+}
+
+TEST(PatternTest, ToStringShowsHowTheScriptSpellsIt) {
+  EXPECT_EQ(ToPattern({Token::Kind::kRegex, "^a.*b$"}).ToString(), "/^a.*b$/");
+  EXPECT_EQ(ToPattern({Token::Kind::kString, "say \"hi\"\r"}).ToString(),
+            "\"say \\\"hi\\\"\\r\"");
+}
+
+TEST(EscapeForDisplayTest, ControlAndHighBytesEscaped) {
+  EXPECT_EQ(EscapeForDisplay(std::string("a\r\n\t\0\x1b\xff\\", 8)),
+            "a\\r\\n\\t\\0\\x1b\\xff\\\\");
+}
+
+TEST(BurstTextTest, RoundTrips) {
+  const std::string text = FormatBurstText(2, "u17", 33, 40);
+  EXPECT_EQ(text.size(), 40u);
+  BurstMessage m;
+  ASSERT_TRUE(ParseBurstLine("<u17> " + text, &m));
+  EXPECT_EQ(m.burst, 2);
+  EXPECT_EQ(m.sender, "u17");
+  EXPECT_EQ(m.index, 33);
+  EXPECT_FALSE(ParseBurstLine("<u17> hello", &m));
+  EXPECT_FALSE(ParseBurstLine("-- u17 joined", &m));
+}
+
+}  // namespace
+}  // namespace chat

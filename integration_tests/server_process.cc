@@ -1,0 +1,171 @@
+#include "integration_tests/server_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+extern char** environ;
+
+namespace chat {
+
+ServerProcess::ServerProcess(std::string binary, std::string log_path)
+    : binary_(std::move(binary)), log_path_(std::move(log_path)) {}
+
+ServerProcess::~ServerProcess() {
+  Kill();
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
+                                  absl::Duration timeout) {
+  if (running()) return absl::FailedPreconditionError("already running");
+  flags_ = flags;
+  std::vector<std::string> args = {binary_, "--grpc_addr=127.0.0.1:0",
+                                   "--legacy_addr=127.0.0.1:0"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError(strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  const int err = posix_spawn(&pid_, binary_.c_str(), &actions, nullptr,
+                              argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  if (err != 0) {
+    close(out[0]);
+    pid_ = -1;
+    return absl::InternalError(
+        absl::StrCat("cannot run ", binary_, ": ", strerror(err)));
+  }
+  if (stdout_fd_ >= 0) close(stdout_fd_);
+  stdout_fd_ = out[0];
+
+  // Read the ready line.
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string got;
+  while (got.find('\n') == std::string::npos) {
+    const int ms =
+        static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    pollfd p{stdout_fd_, POLLIN, 0};
+    const int ready = ms > 0 ? poll(&p, 1, ms) : 0;
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      Kill();
+      return absl::DeadlineExceededError(
+          absl::StrCat("chat-service printed no ready line within ",
+                       absl::FormatDuration(timeout), " (got \"", got,
+                       "\"); its stderr:\n", LogTail(10)));
+    }
+    char buf[512];
+    const ssize_t n = read(stdout_fd_, buf, sizeof(buf));
+    if (n <= 0) {
+      int code = 0;
+      Reap(absl::Seconds(2), &code);
+      return absl::UnavailableError(absl::StrCat(
+          "chat-service exited (code ", code, ") before its ready line",
+          " (flags: ", absl::StrJoin(flags, " "), "); its stderr:\n",
+          LogTail(10)));
+    }
+    got.append(buf, static_cast<size_t>(n));
+  }
+  ready_line_ = got.substr(0, got.find('\n'));
+  grpc_addr_.clear();
+  legacy_addr_.clear();
+  if (!absl::StartsWith(ready_line_, "chat-service ready ")) {
+    Kill();
+    return absl::InternalError(
+        absl::StrCat("unexpected first stdout line: \"", ready_line_, "\""));
+  }
+  for (absl::string_view word : absl::StrSplit(ready_line_, ' ')) {
+    if (absl::ConsumePrefix(&word, "grpc=")) grpc_addr_ = std::string(word);
+    if (absl::ConsumePrefix(&word, "legacy=") && word != "off") {
+      legacy_addr_ = std::string(word);
+    }
+  }
+  if (grpc_addr_.empty()) {
+    Kill();
+    return absl::InternalError(
+        absl::StrCat("no grpc= in the ready line \"", ready_line_, "\""));
+  }
+  return absl::OkStatus();
+}
+
+bool ServerProcess::Reap(absl::Duration timeout, int* exit_code) {
+  if (pid_ <= 0) return true;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    const pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      *exit_code = WIFEXITED(status)     ? WEXITSTATUS(status)
+                   : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+                                         : -1;
+      pid_ = -1;
+      return true;
+    }
+    if (r < 0 && errno != EINTR) {
+      pid_ = -1;
+      *exit_code = -1;
+      return true;
+    }
+    if (absl::Now() >= deadline) return false;
+    // A child's exit has no descriptor to wait on here; poll it briefly.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+}
+
+absl::Status ServerProcess::Stop(absl::Duration timeout, int* exit_code) {
+  if (!running()) return absl::FailedPreconditionError("not running");
+  kill(pid_, SIGTERM);
+  if (Reap(timeout, exit_code)) return absl::OkStatus();
+  Kill();
+  return absl::DeadlineExceededError(
+      absl::StrCat("chat-service did not exit within ",
+                   absl::FormatDuration(timeout), " of SIGTERM (killed it)"));
+}
+
+void ServerProcess::Kill() {
+  if (!running()) return;
+  kill(pid_, SIGKILL);
+  int code;
+  Reap(absl::Seconds(10), &code);
+}
+
+std::string ServerProcess::LogTail(int n) const {
+  std::ifstream in(log_path_);
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  const size_t from =
+      lines.size() > static_cast<size_t>(n) ? lines.size() - n : 0;
+  std::string out;
+  for (size_t i = from; i < lines.size(); ++i) {
+    absl::StrAppend(&out, "    | ", lines[i], "\n");
+  }
+  if (out.empty()) out = "    | (empty)\n";
+  return out;
+}
+
+}  // namespace chat
