@@ -12,10 +12,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <memory>
+
 #include "chat/v1/chat.grpc.pb.h"
 #include "service/room.h"
 
 namespace chat {
+
+class WriteStarter;
 
 using ChatRoomBase = v1::ChatRoom::WithRawCallbackMethod_Chat<
     v1::ChatRoom::WithCallbackMethod_ListMembers<
@@ -24,7 +28,8 @@ using ChatRoomBase = v1::ChatRoom::WithRawCallbackMethod_Chat<
 class ChatRoomService final : public ChatRoomBase {
  public:
   // `hub` must outlive the service.
-  explicit ChatRoomService(Hub* hub) : hub_(hub) {}
+  explicit ChatRoomService(Hub* hub);
+  ~ChatRoomService() override;
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Chat(
       grpc::CallbackServerContext* context) override;
@@ -41,6 +46,8 @@ class ChatRoomService final : public ChatRoomBase {
 
  private:
   Hub* const hub_;
+  // Starts writes for woken streams on its own thread (grpc_service.cc).
+  const std::unique_ptr<WriteStarter> starter_;
 };
 
 // ToGrpcStatus
