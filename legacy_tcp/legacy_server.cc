@@ -1,0 +1,812 @@
+#include "legacy_tcp/legacy_server.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <array>
+#include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
+#include <cstdint>
+#include <system_error>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "legacy_tcp/line_decoder.h"
+#include "service/format.h"
+#include "service/log.h"
+#include "service/text.h"
+
+namespace chat {
+namespace {
+
+using asio::ip::tcp;
+using Socket = asio::ip::tcp::socket::rebind_executor<
+    asio::io_context::executor_type>::other;
+
+constexpr size_t kReadBufferBytes = 4096;
+// A session stops reading input once it owes the client this many answers
+// (command output, the core's notices about its own mistakes) that have not
+// been written yet, or this many bytes of command output, and goes on once
+// they are: a client that sends commands without reading answers cannot
+// grow anything without bound.
+constexpr int kMaxUnwrittenAnswers = 32;
+constexpr size_t kMaxUnwrittenLocalBytes = 64 * 1024;
+// Batches written back to back in one handler before yielding the thread.
+constexpr int kMaxBatchesPerTurn = 16;
+constexpr size_t kMaxWhoNames = 1000;
+constexpr size_t kMaxReasonBytes = 200;
+constexpr size_t kMaxIov = IOV_MAX;
+
+constexpr absl::string_view kWelcome =
+    "-- welcome to chatroom; type /help for the commands\r\n";
+constexpr absl::string_view kCommands =
+    "/nick NAME, /who, /me ACTION, /join ROOM, /quit [REASON], /help";
+constexpr absl::string_view kHelp =
+    "-- /nick NAME      change your name\r\n"
+    "-- /who            who is in the room, and how they are connected\r\n"
+    "-- /me ACTION      an action, shown as \"* you ACTION\"\r\n"
+    "-- /join ROOM      move to another room\r\n"
+    "-- /quit [REASON]  leave\r\n"
+    "-- /help           this help\r\n"
+    "-- any other line is said to the room; start it with // to say a line "
+    "that starts with /\r\n";
+
+// The legacy rendering of an event, cached once per event (Event::Rendered).
+std::string RenderLine(const v1::ChatResponse& event) {
+  std::string line = FormatEventLine(event);
+  line.append("\r\n");
+  return line;
+}
+
+// "HOST:PORT" or "[V6HOST]:PORT".
+std::string FormatEndpoint(const tcp::endpoint& endpoint) {
+  const asio::ip::address address = endpoint.address();
+  return address.is_v6()
+             ? absl::StrCat("[", address.to_string(), "]:", endpoint.port())
+             : absl::StrCat(address.to_string(), ":", endpoint.port());
+}
+
+absl::StatusOr<tcp::endpoint> ParseEndpoint(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  uint32_t port = 0;
+  if (colon == absl::string_view::npos ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("legacy address \"", address, "\" is not HOST:PORT"));
+  }
+  absl::string_view host = address.substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  std::error_code error;
+  asio::ip::address ip = asio::ip::make_address(std::string(host), error);
+  if (error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("legacy address \"", address,
+                     "\": the host must be an IP address: ", error.message()));
+  }
+  return tcp::endpoint(ip, static_cast<uint16_t>(port));
+}
+
+void NameThisThread(int index) {
+  const std::string name = absl::StrCat("legacy-io-", index);
+  pthread_setname_np(pthread_self(), name.c_str());
+}
+
+}  // namespace
+
+// LegacySession: one connection. Lives on one io_context thread; everything
+// below runs there, except the sink's Wake, which only posts to it.
+//
+// Input: one read in flight into read_buffer_; the decoder turns it into
+// lines; lines become core calls or local answers. Output: one batch in
+// flight: what StartWrite drained from the outbox (pending_, which keeps the
+// events alive) plus local answers (local_writing_), gathered into iov_ and
+// written with sendmsg, waiting for writability when the socket is full.
+//
+// Ending: the member leaves (quit, EOF, interrupt, flood) or is removed by
+// the core (too slow, shutdown); the outbox closes; the session writes what
+// is left and a final "!!" line if there is one, shuts down its sending side,
+// reads and discards until the client closes, and closes the socket. A
+// deadline (close_grace) bounds all of that. A broken connection closes at
+// once.
+class LegacySession final : public std::enable_shared_from_this<LegacySession> {
+ public:
+  LegacySession(LegacyServer* server, Socket socket)
+      : server_(server),
+        socket_(std::move(socket)),
+        decoder_(LineDecoder::Limits{
+            .max_line_bytes = server->hub_->options().max_message_bytes,
+            .max_unterminated_bytes =
+                server->options_.max_unterminated_bytes}) {
+    server_->Register(this);
+  }
+
+  ~LegacySession() {
+    if (member_ && !left_) member_->Disconnect("disconnected");
+    std::error_code ignored;
+    socket_.close(ignored);  // Before it counts as gone.
+    server_->Unregister(this);
+  }
+
+  LegacySession(const LegacySession&) = delete;
+  LegacySession& operator=(const LegacySession&) = delete;
+
+  Socket::executor_type executor() { return socket_.get_executor(); }
+
+  // Joins the hub as a guest and starts reading and writing.
+  void Start();
+
+  // Drains the outbox and writes, if no write is in flight.
+  void StartWrite();
+
+  // For a server shutdown: leaves, flushes and closes.
+  void Stop() {
+    if (closed_) return;
+    if (!left_) Quit("the server is shutting down");
+    StartWrite();
+  }
+
+  // Closes the socket now; pending operations end with errors.
+  void CloseSocket();
+
+ private:
+  enum class WriteResult { kDone, kPending, kFailed };
+
+  void StartRead();
+  void OnRead(const std::error_code& error, size_t bytes);
+  // Decodes and acts on unread_ until it is used up, the session leaves, or
+  // it owes the client too many answers.
+  void ProcessInput();
+  void HandleLine(absl::string_view line);
+  void HandleCommand(absl::string_view command, absl::string_view arg);
+  void Who();
+  // Queues a local line for the client ("\r\n" is added).
+  void Reply(absl::string_view line);
+  // Counts a core call that answered with a notice.
+  void Answered(const absl::Status& status) {
+    if (!status.ok()) ++unwritten_answers_;
+  }
+  bool OwesTooMuch() const {
+    return unwritten_answers_ >= kMaxUnwrittenAnswers ||
+           local_.size() >= kMaxUnwrittenLocalBytes;
+  }
+  // Leaves the room; what is queued is still written, then the socket closes.
+  void Quit(absl::string_view reason);
+
+  // Fills iov_ with the next batch. Returns false when there is nothing to
+  // write (and then handles an idle or finished outbox).
+  bool PrepareBatch();
+  void OnOutboxClosed(const absl::Status& status);
+  // Writes as much of iov_ as the socket takes without blocking.
+  WriteResult WriteSome();
+  void OnWritable(const std::error_code& error);
+  void ReleaseBatch();
+  // Everything is written: shut down sending and wait for the client's close.
+  void FinishOutput();
+  void ArmCloseDeadline();
+
+  LegacyServer* const server_;
+  Socket socket_;
+  LineDecoder decoder_;
+  std::shared_ptr<Member> member_;
+  uint64_t member_id_ = 0;
+
+  // Input.
+  std::array<char, kReadBufferBytes> read_buffer_;
+  absl::string_view unread_;  // The part of read_buffer_ not yet decoded.
+  bool reading_ = false;      // A read is in flight.
+  bool input_done_ = false;   // EOF or a read error: no more reads.
+  int unwritten_answers_ = 0;
+
+  // Output.
+  std::string local_;  // Local answers, for the next batch.
+  bool writing_ = false;
+  std::vector<EventPtr> pending_;  // Drained; kept alive for the batch.
+  std::string local_writing_;      // Local answers in the batch.
+  std::string final_line_;         // The last line, e.g. "!! too slow".
+  std::vector<iovec> iov_;         // The batch; iov_[write_index_] onward
+  size_t write_index_ = 0;         // is still to be written.
+
+  // Ending.
+  bool left_ = false;           // The member left or was removed.
+  bool outbox_closed_ = false;  // The outbox is closed and fully drained.
+  bool output_done_ = false;    // Sending side shut down.
+  bool closed_ = false;         // Socket closed.
+  std::optional<asio::steady_timer> close_deadline_;
+};
+
+namespace {
+
+// The sink the core wakes. It holds the session weakly: the session holds the
+// member, which holds the sink.
+class SessionSink final : public MemberSink {
+ public:
+  explicit SessionSink(std::weak_ptr<LegacySession> session)
+      : session_(std::move(session)) {}
+
+  void Wake() override {
+    if (std::shared_ptr<LegacySession> session = session_.lock()) {
+      Socket::executor_type executor = session->executor();
+      asio::post(executor,
+                 [session = std::move(session)] { session->StartWrite(); });
+    }
+  }
+
+ private:
+  const std::weak_ptr<LegacySession> session_;
+};
+
+}  // namespace
+
+void LegacySession::Start() {
+  thread_local absl::InsecureBitGen random;
+  auto sink = std::make_shared<SessionSink>(weak_from_this());
+  JoinRequest join;
+  join.room = std::string(kDefaultRoom);
+  join.transport = v1::TRANSPORT_TCP;
+  absl::StatusOr<std::shared_ptr<Member>> joined =
+      absl::ResourceExhaustedError("no free guest name; try again later");
+  // Five digits while they last; eight once the room is full of guests.
+  for (int attempt = 0; attempt < 32; ++attempt) {
+    const uint32_t number = attempt < 16
+                                ? absl::Uniform(random, 10000u, 100000u)
+                                : absl::Uniform(random, 10000000u, 100000000u);
+    join.name = absl::StrCat("guest-", number);
+    joined = server_->hub_->Join(join, sink);
+    if (!absl::IsAlreadyExists(joined.status())) break;
+  }
+  if (!joined.ok()) {
+    Reply(absl::StrCat("!! ", joined.status().message()));
+    left_ = true;
+    outbox_closed_ = true;
+    ArmCloseDeadline();
+    StartWrite();
+    return;
+  }
+  member_ = *std::move(joined);
+  member_id_ = member_->id();
+  local_.assign(kWelcome.data(), kWelcome.size());
+  StartWrite();  // The welcome is queued; no wake comes for it.
+  StartRead();
+}
+
+// ---------------------------------------------------------------- Input
+
+void LegacySession::StartRead() {
+  if (reading_ || input_done_ || closed_) return;
+  reading_ = true;
+  socket_.async_read_some(
+      asio::buffer(read_buffer_),
+      [self = shared_from_this()](const std::error_code& error, size_t bytes) {
+        self->OnRead(error, bytes);
+      });
+}
+
+void LegacySession::OnRead(const std::error_code& error, size_t bytes) {
+  reading_ = false;
+  if (closed_) return;
+  if (error) {
+    input_done_ = true;
+    if (error != asio::error::eof) {  // Reset, or worse: the client is gone.
+      CloseSocket();
+      return;
+    }
+    if (output_done_) {
+      CloseSocket();
+      return;
+    }
+    if (!left_) {
+      // End of input, perhaps only a half-close: say the last unterminated
+      // line, leave, and still write what is queued.
+      absl::string_view line;
+      if (decoder_.Finish(&line) == LineDecoder::Result::kLine) {
+        HandleLine(line);
+      }
+      if (!left_) Quit("disconnected");
+    }
+    StartWrite();
+    return;
+  }
+  if (left_) {  // Ending: input is read only to see the client close.
+    StartRead();
+    return;
+  }
+  unread_ = absl::string_view(read_buffer_.data(), bytes);
+  ProcessInput();
+}
+
+void LegacySession::ProcessInput() {
+  absl::string_view line;
+  while (!left_ && !closed_ && !OwesTooMuch()) {
+    const LineDecoder::Result result = decoder_.Next(&unread_, &line);
+    if (result == LineDecoder::Result::kNeedMore) break;
+    switch (result) {
+      case LineDecoder::Result::kLine:
+        HandleLine(line);
+        break;
+      case LineDecoder::Result::kLineTooLong:
+        Reply(absl::StrCat("!! message not sent: the line is longer than ",
+                           server_->hub_->options().max_message_bytes,
+                           " bytes, the limit"));
+        break;
+      case LineDecoder::Result::kInterrupt:
+        Quit("quit");
+        break;
+      case LineDecoder::Result::kOverflow:
+        Reply(absl::StrCat("!! more than ",
+                           server_->options_.max_unterminated_bytes,
+                           " bytes without a line end; disconnecting"));
+        Quit("line too long");
+        break;
+      case LineDecoder::Result::kNeedMore:
+        break;
+    }
+  }
+  if (closed_) return;
+  if (left_) unread_ = {};
+  // With input left over, reading waits until the answers are written.
+  if (unread_.empty()) StartRead();
+  StartWrite();
+}
+
+void LegacySession::HandleLine(absl::string_view line) {
+  if (line.empty()) return;
+  if (line[0] != '/' || absl::StartsWith(line, "//")) {
+    if (line[0] == '/') line.remove_prefix(1);
+    Answered(member_->Say(line, /*action=*/false));
+    return;
+  }
+  line.remove_prefix(1);
+  const size_t space = line.find_first_of(" \t");
+  absl::string_view command = line.substr(0, space);
+  absl::string_view arg = space == absl::string_view::npos
+                              ? absl::string_view()
+                              : absl::StripAsciiWhitespace(line.substr(space));
+  HandleCommand(command, arg);
+}
+
+void LegacySession::HandleCommand(absl::string_view command,
+                                  absl::string_view arg) {
+  if (absl::EqualsIgnoreCase(command, "nick")) {
+    if (arg.empty()) return Reply("!! usage: /nick NAME");
+    Answered(member_->Rename(arg));
+  } else if (absl::EqualsIgnoreCase(command, "me")) {
+    Answered(member_->Say(arg, /*action=*/true));
+  } else if (absl::EqualsIgnoreCase(command, "join")) {
+    if (arg.empty()) return Reply("!! usage: /join ROOM");
+    Answered(member_->Move(arg, /*history=*/0));
+  } else if (absl::EqualsIgnoreCase(command, "who")) {
+    Who();
+  } else if (absl::EqualsIgnoreCase(command, "quit")) {
+    std::string reason = SanitizeText(arg.substr(0, kMaxReasonBytes));
+    Quit(IsBlank(reason) ? "quit" : reason);
+  } else if (absl::EqualsIgnoreCase(command, "help")) {
+    local_.append(kHelp.data(), kHelp.size());
+    ++unwritten_answers_;
+  } else {
+    Reply(absl::StrCat("!! unknown command /",
+                       SanitizeText(command.substr(0, kMaxNameLength)),
+                       "; the commands are ", kCommands));
+  }
+}
+
+void LegacySession::Who() {
+  std::string room;
+  absl::StatusOr<std::vector<v1::Member>> members =
+      server_->hub_->ListMembers(member_->room_name(), &room);
+  if (!members.ok())
+    return Reply(absl::StrCat("!! ", members.status().message()));
+  std::string line = absl::StrCat("-- ", members->size(), " in ", room, ":");
+  for (size_t i = 0; i < members->size(); ++i) {
+    if (i == kMaxWhoNames) {
+      absl::StrAppend(&line, " and ", members->size() - i, " more");
+      break;
+    }
+    const v1::Member& m = (*members)[i];
+    absl::StrAppend(&line, i == 0 ? " " : ", ", m.name(), " (",
+                    TransportName(m.transport()), ")");
+  }
+  Reply(line);
+}
+
+void LegacySession::Reply(absl::string_view line) {
+  absl::StrAppend(&local_, line, "\r\n");
+  ++unwritten_answers_;
+}
+
+void LegacySession::Quit(absl::string_view reason) {
+  if (left_) return;
+  left_ = true;
+  if (member_) member_->Leave(reason);
+  ArmCloseDeadline();
+}
+
+// ---------------------------------------------------------------- Output
+
+void LegacySession::StartWrite() {
+  if (closed_ || output_done_) return;
+  if (writing_) {
+    // A wake during a write: if the core just removed the member as too
+    // slow, the write may never finish; do not wait for it forever.
+    if (!close_deadline_ && member_ &&
+        absl::IsResourceExhausted(member_->outbox().closed_status())) {
+      ArmCloseDeadline();
+    }
+    return;
+  }
+  for (int turn = 0; turn < kMaxBatchesPerTurn; ++turn) {
+    if (!PrepareBatch()) return;
+    switch (WriteSome()) {
+      case WriteResult::kDone:
+        ReleaseBatch();
+        break;
+      case WriteResult::kPending:
+        writing_ = true;
+        socket_.async_wait(
+            tcp::socket::wait_write,
+            [self = shared_from_this()](const std::error_code& error) {
+              self->OnWritable(error);
+            });
+        return;
+      case WriteResult::kFailed:
+        CloseSocket();
+        return;
+    }
+    if (closed_ || output_done_) return;
+  }
+  // Still more: let the thread's other sessions have a turn first.
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this()] { self->StartWrite(); });
+}
+
+bool LegacySession::PrepareBatch() {
+  iov_.clear();
+  write_index_ = 0;
+  if (!local_.empty()) {
+    local_writing_.swap(local_);
+    local_.clear();
+    iov_.push_back({local_writing_.data(), local_writing_.size()});
+  }
+  while (!outbox_closed_ && member_ != nullptr) {
+    const size_t first = pending_.size();
+    absl::Status status;
+    const Outbox::DrainResult drained =
+        member_->outbox().Drain(&pending_, &status);
+    if (drained == Outbox::DrainResult::kEmpty) break;
+    if (drained == Outbox::DrainResult::kClosed) {
+      OnOutboxClosed(status);
+      if (closed_) return false;
+      break;
+    }
+    for (size_t i = first; i < pending_.size(); ++i) {
+      const Event& event = *pending_[i];
+      // Own messages are not echoed: the client shows what it typed.
+      if (event.origin() == member_id_ && event.response().has_message()) {
+        continue;
+      }
+      const std::string& line = event.Rendered(&RenderLine);
+      iov_.push_back({const_cast<char*>(line.data()), line.size()});
+    }
+    if (!iov_.empty()) break;
+  }
+  if (!iov_.empty()) return true;
+  ReleaseBatch();
+  if (outbox_closed_) {
+    FinishOutput();
+  } else if (unwritten_answers_ > 0) {
+    // Every answer owed is written: take more input.
+    unwritten_answers_ = 0;
+    if (!unread_.empty()) {
+      asio::post(socket_.get_executor(),
+                 [self = shared_from_this()] { self->ProcessInput(); });
+    }
+  }
+  return false;
+}
+
+void LegacySession::OnOutboxClosed(const absl::Status& status) {
+  outbox_closed_ = true;
+  left_ = true;
+  if (absl::IsCancelled(status)) {  // Disconnected: nobody to write to.
+    CloseSocket();
+    return;
+  }
+  // A shutdown comes with its own notice; other errors (too slow) get a last
+  // line here.
+  if (!status.ok() && !absl::IsUnavailable(status)) {
+    final_line_ = absl::StrCat("!! ", status.message(), "\r\n");
+    iov_.push_back({final_line_.data(), final_line_.size()});
+  }
+  ArmCloseDeadline();
+}
+
+LegacySession::WriteResult LegacySession::WriteSome() {
+  const int fd = socket_.native_handle();
+  while (write_index_ < iov_.size()) {
+    msghdr message{};
+    message.msg_iov = &iov_[write_index_];
+    message.msg_iovlen = std::min(iov_.size() - write_index_, kMaxIov);
+    const ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return WriteResult::kPending;
+      return WriteResult::kFailed;
+    }
+    size_t left = static_cast<size_t>(sent);
+    while (write_index_ < iov_.size() && left >= iov_[write_index_].iov_len) {
+      left -= iov_[write_index_].iov_len;
+      ++write_index_;
+    }
+    if (left > 0) {
+      iovec& partial = iov_[write_index_];
+      partial.iov_base = static_cast<char*>(partial.iov_base) + left;
+      partial.iov_len -= left;
+    }
+  }
+  return WriteResult::kDone;
+}
+
+void LegacySession::OnWritable(const std::error_code& error) {
+  writing_ = false;
+  if (closed_) return;
+  WriteResult result = error ? WriteResult::kFailed : WriteSome();
+  switch (result) {
+    case WriteResult::kDone:
+      ReleaseBatch();
+      StartWrite();
+      return;
+    case WriteResult::kPending:
+      writing_ = true;
+      socket_.async_wait(
+          tcp::socket::wait_write,
+          [self = shared_from_this()](const std::error_code& error) {
+            self->OnWritable(error);
+          });
+      return;
+    case WriteResult::kFailed:
+      CloseSocket();
+      return;
+  }
+}
+
+void LegacySession::ReleaseBatch() {
+  iov_.clear();
+  write_index_ = 0;
+  pending_.clear();  // Drops this session's hold on the events.
+  local_writing_.clear();
+  if (local_writing_.capacity() > kMaxUnwrittenLocalBytes) {
+    local_writing_.shrink_to_fit();
+  }
+}
+
+void LegacySession::FinishOutput() {
+  output_done_ = true;
+  left_ = true;
+  std::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  if (input_done_) {
+    CloseSocket();
+    return;
+  }
+  // Closing with unread input would reset the connection and could destroy
+  // the last lines before the client reads them: read until the client
+  // closes (or the deadline).
+  unread_ = {};
+  ArmCloseDeadline();
+  StartRead();
+}
+
+void LegacySession::ArmCloseDeadline() {
+  if (close_deadline_ || closed_) return;
+  close_deadline_.emplace(socket_.get_executor());
+  close_deadline_->expires_after(
+      absl::ToChronoNanoseconds(server_->options_.close_grace));
+  close_deadline_->async_wait(
+      [self = shared_from_this()](const std::error_code& error) {
+        if (!error) self->CloseSocket();
+      });
+}
+
+void LegacySession::CloseSocket() {
+  if (closed_) return;
+  closed_ = true;
+  if (member_ && !left_) member_->Disconnect("disconnected");
+  left_ = true;
+  std::error_code ignored;
+  socket_.close(ignored);
+  if (close_deadline_) close_deadline_->cancel();
+}
+
+// ---------------------------------------------------------------- Server
+
+LegacyServer::LegacyServer(Hub* hub, LegacyServerOptions options)
+    : hub_(hub), options_(std::move(options)) {
+  const int threads = std::max(1, options_.threads);
+  for (int i = 0; i < threads; ++i) {
+    contexts_.push_back(std::make_unique<asio::io_context>(1));
+    work_.push_back(asio::make_work_guard(*contexts_.back()));
+  }
+}
+
+LegacyServer::~LegacyServer() { Shutdown(absl::ZeroDuration()); }
+
+absl::Status LegacyServer::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_) {
+      return absl::FailedPreconditionError("the legacy server was started");
+    }
+    started_ = true;
+  }
+  absl::StatusOr<tcp::endpoint> endpoint = ParseEndpoint(options_.address);
+  if (!endpoint.ok()) return endpoint.status();
+  acceptor_.emplace(*contexts_[0]);
+  accept_retry_.emplace(*contexts_[0]);
+  std::error_code error;
+  acceptor_->open(endpoint->protocol(), error);
+  if (!error) acceptor_->set_option(tcp::acceptor::reuse_address(true), error);
+  if (!error) acceptor_->bind(*endpoint, error);
+  if (!error)
+    acceptor_->listen(asio::socket_base::max_listen_connections, error);
+  tcp::endpoint bound;
+  if (!error) bound = acceptor_->local_endpoint(error);
+  if (error) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options_.address, ": ", error.message()));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    address_ = FormatEndpoint(bound);
+    port_ = bound.port();
+  }
+  asio::post(*contexts_[0], [this] { Accept(); });
+  for (size_t i = 0; i < contexts_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      NameThisThread(static_cast<int>(i));
+      contexts_[i]->run();
+    });
+  }
+  return absl::OkStatus();
+}
+
+std::string LegacyServer::address() const {
+  absl::MutexLock lock(&mu_);
+  return address_;
+}
+
+int LegacyServer::port() const {
+  absl::MutexLock lock(&mu_);
+  return port_;
+}
+
+void LegacyServer::Accept() {
+  asio::io_context& context = *contexts_[next_context_];
+  next_context_ = (next_context_ + 1) % contexts_.size();
+  acceptor_->async_accept(context,
+                          [this](const std::error_code& error, Socket socket) {
+                            OnAccept(error, std::move(socket));
+                          });
+}
+
+void LegacyServer::OnAccept(const std::error_code& error, Socket socket) {
+  if (error == asio::error::operation_aborted || !acceptor_->is_open()) return;
+  if (stopped()) return;  // Shutdown is closing the acceptor.
+  if (error) {
+    Log("legacy: accept failed: ", error.message());
+    // Out of descriptors or memory: pause instead of spinning.
+    accept_retry_->expires_after(std::chrono::milliseconds(100));
+    accept_retry_->async_wait([this](const std::error_code& error) {
+      if (!error) Accept();
+    });
+    return;
+  }
+  std::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  socket.non_blocking(true, ignored);
+  if (connection_count() >= options_.max_connections) {
+    Refuse(std::move(socket));
+  } else {
+    auto session = std::make_shared<LegacySession>(this, std::move(socket));
+    asio::post(session->executor(), [session] { session->Start(); });
+  }
+  Accept();
+}
+
+void LegacyServer::Refuse(Socket socket) {
+  const std::string line =
+      absl::StrCat("!! the server is full (", options_.max_connections,
+                   " connections); try again later\r\n");
+  std::error_code ignored;
+  socket.write_some(asio::buffer(line), ignored);  // Non-blocking.
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
+}
+
+bool LegacyServer::stopped() const {
+  absl::MutexLock lock(&mu_);
+  return stopped_;
+}
+
+void LegacyServer::Register(LegacySession* session) {
+  absl::MutexLock lock(&mu_);
+  sessions_.insert(session);
+}
+
+void LegacyServer::Unregister(LegacySession* session) {
+  absl::MutexLock lock(&mu_);
+  sessions_.erase(session);
+}
+
+size_t LegacyServer::connection_count() const {
+  absl::MutexLock lock(&mu_);
+  return sessions_.size();
+}
+
+bool LegacyServer::WaitForConnectionCount(size_t count,
+                                          absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [this, count]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return sessions_.size() == count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
+template <typename Action>
+void LegacyServer::ForEachSession(Action action) {
+  std::vector<std::shared_ptr<LegacySession>> sessions;
+  {
+    absl::MutexLock lock(&mu_);
+    sessions.reserve(sessions_.size());
+    for (LegacySession* session : sessions_) {
+      // A session being destroyed is still registered, but cannot be locked.
+      if (auto alive = session->weak_from_this().lock()) {
+        sessions.push_back(std::move(alive));
+      }
+    }
+  }
+  for (auto& session : sessions) {
+    Socket::executor_type executor = session->executor();
+    asio::post(executor,
+               [session = std::move(session), action] { action(*session); });
+  }
+}
+
+void LegacyServer::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    if (!started_) return;
+  }
+  if (acceptor_) {
+    asio::post(*contexts_[0], [this] {
+      std::error_code ignored;
+      acceptor_->close(ignored);
+      accept_retry_->cancel();
+    });
+  }
+  ForEachSession([](LegacySession& session) { session.Stop(); });
+  if (!WaitForConnectionCount(0, grace)) {
+    ForEachSession([](LegacySession& session) { session.CloseSocket(); });
+    if (!WaitForConnectionCount(0, absl::Seconds(1))) {
+      Log("legacy: ", connection_count(), " sessions did not close");
+      for (auto& context : contexts_) context->stop();
+    }
+  }
+  // With every socket closed, the threads run out of work and return.
+  work_.clear();
+  for (std::thread& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+}  // namespace chat

@@ -1,0 +1,150 @@
+// LegacyServer: the legacy TCP line port, a second transport into the room
+// core (service/room.h) for telnet, nc and line-based clients. It adds no room
+// logic of its own.
+//
+// Each connection is a session: a guest member ("guest-NNNNN") in room
+// "lobby". The session decodes the lines it reads (LineDecoder), turns them
+// into the core's Say, Rename, Move and Leave (or a few local commands: /who,
+// /help), and writes what its member's outbox holds as text lines
+// (FormatEventLine plus "\r\n"), everything drained at once gathered into one
+// write, with one write in flight. The session keeps no queue of its own
+// beyond what it drained for that write: a client that stops reading lets
+// the core's bounded outbox overflow, and the core removes it as too slow.
+//
+// Threads: the server runs `threads` io_context threads ("legacy-io-N"),
+// separate from gRPC's. A session lives on one of them for its whole life
+// (its implicit strand), so its state needs no lock; the core's wake-ups are
+// posted to that thread and never block. The acceptor lives on the first
+// thread.
+//
+// Thread-safe: every public method may be called from any thread. The hub
+// must outlive the server.
+//
+// Example:
+//   LegacyServer server(&hub, LegacyServerOptions{.address = "127.0.0.1:0"});
+//   absl::Status s = server.Start();
+//   if (!s.ok()) return s;
+//   std::cout << server.address();   // "127.0.0.1:41234"
+//   ...
+//   hub.Shutdown("bye");
+//   server.Shutdown();
+#ifndef CHATROOM_LEGACY_TCP_LEGACY_SERVER_H_
+#define CHATROOM_LEGACY_TCP_LEGACY_SERVER_H_
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "service/room.h"
+
+namespace chat {
+
+class LegacySession;
+
+struct LegacyServerOptions {
+  // "HOST:PORT" to listen on ("[::1]:5000" for IPv6); port 0 picks one.
+  std::string address = "127.0.0.1:5000";
+  // Over this many connections, a new one gets one "!!" line and is closed.
+  size_t max_connections = 10000;
+  // io_context threads.
+  int threads = 2;
+  // Bytes received without a line end before a client is disconnected.
+  size_t max_unterminated_bytes = 64 * 1024;
+  // How long a closing session may take to flush what it has left, and to
+  // let the client read it, before its socket is closed hard.
+  absl::Duration close_grace = absl::Seconds(2);
+};
+
+class LegacyServer {
+ public:
+  LegacyServer(Hub* hub, LegacyServerOptions options);
+  // Shuts down, if Shutdown was not called.
+  ~LegacyServer();
+
+  LegacyServer(const LegacyServer&) = delete;
+  LegacyServer& operator=(const LegacyServer&) = delete;
+
+  // Start
+  //
+  // Binds, listens and starts the threads. Errors: INVALID_ARGUMENT (a bad
+  // address), UNAVAILABLE (cannot bind or listen), FAILED_PRECONDITION
+  // (started twice).
+  absl::Status Start();
+
+  // The address bound, "HOST:PORT", once started.
+  std::string address() const;
+  int port() const;
+
+  // Shutdown
+  //
+  // Stops accepting, lets every session flush what it has and close (call
+  // Hub::Shutdown first, so that members get its notice), closes whatever is
+  // still open after `grace`, and joins the threads. Idempotent.
+  void Shutdown(absl::Duration grace = absl::Seconds(1));
+
+  // Open connections (sessions not yet destroyed).
+  size_t connection_count() const;
+
+  // WaitForConnectionCount
+  //
+  // Waits up to `timeout` until connection_count() == `count`; returns
+  // whether it got there.
+  bool WaitForConnectionCount(size_t count, absl::Duration timeout) const;
+
+ private:
+  friend class LegacySession;
+
+  // A socket bound to one io_context (not a type-erased executor).
+  using Socket = asio::ip::tcp::socket::rebind_executor<
+      asio::io_context::executor_type>::other;
+
+  void Accept();
+  void OnAccept(const std::error_code& error, Socket socket);
+  // Writes the "server full" line to a socket without blocking, and closes it.
+  void Refuse(Socket socket);
+  bool stopped() const;
+  void Register(LegacySession* session);
+  void Unregister(LegacySession* session);
+  // Posts `action` to every open session, on its thread.
+  template <typename Action>
+  void ForEachSession(Action action);
+
+  // Constant after construction.
+  Hub* const hub_;
+  const LegacyServerOptions options_;
+
+  // Sessions register in their constructor and unregister in their
+  // destructor; the set is read by Shutdown. Declared before the
+  // io_contexts, so it outlives the sessions their handlers hold.
+  mutable absl::Mutex mu_;
+  absl::flat_hash_set<LegacySession*> sessions_ ABSL_GUARDED_BY(mu_);
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::string address_ ABSL_GUARDED_BY(mu_);
+  int port_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // One io_context per thread; sessions are spread over them.
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+
+  // Created by Start, then used on the first thread only (the acceptor's).
+  std::optional<asio::ip::tcp::acceptor> acceptor_;
+  std::optional<asio::steady_timer> accept_retry_;
+  size_t next_context_ = 0;
+};
+
+}  // namespace chat
+
+#endif  // CHATROOM_LEGACY_TCP_LEGACY_SERVER_H_

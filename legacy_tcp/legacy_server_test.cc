@@ -1,0 +1,602 @@
+#include "legacy_tcp/legacy_server.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "service/format.h"
+#include "service/grpc_service.h"
+
+namespace chat {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+using std::string_literals::operator""s;
+
+constexpr absl::Duration kTimeout = absl::Seconds(5);
+
+// The process's open descriptors, as "fd -> target" lines.
+std::vector<std::string> OpenDescriptors() {
+  std::vector<std::string> out;
+  DIR* dir = opendir("/proc/self/fd");
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.' || atoi(entry->d_name) == dirfd(dir)) continue;
+    char target[256] = {0};
+    const std::string path = absl::StrCat("/proc/self/fd/", entry->d_name);
+    ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+    out.push_back(absl::StrCat(entry->d_name, " -> ", n > 0 ? target : "?"));
+  }
+  closedir(dir);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A raw TCP client, as nc would be: blocking writes, reads with timeouts.
+class TcpClient {
+ public:
+  // `receive_buffer` > 0 sets SO_RCVBUF before connecting.
+  explicit TcpClient(int port, int receive_buffer = 0) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) {
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer,
+                 sizeof(receive_buffer));
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+        << strerror(errno);
+  }
+  ~TcpClient() { Close(); }
+
+  TcpClient(const TcpClient&) = delete;
+  TcpClient& operator=(const TcpClient&) = delete;
+
+  void Send(absl::string_view bytes) {
+    while (!bytes.empty()) {
+      ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ADD_FAILURE() << "send failed: " << strerror(errno);
+        return;
+      }
+      bytes.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  // Sends as much as the connection takes; returns how much that was.
+  size_t SendUntilRefused(absl::string_view bytes) {
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      pollfd p{fd_, POLLOUT, 0};
+      if (poll(&p, 1, 2000) <= 0 || !(p.revents & POLLOUT)) break;
+      ssize_t n = send(fd_, bytes.data() + sent, bytes.size() - sent,
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n <= 0) break;
+      sent += static_cast<size_t>(n);
+    }
+    return sent;
+  }
+
+  // The next line, without its "\r\n"; nullopt at EOF, error or timeout.
+  // Every line must end with "\r\n".
+  std::optional<std::string> ReadLine(absl::Duration timeout = kTimeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    for (;;) {
+      size_t end = buffer_.find('\n');
+      if (end != std::string::npos) {
+        std::string line = buffer_.substr(0, end);
+        buffer_.erase(0, end + 1);
+        EXPECT_TRUE(absl::EndsWith(line, "\r")) << "no \\r\\n: " << line;
+        if (absl::EndsWith(line, "\r")) line.pop_back();
+        return line;
+      }
+      if (!Fill(deadline)) return std::nullopt;
+    }
+  }
+  // Reads lines until one contains `text`; fails the test if none does.
+  std::string ReadUntil(absl::string_view text) {
+    std::vector<std::string> seen;
+    while (std::optional<std::string> line = ReadLine()) {
+      if (absl::StrContains(*line, text)) return *line;
+      seen.push_back(*line);
+    }
+    ADD_FAILURE() << "no line with \"" << text << "\"; saw:\n"
+                  << absl::StrJoin(seen, "\n");
+    return "";
+  }
+  // True once the server closed the connection (EOF or reset).
+  bool ReadsEof(absl::Duration timeout = kTimeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (Fill(deadline)) buffer_.clear();
+    return eof_;
+  }
+  // Reads the welcome lines and returns the guest name.
+  std::string Welcome() {
+    EXPECT_THAT(ReadLine().value_or(""), HasSubstr("type /help"));
+    std::string you = ReadLine().value_or("");
+    EXPECT_THAT(you, StartsWith("-- you are guest-"));
+    std::string name = you.substr(11, you.find(' ', 11) - 11);
+    EXPECT_EQ(ReadLine().value_or(""), "-- " + name + " joined");
+    return name;
+  }
+
+  void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
+  // Closes with a reset (SO_LINGER 0) instead of a FIN.
+  void Reset() {
+    linger l{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+    Close();
+  }
+  void Close() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  // Reads more into buffer_; false at EOF, error or the deadline.
+  bool Fill(absl::Time deadline) {
+    if (eof_) return false;
+    const int ms =
+        static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()) + 1);
+    pollfd p{fd_, POLLIN, 0};
+    if (ms <= 0 || poll(&p, 1, ms) <= 0) return false;
+    char chunk[65536];
+    ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+    if (n <= 0) {
+      eof_ = true;
+      return false;
+    }
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  std::string buffer_;
+  bool eof_ = false;
+};
+
+using Stream = grpc::ClientReaderWriter<v1::ChatRequest, v1::ChatResponse>;
+
+// A gRPC chat client.
+struct GrpcClient {
+  std::unique_ptr<grpc::ClientContext> context =
+      std::make_unique<grpc::ClientContext>();
+  std::unique_ptr<Stream> stream;
+
+  // Reads until an event whose FormatEventLine contains `text`.
+  v1::ChatResponse ReadUntil(absl::string_view text) {
+    v1::ChatResponse r;
+    while (stream->Read(&r)) {
+      if (absl::StrContains(FormatEventLine(r), text)) return r;
+    }
+    ADD_FAILURE() << "no event with \"" << text << "\"";
+    return r;
+  }
+  void Say(const std::string& text, bool action = false) {
+    v1::ChatRequest req;
+    req.mutable_say()->set_text(text);
+    req.mutable_say()->set_action(action);
+    EXPECT_TRUE(stream->Write(req));
+  }
+};
+
+class LegacyServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(HubOptions(), LegacyServerOptions()); }
+
+  void Start(HubOptions hub_options, LegacyServerOptions options) {
+    Stop();
+    hub_ = std::make_unique<Hub>(hub_options);
+    options.address = "127.0.0.1:0";
+    legacy_ = std::make_unique<LegacyServer>(hub_.get(), options);
+    ASSERT_TRUE(legacy_->Start().ok());
+    port_ = legacy_->port();
+    ASSERT_NE(port_, 0);
+    EXPECT_EQ(legacy_->address(), absl::StrCat("127.0.0.1:", port_));
+
+    service_ = std::make_unique<ChatRoomService>(hub_.get());
+    grpc::ServerBuilder builder;
+    int grpc_port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &grpc_port);
+    builder.RegisterService(service_.get());
+    grpc_ = builder.BuildAndStart();
+    ASSERT_NE(grpc_port, 0);
+    stub_ = v1::ChatRoom::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
+                            grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override { Stop(); }
+
+  void Stop() {
+    if (hub_) hub_->Shutdown("test over");
+    if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now());
+    if (legacy_) legacy_->Shutdown();
+    grpc_.reset();
+    legacy_.reset();
+    service_.reset();
+    hub_.reset();
+  }
+
+  std::unique_ptr<TcpClient> Connect() {
+    return std::make_unique<TcpClient>(port_);
+  }
+
+  GrpcClient JoinGrpc(const std::string& name, const std::string& room = "") {
+    GrpcClient c;
+    c.context->set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::seconds(20));
+    c.stream = stub_->Chat(c.context.get());
+    v1::ChatRequest req;
+    req.mutable_join()->set_name(name);
+    req.mutable_join()->set_room(room);
+    EXPECT_TRUE(c.stream->Write(req));
+    c.ReadUntil("-- " + name + " joined");
+    return c;
+  }
+
+  std::unique_ptr<Hub> hub_;
+  std::unique_ptr<LegacyServer> legacy_;
+  std::unique_ptr<ChatRoomService> service_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<v1::ChatRoom::Stub> stub_;
+  int port_ = 0;
+};
+
+TEST_F(LegacyServerTest, WelcomeSaysWhoYouAreAndOthersSeeYouJoin) {
+  auto first = Connect();
+  EXPECT_EQ(first->ReadLine(),
+            "-- welcome to chatroom; type /help for the commands");
+  std::optional<std::string> you = first->ReadLine();
+  EXPECT_THAT(you.value_or(""),
+              MatchesRegex("-- you are guest-[0-9]{5} in room lobby, alone "
+                           "so far"));
+  const std::string first_name = you->substr(11, 11);
+  EXPECT_EQ(first->ReadLine(), "-- " + first_name + " joined");
+
+  auto second = Connect();
+  const std::string second_name = second->Welcome();
+  EXPECT_NE(first_name, second_name);
+  EXPECT_EQ(first->ReadLine(), "-- " + second_name + " joined");
+  EXPECT_EQ(legacy_->connection_count(), 2u);
+}
+
+TEST_F(LegacyServerTest, TcpAndGrpcUsersChatBothWays) {
+  GrpcClient alice = JoinGrpc("alice");
+  auto tcp = Connect();
+  const std::string guest = tcp->Welcome();
+  alice.ReadUntil("-- " + guest + " joined");
+
+  tcp->Send("hello from telnet\r\n");
+  v1::ChatResponse said = alice.ReadUntil("hello from telnet");
+  EXPECT_EQ(said.message().sender(), guest);
+  EXPECT_EQ(said.message().text(), "hello from telnet");
+
+  alice.Say("hello from grpc");
+  EXPECT_EQ(tcp->ReadLine(), "<alice> hello from grpc");
+  alice.Say("waves", /*action=*/true);
+  EXPECT_EQ(tcp->ReadLine(), "* alice waves");
+
+  // Own messages are not echoed: the next line is alice's.
+  tcp->Send("not echoed\n");
+  alice.ReadUntil("not echoed");
+  alice.Say("after");
+  EXPECT_EQ(tcp->ReadLine(), "<alice> after");
+}
+
+TEST_F(LegacyServerTest, CommandsNickWhoMeJoin) {
+  GrpcClient alice = JoinGrpc("alice");
+  auto bob = Connect();
+  const std::string guest = bob->Welcome();
+  auto carol = Connect();
+  const std::string carol_guest = carol->Welcome();
+  bob->ReadUntil(carol_guest + " joined");
+
+  bob->Send("/nick bob\n");
+  EXPECT_EQ(bob->ReadLine(), "-- " + guest + " is now known as bob");
+  EXPECT_EQ(carol->ReadLine(), "-- " + guest + " is now known as bob");
+  alice.ReadUntil("-- " + guest + " is now known as bob");
+
+  bob->Send("/who\n");
+  EXPECT_EQ(bob->ReadLine(), "-- 3 in lobby: alice (grpc), bob (tcp), " +
+                                 carol_guest + " (tcp)");
+
+  bob->Send("/me waves\n");
+  EXPECT_EQ(carol->ReadLine(), "* bob waves");
+  EXPECT_TRUE(alice.ReadUntil("* bob waves").message().action());
+
+  bob->Send("/NICK no spaces\n");
+  EXPECT_THAT(bob->ReadLine().value_or(""),
+              AllOf(StartsWith("!! name \"no spaces\""), HasSubstr("letters")));
+  bob->Send("/nick Alice\n");
+  EXPECT_EQ(bob->ReadLine(), "!! name \"Alice\" is taken in room lobby");
+
+  bob->Send("/dance now\n");
+  EXPECT_EQ(bob->ReadLine(),
+            "!! unknown command /dance; the commands are /nick NAME, /who, "
+            "/me ACTION, /join ROOM, /quit [REASON], /help");
+  bob->Send("/help\n");
+  EXPECT_THAT(bob->ReadLine().value_or(""), StartsWith("-- /nick NAME"));
+  bob->ReadUntil("start it with //");
+  bob->Send("//not a command\n");
+  EXPECT_EQ(carol->ReadLine(), "<bob> /not a command");
+
+  bob->Send("/join #Dev\n");
+  EXPECT_EQ(bob->ReadLine(), "-- you are bob in room dev, alone so far");
+  EXPECT_EQ(bob->ReadLine(), "-- bob joined");
+  EXPECT_EQ(carol->ReadLine(), "-- bob left (moved to #dev)");
+  alice.ReadUntil("-- bob left (moved to #dev)");
+  bob->Send("anyone here?\n/who\n");
+  EXPECT_EQ(bob->ReadLine(), "-- 1 in dev: bob (tcp)");
+  // Nobody in the lobby heard that: carol's next line is alice's.
+  alice.Say("still here");
+  EXPECT_EQ(carol->ReadLine(), "<alice> still here");
+}
+
+TEST_F(LegacyServerTest, QuitFlushesLeavesAndCloses) {
+  auto bob = Connect();
+  bob->Welcome();
+  auto carol = Connect();
+  const std::string carol_guest = carol->Welcome();
+  bob->ReadUntil(carol_guest + " joined");
+  carol->Send("/who\n/quit gone fishing\nignored after quit\n");
+  EXPECT_THAT(carol->ReadLine().value_or(""), StartsWith("-- 2 in lobby"));
+  EXPECT_TRUE(carol->ReadsEof());
+  EXPECT_EQ(bob->ReadLine(), "-- " + carol_guest + " left (gone fishing)");
+  // Nothing carol sent after /quit was said.
+  auto dave = Connect();
+  const std::string dave_guest = dave->Welcome();
+  EXPECT_EQ(bob->ReadLine(), "-- " + dave_guest + " joined");
+}
+
+TEST_F(LegacyServerTest, DisconnectsAreSeenAndTheLastLineIsSaid) {
+  auto bob = Connect();
+  bob->Welcome();
+
+  auto eof = Connect();
+  const std::string eof_guest = eof->Welcome();
+  bob->ReadUntil(eof_guest + " joined");
+  eof->Send("last words without newline");
+  eof->Close();
+  EXPECT_EQ(bob->ReadLine(), "<" + eof_guest + "> last words without newline");
+  EXPECT_EQ(bob->ReadLine(), "-- " + eof_guest + " left (disconnected)");
+
+  auto reset = Connect();
+  const std::string reset_guest = reset->Welcome();
+  bob->ReadUntil(reset_guest + " joined");
+  reset->Reset();
+  EXPECT_EQ(bob->ReadLine(), "-- " + reset_guest + " left (disconnected)");
+
+  // A half-close: the client still gets its answers, then EOF.
+  auto half = Connect();
+  const std::string half_guest = half->Welcome();
+  bob->ReadUntil(half_guest + " joined");
+  half->Send("/who\n");
+  half->ShutdownWrite();
+  EXPECT_THAT(half->ReadLine().value_or(""), StartsWith("-- 2 in lobby"));
+  EXPECT_TRUE(half->ReadsEof());
+  EXPECT_EQ(bob->ReadLine(), "-- " + half_guest + " left (disconnected)");
+  EXPECT_TRUE(legacy_->WaitForConnectionCount(1, kTimeout));
+}
+
+TEST_F(LegacyServerTest, TelnetBytesAreRemovedAndEditingApplied) {
+  auto bob = Connect();
+  bob->Welcome();
+  auto telnet = Connect();
+  const std::string guest = telnet->Welcome();
+  bob->ReadUntil(guest + " joined");
+  // Negotiation, a subnegotiation, a typo fixed with ^H and DEL, telnet's
+  // "\r\0" line end, and IAC IAC (a 0xFF byte, invalid UTF-8).
+  telnet->Send(
+      "\xff\xfd\x01\xff\xfb\x03he\xff\xfa\x18\0xterm\xff\xf0llx\b"
+      "o wrold\x7f\x7f\x7f\x7forld\r\0"s);
+  EXPECT_EQ(bob->ReadLine(), "<" + guest + "> hello world");
+  telnet->Send("\xff\xff!\r\n");
+  EXPECT_EQ(bob->ReadLine(), "<" + guest + "> \xEF\xBF\xBD!");
+  // ^C in telnet: IAC IP, IAC DO TIMING-MARK.
+  telnet->Send("\xff\xf4\xff\xfd\x06");
+  EXPECT_EQ(bob->ReadLine(), "-- " + guest + " left (quit)");
+  EXPECT_TRUE(telnet->ReadsEof());
+}
+
+TEST_F(LegacyServerTest, EscapesControlBytesAndInvalidUtf8AreMadeSafe) {
+  GrpcClient alice = JoinGrpc("alice");
+  auto bob = Connect();
+  bob->Welcome();
+  auto mallory = Connect();
+  const std::string guest = mallory->Welcome();
+  bob->ReadUntil(guest + " joined");
+  mallory->Send(
+      "\x1b[2J\x1b]0;pwned\x07\x1b[31mred\x1b[0m \x07\x01\xc2\x9b"
+      "1mbell \xc3\x28 ok\n");
+  const std::string expected = "red bell \xEF\xBF\xBD( ok";
+  EXPECT_EQ(bob->ReadLine(), "<" + guest + "> " + expected);
+  EXPECT_EQ(alice.ReadUntil(expected).message().text(), expected);
+}
+
+TEST_F(LegacyServerTest, TooLongLineIsRefusedAndTheNextOneWorks) {
+  auto bob = Connect();
+  bob->Welcome();
+  auto talker = Connect();
+  const std::string guest = talker->Welcome();
+  bob->ReadUntil(guest + " joined");
+  talker->Send(std::string(5000, 'x') + "\nshort\n");
+  EXPECT_EQ(talker->ReadLine(),
+            "!! message not sent: the line is longer than 4096 bytes, the "
+            "limit");
+  EXPECT_EQ(bob->ReadLine(), "<" + guest + "> short");
+  // At the limit exactly, it is sent.
+  talker->Send(std::string(4096, 'y') + "\n");
+  EXPECT_EQ(bob->ReadLine(), "<" + guest + "> " + std::string(4096, 'y'));
+  // Sanitized text over the limit gets the core's notice.
+  talker->Send(std::string(2000, '\xfe') + "\n");
+  EXPECT_THAT(talker->ReadLine().value_or(""),
+              StartsWith("!! message not sent: it is 6000 bytes long"));
+}
+
+TEST_F(LegacyServerTest, MegabyteWithoutNewlineDisconnectsOnlyTheSender) {
+  auto bob = Connect();
+  bob->Welcome();
+  auto flood = Connect();
+  const std::string guest = flood->Welcome();
+  bob->ReadUntil(guest + " joined");
+  const std::string megabyte(1 << 20, 'z');
+  const size_t sent = flood->SendUntilRefused(megabyte);
+  EXPECT_GT(sent, 64u * 1024);
+  flood->ShutdownWrite();
+  EXPECT_THAT(flood->ReadLine().value_or(""),
+              StartsWith("!! message not sent: the line is longer"));
+  EXPECT_EQ(flood->ReadLine(),
+            "!! more than 65536 bytes without a line end; disconnecting");
+  EXPECT_TRUE(flood->ReadsEof());
+  EXPECT_EQ(bob->ReadLine(), "-- " + guest + " left (line too long)");
+  // The others carry on.
+  auto carol = Connect();
+  carol->Welcome();
+  carol->Send("still fine\n");
+  EXPECT_THAT(bob->ReadUntil("still fine"), HasSubstr("> still fine"));
+}
+
+TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
+  HubOptions hub_options;
+  hub_options.outbox_events = 64;
+  hub_options.outbox_bytes = 256 * 1024;
+  Start(hub_options, LegacyServerOptions());
+  auto keeper = Connect();
+  keeper->Welcome();
+  auto stopper = std::make_unique<TcpClient>(port_, /*receive_buffer=*/4096);
+  const std::string stopper_guest = stopper->Welcome();
+  keeper->ReadUntil(stopper_guest + " joined");
+  GrpcClient sender = JoinGrpc("sender");
+  keeper->ReadUntil("sender joined");
+
+  // Big messages fill the stopped reader's socket buffers quickly; the keeper
+  // reads each one before the next is sent, so it never falls behind.
+  const std::string filler(4000, 'm');
+  bool dropped = false;
+  int i = 0;
+  for (; i < 5000 && !dropped; ++i) {
+    sender.Say(absl::StrCat(i, " ", filler));
+    std::optional<std::string> line = keeper->ReadLine();
+    ASSERT_TRUE(line.has_value());
+    if (*line == "-- " + stopper_guest + " left (too slow)") {
+      dropped = true;
+      line = keeper->ReadLine();
+      ASSERT_TRUE(line.has_value());
+    }
+    ASSERT_EQ(*line, absl::StrCat("<sender> ", i, " ", filler));
+  }
+  EXPECT_TRUE(dropped) << "after " << i << " messages";
+  // The stopped reader, reading again, finds the messages it got in order,
+  // a last line that says why, and the end.
+  int next = 0;
+  std::string last;
+  while (std::optional<std::string> line = stopper->ReadLine()) {
+    last = *line;
+    if (absl::StartsWith(last, "!!")) break;
+    if (absl::StartsWith(last, "-- sender joined")) continue;
+    ASSERT_EQ(last, absl::StrCat("<sender> ", next, " ", filler));
+    ++next;
+  }
+  EXPECT_GT(next, 0);
+  EXPECT_THAT(last, StartsWith("!! too slow: "));
+  EXPECT_TRUE(stopper->ReadsEof());
+  // And the keeper still gets what comes next.
+  sender.Say("after");
+  EXPECT_EQ(keeper->ReadLine(), "<sender> after");
+}
+
+TEST_F(LegacyServerTest, ThousandConnectCloseCyclesLeakNoDescriptor) {
+  auto observer_count = [&] {
+    std::string room;
+    return hub_->ListMembers("lobby", &room)->size();
+  };
+  // Each io_context thread opens its poller with its first socket: warm up.
+  for (int i = 0; i < 4; ++i) TcpClient(port_).Welcome();
+  ASSERT_TRUE(legacy_->WaitForConnectionCount(0, kTimeout));
+  const std::vector<std::string> before = OpenDescriptors();
+  for (int i = 0; i < 1000; ++i) {
+    TcpClient client(port_);
+    if (i % 4 == 0) client.Welcome();  // Some leave before the welcome.
+    if (i % 2 == 0) {
+      client.Reset();
+    } else {
+      client.Close();
+    }
+  }
+  EXPECT_TRUE(legacy_->WaitForConnectionCount(0, kTimeout))
+      << legacy_->connection_count() << " sessions left";
+  EXPECT_EQ(observer_count(), 0u);
+  EXPECT_EQ(OpenDescriptors(), before);
+}
+
+TEST_F(LegacyServerTest, OverMaxConnectionsGetsOneLineAndClose) {
+  LegacyServerOptions options;
+  options.max_connections = 2;
+  Start(HubOptions(), options);
+  auto a = Connect();
+  a->Welcome();
+  auto b = Connect();
+  b->Welcome();
+  auto c = Connect();
+  EXPECT_EQ(c->ReadLine(),
+            "!! the server is full (2 connections); try again later");
+  EXPECT_TRUE(c->ReadsEof());
+  b->Close();
+  EXPECT_TRUE(legacy_->WaitForConnectionCount(1, kTimeout));
+  auto d = Connect();
+  d->Welcome();
+}
+
+TEST_F(LegacyServerTest, ShutdownSendsTheNoticeAndClosesQuickly) {
+  auto bob = Connect();
+  bob->Welcome();
+  // A reader that never reads and has a lot queued must not hold it up.
+  auto stuck = std::make_unique<TcpClient>(port_, /*receive_buffer=*/4096);
+  stuck->Welcome();
+  GrpcClient sender = JoinGrpc("sender");
+  for (int i = 0; i < 50; ++i) sender.Say(std::string(4000, 's'));
+  for (int i = 0; i < 50; ++i) bob->ReadUntil("<sender>");
+
+  const absl::Time start = absl::Now();
+  hub_->Shutdown("chat-service is shutting down");
+  legacy_->Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));
+  EXPECT_EQ(bob->ReadLine(), "!! chat-service is shutting down");
+  EXPECT_TRUE(bob->ReadsEof());
+  EXPECT_EQ(legacy_->connection_count(), 0u);
+  // No longer accepting.
+  int late = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(connect(late, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  close(late);
+}
+
+}  // namespace
+}  // namespace chat
