@@ -198,7 +198,8 @@ absl::Duration Runner::Timeout(const Step& step, absl::Duration fallback) {
   return *ParseDuration(step.Option("timeout"));
 }
 
-std::shared_ptr<grpc::Channel> Runner::Channel(const std::string& key) {
+std::shared_ptr<grpc::Channel> Runner::Channel(const std::string& key,
+                                               int window) {
   auto it = channels_.find(key);
   if (it != channels_.end()) return it->second;
   grpc::ChannelArguments args;
@@ -207,6 +208,10 @@ std::shared_ptr<grpc::Channel> Runner::Channel(const std::string& key) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetString("chat.harness.channel", key);
   args.SetMaxReceiveMessageSize(-1);
+  if (window > 0) {
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, window);
+  }
   auto channel = grpc::CreateCustomChannel(
       server_->grpc_addr(), grpc::InsecureChannelCredentials(), args);
   channels_[key] = channel;
@@ -242,10 +247,11 @@ absl::Status Runner::Retire(const Step& step, const std::string& alias) {
 
 absl::Status Runner::StartGrpc(const Step& step, const std::string& alias,
                                const std::string& room, uint32_t history,
-                               uint64_t resume,
-                               const std::string& channel_key) {
+                               uint64_t resume, const std::string& channel_key,
+                               int window) {
   if (absl::Status s = Retire(step, alias); !s.ok()) return s;
-  auto user = std::make_unique<GrpcUser>(alias, epoch_, Channel(channel_key));
+  auto user =
+      std::make_unique<GrpcUser>(alias, epoch_, Channel(channel_key, window));
   v1::Join join;
   join.set_name(alias);
   join.set_room(room);
@@ -353,12 +359,13 @@ absl::Status Runner::DoGrpc(const Step& step) {
     }
   }
   std::string channel = step.Option("channel", "own");
-  if (channel == "own") {
+  const int window = static_cast<int>(ToU32(step.Option("rcvbuf", "0")));
+  if (channel == "own" || window > 0) {
     channel = absl::StrCat("own-", alias, "-", ++channel_serial_);
   }
-  if (absl::Status s =
-          StartGrpc(step, alias, step.Option("room"),
-                    ToU32(step.Option("history", "0")), resume, channel);
+  if (absl::Status s = StartGrpc(step, alias, step.Option("room"),
+                                 ToU32(step.Option("history", "0")), resume,
+                                 channel, window);
       !s.ok()) {
     return s;
   }
@@ -413,7 +420,8 @@ absl::Status Runner::DoTcp(const Step& step) {
 }
 
 absl::Status Runner::DoGroup(const Step& step) {
-  std::vector<std::string> aliases = *ExpandUsers(step.args[0].text);
+  std::vector<std::string> aliases;
+  ExpandUsers(step.args[0].text, &aliases).IgnoreError();  // Parser-checked.
   const std::string transport = step.args[1].text;
   const std::string room = step.Option("room");
   const int channels = std::max<int>(1, ToU32(step.Option("channels", "4")));
@@ -427,7 +435,7 @@ absl::Status Runner::DoGroup(const Step& step) {
     if (grpc) {
       if (absl::Status s =
               StartGrpc(step, aliases[i], room, history, 0,
-                        absl::StrCat("group-", group, "-", i % channels));
+                        absl::StrCat("group-", group, "-", i % channels), 0);
           !s.ok()) {
         return s;
       }
@@ -506,7 +514,9 @@ absl::StatusOr<User*> Runner::Find(const Step& step, const std::string& alias) {
 absl::StatusOr<std::vector<User*>> Runner::FindAll(const Step& step,
                                                    const std::string& list) {
   std::vector<User*> out;
-  for (const std::string& alias : *ExpandUsers(list)) {
+  std::vector<std::string> aliases;
+  ExpandUsers(list, &aliases).IgnoreError();  // Checked by the parser.
+  for (const std::string& alias : aliases) {
     absl::StatusOr<User*> u = Find(step, alias);
     if (!u.ok()) return u.status();
     out.push_back(*u);
@@ -584,12 +594,14 @@ absl::Status Runner::DoExpect(const Step& step) {
     why =
         absl::StrCat("nothing matched within ", absl::FormatDuration(timeout));
   }
-  return Fail(step,
-              absl::StrCat(user->alias(), " expected ",
-                           next_only ? "as its next line " : "a line ",
-                           pattern.regex ? "matching " : "equal to ",
-                           pattern.ToString(), ": ", why),
-              {user});
+  return Fail(
+      step,
+      absl::StrCat(user->alias(), " expected ",
+                   next_only ? "its next line " : "a line ",
+                   next_only ? (pattern.regex ? "to match " : "to be ")
+                             : (pattern.regex ? "matching " : "equal to "),
+                   pattern.ToString(), ": ", why),
+      {user});
 }
 
 absl::Status Runner::DoExpectNone(const Step& step) {
@@ -614,11 +626,13 @@ absl::Status Runner::DoExpectNone(const Step& step) {
     // window still has to pass for "nothing more" to mean anything.
     return absl::OkStatus();
   }
-  return Fail(step,
-              absl::StrCat(user->alias(), " expected ", what, " for ",
-                           absl::FormatDuration(window),
-                           ", but received a line (marked > below)"),
-              {user});
+  const Record got = user->RecordAt(index);
+  return Fail(
+      step,
+      absl::StrCat(user->alias(), " expected ", what, " for ",
+                   absl::FormatDuration(window), ", but received \"",
+                   EscapeForDisplay(got.line), "\" at ", Ago(got.at - epoch_)),
+      {user});
 }
 
 absl::Status Runner::DoExpectEnd(const Step& step) {

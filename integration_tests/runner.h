@@ -78,7 +78,8 @@ class Runner {
   // Joining, without waiting (Start*) and the waits (Await*).
   absl::Status StartGrpc(const Step& step, const std::string& alias,
                          const std::string& room, uint32_t history,
-                         uint64_t resume, const std::string& channel_key);
+                         uint64_t resume, const std::string& channel_key,
+                         int window);
   absl::Status StartTcp(const Step& step, const std::string& alias, int rcvbuf);
   absl::Status AwaitGrpcJoined(const Step& step, User* user,
                                absl::Time deadline);
@@ -95,7 +96,11 @@ class Runner {
   // Retires an earlier user of that alias (which must have ended or been
   // killed), remembering its last seq for resume=last.
   absl::Status Retire(const Step& step, const std::string& alias);
-  std::shared_ptr<grpc::Channel> Channel(const std::string& key);
+  // The channel called `key`, created on first use. `window` > 0 turns off
+  // BDP probing and sets the HTTP/2 stream window, so a paused reader
+  // buffers little (a new channel only).
+  std::shared_ptr<grpc::Channel> Channel(const std::string& key,
+                                         int window = 0);
   absl::Duration Timeout(const Step& step, absl::Duration fallback);
 
   // The failure report for `step`.

@@ -46,7 +46,7 @@ const std::map<std::string, OpSpec>& Ops() {
        {{Arg::kUser},
         1,
         false,
-        {"room", "history", "resume", "channel", "wait"}}},
+        {"room", "history", "resume", "channel", "wait", "rcvbuf"}}},
       {"tcp", {{Arg::kUser}, 1, false, {"room", "nick", "rcvbuf", "wait"}}},
       {"group",
        {{Arg::kUsers, Arg::kWord}, 2, false, {"room", "channels", "history"}}},
@@ -477,10 +477,9 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text) {
   return d;
 }
 
-absl::StatusOr<std::vector<std::string>> ExpandUsers(absl::string_view text) {
-  std::vector<std::string> users;
-  if (absl::Status s = ExpandUsersInto(text, &users); !s.ok()) return s;
-  return users;
+absl::Status ExpandUsers(absl::string_view text,
+                         std::vector<std::string>* out) {
+  return ExpandUsersInto(text, out);
 }
 
 namespace {

@@ -88,7 +88,8 @@ absl::StatusOr<absl::Duration> ParseDuration(absl::string_view text);
 //
 // A user list: "alice", "alice,bob", "u1..u20" (a name prefix and an
 // inclusive number range), or a mix: "alice,u1..u3".
-absl::StatusOr<std::vector<std::string>> ExpandUsers(absl::string_view text);
+// Appends the names to *out.
+absl::Status ExpandUsers(absl::string_view text, std::vector<std::string>* out);
 
 // ToPattern
 //

@@ -63,6 +63,11 @@ int User::WaitForMatch(const std::function<bool(const std::string&)>& match,
   return waiter.found;
 }
 
+Record User::RecordAt(int index) {
+  absl::MutexLock lock(&mu_);
+  return records_.at(static_cast<size_t>(index));
+}
+
 void User::ConsumeAll() {
   absl::MutexLock lock(&mu_);
   cursor_ = records_.size();

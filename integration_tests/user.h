@@ -104,6 +104,9 @@ class User {
   int WaitForMatch(const std::function<bool(const std::string&)>& match,
                    bool next_only, bool consume, absl::Time deadline);
 
+  // Record `index` (as returned by WaitForMatch).
+  Record RecordAt(int index);
+
   // Moves the cursor past everything received so far.
   void ConsumeAll();
 
