@@ -58,7 +58,7 @@ constexpr absl::string_view kHelp =
     "-- /quit [REASON]  leave\r\n"
     "-- /help           this help\r\n"
     "-- any other line is said to the room; start it with // to say a line "
-    "that starts with /\r\n";
+    "that starts with /";
 
 // The legacy rendering of an event, cached once per event (Event::Rendered).
 std::string RenderLine(const v1::ChatResponse& event) {
@@ -150,8 +150,11 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   void StartWrite();
 
   // For a server shutdown: leaves, flushes and closes.
+  // No waiting for the client to close after the last line, then.
   void Stop() {
+    stopping_ = true;
     if (closed_) return;
+    if (output_done_) return CloseSocket();
     if (!left_) Quit("the server is shutting down");
     StartWrite();
   }
@@ -170,7 +173,8 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   void HandleLine(absl::string_view line);
   void HandleCommand(absl::string_view command, absl::string_view arg);
   void Who();
-  // Queues a local line for the client ("\r\n" is added).
+  // Queues a local answer for the client, after what the outbox holds
+  // ("\r\n" is added).
   void Reply(absl::string_view line);
   // Counts a core call that answered with a notice.
   void Answered(const absl::Status& status) {
@@ -222,6 +226,7 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   bool outbox_closed_ = false;  // The outbox is closed and fully drained.
   bool output_done_ = false;    // Sending side shut down.
   bool closed_ = false;         // Socket closed.
+  bool stopping_ = false;       // The server is shutting down.
   std::optional<asio::steady_timer> close_deadline_;
 };
 
@@ -391,8 +396,7 @@ void LegacySession::HandleCommand(absl::string_view command,
     std::string reason = SanitizeText(arg.substr(0, kMaxReasonBytes));
     Quit(IsBlank(reason) ? "quit" : reason);
   } else if (absl::EqualsIgnoreCase(command, "help")) {
-    local_.append(kHelp.data(), kHelp.size());
-    ++unwritten_answers_;
+    Reply(kHelp);
   } else {
     Reply(absl::StrCat("!! unknown command /",
                        SanitizeText(command.substr(0, kMaxNameLength)),
@@ -420,6 +424,9 @@ void LegacySession::Who() {
 }
 
 void LegacySession::Reply(absl::string_view line) {
+  // Events queued before the command go out before its answer (unless the
+  // socket is full and a write is waiting).
+  StartWrite();
   absl::StrAppend(&local_, line, "\r\n");
   ++unwritten_answers_;
 }
@@ -594,7 +601,7 @@ void LegacySession::FinishOutput() {
   left_ = true;
   std::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
-  if (input_done_) {
+  if (input_done_ || stopping_) {
     CloseSocket();
     return;
   }

@@ -354,6 +354,10 @@ TEST_F(LegacyServerTest, CommandsNickWhoMeJoin) {
   // Nobody in the lobby heard that: carol's next line is alice's.
   alice.Say("still here");
   EXPECT_EQ(carol->ReadLine(), "<alice> still here");
+  // An answer comes after the events its command caused.
+  bob->Send("/nick robert\n/who\n");
+  EXPECT_EQ(bob->ReadLine(), "-- bob is now known as robert");
+  EXPECT_EQ(bob->ReadLine(), "-- 1 in dev: robert (tcp)");
 }
 
 TEST_F(LegacyServerTest, QuitFlushesLeavesAndCloses) {

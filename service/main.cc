@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -21,11 +22,19 @@
 #include "service/log.h"
 #include "service/room.h"
 
+#if CHAT_HAVE_LEGACY_TCP
+#include "legacy_tcp/legacy_server.h"
+#endif
+
 ABSL_FLAG(std::string, grpc_addr, "127.0.0.1:50051",
           "Address for the gRPC ChatRoom service (port 0 picks a free port).");
 ABSL_FLAG(std::string, legacy_addr, "127.0.0.1:5000",
           "Address for the legacy TCP line port (port 0 picks a free port; "
           "empty turns it off).");
+ABSL_FLAG(size_t, max_connections, 10000,
+          "Most legacy TCP connections; over it, a new one gets one line "
+          "and is closed.");
+ABSL_FLAG(int, legacy_threads, 2, "Threads serving the legacy TCP port.");
 ABSL_FLAG(size_t, max_message_bytes, 4096,
           "Longest message accepted, in bytes.");
 ABSL_FLAG(size_t, history_events, 1000, "Events kept per room for replay.");
@@ -82,7 +91,28 @@ int Run() {
     return 1;
   }
 
-  const std::string legacy = "off";
+  std::string legacy = "off";
+  const std::string legacy_addr = absl::GetFlag(FLAGS_legacy_addr);
+#if CHAT_HAVE_LEGACY_TCP
+  std::unique_ptr<LegacyServer> legacy_server;
+  if (!legacy_addr.empty()) {
+    LegacyServerOptions legacy_options;
+    legacy_options.address = legacy_addr;
+    legacy_options.max_connections = absl::GetFlag(FLAGS_max_connections);
+    legacy_options.threads = absl::GetFlag(FLAGS_legacy_threads);
+    legacy_server = std::make_unique<LegacyServer>(&hub, legacy_options);
+    if (absl::Status s = legacy_server->Start(); !s.ok()) {
+      std::fprintf(stderr, "chat-service: %s\n", s.ToString().c_str());
+      server->Shutdown(std::chrono::system_clock::now());
+      return 1;
+    }
+    legacy = legacy_server->address();
+  }
+#else
+  if (!legacy_addr.empty()) {
+    Log("legacy TCP port not built (CHAT_PARTS lacks legacy_tcp): legacy=off");
+  }
+#endif
   std::printf("chat-service ready grpc=%s legacy=%s\n",
               WithPort(grpc_addr, grpc_port).c_str(), legacy.c_str());
   std::fflush(stdout);
@@ -90,9 +120,17 @@ int Run() {
   int sig = 0;
   sigwait(&signals, &sig);
   Log("shutting down (", sig == SIGINT ? "SIGINT" : "SIGTERM", ")");
+  // Members get the notice and their outboxes close; both transports then
+  // flush and end their connections, in parallel, within about 1.5 s.
   hub.Shutdown("chat-service is shutting down");
-  server->Shutdown(std::chrono::system_clock::now() +
-                   std::chrono::milliseconds(1500));
+  std::thread grpc_stop([&server] {
+    server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(1500));
+  });
+#if CHAT_HAVE_LEGACY_TCP
+  if (legacy_server) legacy_server->Shutdown(absl::Seconds(1));
+#endif
+  grpc_stop.join();
   Log("stopped");
   return 0;
 }
