@@ -5,7 +5,7 @@
 // transport that renders events another way (the legacy TCP port renders
 // text lines) caches its rendering in the event, so it too happens once.
 // Thread-safe: everything is constant after construction except the cached
-// rendering, which is computed once under a once-flag.
+// rendering and cached object, each computed once under a once-flag.
 #ifndef CHATROOM_SERVICE_EVENT_H_
 #define CHATROOM_SERVICE_EVENT_H_
 
@@ -47,12 +47,27 @@ class Event {
     return rendered_;
   }
 
+  // Cached
+  //
+  // Returns `*make()`, made on the first call only: a transport's own form
+  // of the event that is not a string (the gRPC transport keeps wire() as a
+  // grpc::ByteBuffer here, so a delivery allocates nothing of its own). Every
+  // caller must ask for the same T: there is one cached object.
+  template <typename T, typename Make>
+  const T& Cached(Make make) const {
+    absl::call_once(cached_once_,
+                    [&] { cached_ = std::shared_ptr<const void>(make()); });
+    return *static_cast<const T*>(cached_.get());
+  }
+
  private:
   const v1::ChatResponse response_;
   const uint64_t origin_;
   const std::string wire_;
   mutable absl::once_flag rendered_once_;
   mutable std::string rendered_;
+  mutable absl::once_flag cached_once_;
+  mutable std::shared_ptr<const void> cached_;
 };
 
 using EventPtr = std::shared_ptr<const Event>;

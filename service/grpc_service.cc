@@ -20,15 +20,14 @@ namespace {
 
 using Bytes = grpc::ByteBuffer;
 
-// Wraps the event's serialized bytes in a ByteBuffer without copying them:
-// the slice keeps the event alive until gRPC is done with it.
-Bytes ToByteBuffer(const EventPtr& event) {
-  auto* hold = new EventPtr(event);
-  const std::string& wire = event->wire();
-  grpc::Slice slice(
-      const_cast<char*>(wire.data()), wire.size(),
-      [](void* p) { delete static_cast<EventPtr*>(p); }, hold);
-  return Bytes(&slice, 1);
+// The event's serialized bytes as a ByteBuffer, made once per event and
+// shared by every member's write. The slice is a copy that gRPC refcounts on
+// its own, so gRPC may hold it after the event is gone.
+const Bytes& WireBytes(const Event& event) {
+  return event.Cached<Bytes>([&] {
+    grpc::Slice slice(event.wire().data(), event.wire().size());
+    return std::make_unique<const Bytes>(&slice, 1);
+  });
 }
 
 class ChatStream;
@@ -299,8 +298,9 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
           return false;
       }
     }
-    current_ = ToByteBuffer(pending_[next_]);
-    pending_[next_].reset();
+    // The event stays alive (in current_event_) until the write is done.
+    current_event_ = std::move(pending_[next_]);
+    current_ = &WireBytes(*current_event_);
     ++next_;
     if (next_ < pending_.size() && wrote_any_) options->set_buffer_hint();
     wrote_any_ = true;
@@ -310,7 +310,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
 
   void Act(bool write, const grpc::WriteOptions& options,
            std::optional<grpc::Status> finish) {
-    if (write) StartWrite(&current_, options);
+    if (write) StartWrite(current_, options);
     if (finish) Finish(std::move(*finish));
   }
 
@@ -337,7 +337,9 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
   std::vector<EventPtr> pending_ ABSL_GUARDED_BY(mu_);
   size_t next_ ABSL_GUARDED_BY(mu_) = 0;
   bool wrote_any_ ABSL_GUARDED_BY(mu_) = false;
-  Bytes current_;  // Owned by the write in flight (writing_).
+  // The event of the write in flight (writing_) and its bytes.
+  EventPtr current_event_;
+  const Bytes* current_ = nullptr;
 };
 
 void StreamSink::StartWrite() {
