@@ -248,12 +248,12 @@ absl::Status Runner::Retire(const Step& step, const std::string& alias) {
 absl::Status Runner::StartGrpc(const Step& step, const std::string& alias,
                                const std::string& room, uint32_t history,
                                uint64_t resume, const std::string& channel_key,
-                               int window) {
+                               int window, const std::string& name) {
   if (absl::Status s = Retire(step, alias); !s.ok()) return s;
   auto user =
       std::make_unique<GrpcUser>(alias, epoch_, Channel(channel_key, window));
   v1::Join join;
-  join.set_name(alias);
+  join.set_name(name);
   join.set_room(room);
   join.set_history(history);
   join.set_resume_after_seq(resume);
@@ -263,8 +263,10 @@ absl::Status Runner::StartGrpc(const Step& step, const std::string& alias,
 }
 
 absl::Status Runner::AwaitGrpcJoined(const Step& step, User* user,
-                                     absl::Time deadline) {
-  const std::string own = absl::StrCat("-- ", user->alias(), " joined");
+                                     absl::Time deadline,
+                                     const std::string& name) {
+  const std::string own =
+      absl::StrCat("-- ", name.empty() ? user->alias() : name, " joined");
   const int found =
       user->WaitForMatch([&](const std::string& line) { return line == own; },
                          false, false, deadline);
@@ -363,15 +365,16 @@ absl::Status Runner::DoGrpc(const Step& step) {
   if (channel == "own" || window > 0) {
     channel = absl::StrCat("own-", alias, "-", ++channel_serial_);
   }
-  if (absl::Status s = StartGrpc(step, alias, step.Option("room"),
-                                 ToU32(step.Option("history", "0")), resume,
-                                 channel, window);
+  if (absl::Status s =
+          StartGrpc(step, alias, step.Option("room"),
+                    ToU32(step.Option("history", "0")), resume, channel, window,
+                    step.HasOption("name") ? step.Option("name") : alias);
       !s.ok()) {
     return s;
   }
   if (step.Option("wait", "yes") == "no") return absl::OkStatus();
   return AwaitGrpcJoined(step, users_[alias].get(),
-                         absl::Now() + kExpectTimeout);
+                         absl::Now() + kExpectTimeout, step.Option("name"));
 }
 
 absl::Status Runner::DoTcp(const Step& step) {
@@ -433,9 +436,9 @@ absl::Status Runner::DoGroup(const Step& step) {
     const bool grpc =
         transport == "grpc" || (transport == "mixed" && i % 2 == 0);
     if (grpc) {
-      if (absl::Status s =
-              StartGrpc(step, aliases[i], room, history, 0,
-                        absl::StrCat("group-", group, "-", i % channels), 0);
+      if (absl::Status s = StartGrpc(
+              step, aliases[i], room, history, 0,
+              absl::StrCat("group-", group, "-", i % channels), 0, aliases[i]);
           !s.ok()) {
         return s;
       }
@@ -491,7 +494,9 @@ absl::Status Runner::DoGroup(const Step& step) {
     }
   }
   for (User* u : grpc_users) {
-    if (absl::Status s = AwaitGrpcJoined(step, u, deadline); !s.ok()) return s;
+    if (absl::Status s = AwaitGrpcJoined(step, u, deadline, ""); !s.ok()) {
+      return s;
+    }
   }
   return absl::OkStatus();
 }

@@ -75,14 +75,16 @@ class Runner {
   absl::Status DoBurst(const Step& step);
   absl::Status DoCheckOrder(const Step& step);
 
-  // Joining, without waiting (Start*) and the waits (Await*).
+  // Joining, without waiting (Start*) and the waits (Await*). `name` is the
+  // name joined with (usually the alias).
   absl::Status StartGrpc(const Step& step, const std::string& alias,
                          const std::string& room, uint32_t history,
                          uint64_t resume, const std::string& channel_key,
-                         int window);
+                         int window, const std::string& name);
   absl::Status StartTcp(const Step& step, const std::string& alias, int rcvbuf);
+  // Waits for the user's own "-- NAME joined" (NAME: `name`, or the alias).
   absl::Status AwaitGrpcJoined(const Step& step, User* user,
-                               absl::Time deadline);
+                               absl::Time deadline, const std::string& name);
   absl::Status AwaitTcpName(const Step& step, User* user, absl::Time deadline);
   absl::Status AwaitTcpLine(
       const Step& step, User* user, const std::string& want,

@@ -46,7 +46,7 @@ const std::map<std::string, OpSpec>& Ops() {
        {{Arg::kUser},
         1,
         false,
-        {"room", "history", "resume", "channel", "wait", "rcvbuf"}}},
+        {"room", "history", "resume", "channel", "wait", "rcvbuf", "name"}}},
       {"tcp", {{Arg::kUser}, 1, false, {"room", "nick", "rcvbuf", "wait"}}},
       {"group",
        {{Arg::kUsers, Arg::kWord}, 2, false, {"room", "channels", "history"}}},
