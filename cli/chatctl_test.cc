@@ -1,0 +1,489 @@
+// End-to-end tests: the real chatctl binary against a real chat-service, in
+// pipe mode, and in a real terminal (tmux). Binaries come from CMake
+// (CHATCTL_BIN, CHAT_SERVICE_BIN). Every wait polls a condition with a
+// timeout.
+#include <signal.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cli/subprocess.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace chat {
+namespace {
+
+using ::testing::ContainerEq;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::StartsWith;
+
+constexpr absl::Duration kTimeout = absl::Seconds(15);
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines = absl::StrSplit(text, '\n');
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+// A chat-service on a free port, legacy port off.
+class Server {
+ public:
+  // `addr`: "127.0.0.1:0" for a free port, or a port to reuse.
+  explicit Server(const std::string& addr = "127.0.0.1:0")
+      : process_(std::make_unique<Subprocess>(std::vector<std::string>{
+            CHAT_SERVICE_BIN, "--grpc_addr=" + addr, "--legacy_addr="})) {
+    EXPECT_TRUE(process_->WaitForStdout("\n", kTimeout))
+        << "chat-service did not get ready: " << process_->err();
+    // "chat-service ready grpc=127.0.0.1:PORT legacy=off"
+    const std::string& out = process_->out();
+    const size_t at = out.find("grpc=");
+    if (at != std::string::npos) {
+      address_ = out.substr(at + 5, out.find(' ', at) - at - 5);
+    }
+    EXPECT_FALSE(address_.empty()) << out;
+  }
+  ~Server() { Stop(); }
+
+  const std::string& address() const { return address_; }
+
+  void Stop() {
+    if (process_ == nullptr) return;
+    process_->Signal(SIGTERM);
+    EXPECT_EQ(process_->Wait(kTimeout), 0) << process_->err();
+    process_.reset();
+  }
+
+ private:
+  std::unique_ptr<Subprocess> process_;
+  std::string address_;
+};
+
+class ChatctlTest : public ::testing::Test {
+ protected:
+  // Runs chatctl with `args` and `input` to completion.
+  int Chatctl(std::vector<std::string> args, const std::string& input = "",
+              std::string* out = nullptr, std::string* err = nullptr,
+              const std::vector<std::string>& env = {}) {
+    args.insert(args.begin(), CHATCTL_BIN);
+    std::string o, e;
+    const int code = RunProgram(args, input, &o, &e, kTimeout, env);
+    if (out != nullptr) *out = o;
+    if (err != nullptr) *err = e;
+    return code;
+  }
+
+  std::string ServerFlag() const { return "--server=" + server_.address(); }
+
+  // Starts `chatctl join` in pipe mode and waits for its own join.
+  std::unique_ptr<Subprocess> Join(const std::string& name,
+                                   std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {CHATCTL_BIN, "join", "--name", name,
+                                     ServerFlag()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<Subprocess>(args);
+    EXPECT_TRUE(p->WaitForOutput(
+        [&name](const std::string& out, const std::string&) {
+          return out.find("-- " + name + " joined") != std::string::npos ||
+                 out.find(R"("member_joined")") != std::string::npos;
+        },
+        kTimeout))
+        << p->err();
+    return p;
+  }
+
+  Server server_;
+};
+
+TEST_F(ChatctlTest, PipeJoinPostsEveryLineAndExitsZero) {
+  std::string out, err;
+  EXPECT_EQ(
+      Chatctl({"join", "--name", "p", ServerFlag()}, "a\nb\n", &out, &err), 0)
+      << err;
+  EXPECT_THAT(Lines(out), ContainerEq(std::vector<std::string>{
+                              "-- you are p in room lobby, alone so far",
+                              "-- p joined", "<p> a", "<p> b"}));
+  EXPECT_THAT(err, IsEmpty());
+
+  // Both were sequenced before chatctl left.
+  EXPECT_EQ(Chatctl({"history", ServerFlag()}, "", &out), 0);
+  EXPECT_THAT(Lines(out),
+              ContainerEq(std::vector<std::string>{"<p> a", "<p> b"}));
+}
+
+TEST_F(ChatctlTest, PipeJoinWithoutFinalNewlineAndManyLines) {
+  std::string input;
+  for (int i = 0; i < 300; ++i) absl::StrAppend(&input, "line ", i, "\n");
+  input += "last without newline";
+  std::string out, err;
+  EXPECT_EQ(
+      Chatctl({"join", "--name", "many", ServerFlag()}, input, &out, &err), 0)
+      << err;
+  std::vector<std::string> lines = Lines(out);
+  ASSERT_EQ(lines.size(), 2u + 301u) << out;
+  EXPECT_EQ(lines[2], "<many> line 0");
+  EXPECT_EQ(lines[301], "<many> line 299");
+  EXPECT_EQ(lines[302], "<many> last without newline");
+}
+
+TEST_F(ChatctlTest, PipeJoinSeesOthersAndRunsCommands) {
+  std::unique_ptr<Subprocess> watcher = Join("watcher");
+  std::string err;
+  EXPECT_EQ(Chatctl({"send", "--name", "bob", ServerFlag(), "hi", "watcher"},
+                    "", nullptr, &err),
+            0)
+      << err;
+  EXPECT_TRUE(watcher->WaitForStdout("<bob> hi watcher\n", kTimeout))
+      << watcher->out();
+
+  watcher->Write("/me waves\n/nick w2\n");
+  EXPECT_TRUE(
+      watcher->WaitForStdout("-- watcher is now known as w2\n", kTimeout))
+      << watcher->out();
+  watcher->Write("/who\nafter rename\n");
+  EXPECT_TRUE(watcher->WaitForStdout("<w2> after rename\n", kTimeout))
+      << watcher->out();
+  watcher->CloseStdin();
+  EXPECT_EQ(watcher->Wait(kTimeout), 0) << watcher->err();
+  EXPECT_THAT(watcher->out(),
+              HasSubstr("-- bob joined\n<bob> hi watcher\n-- bob left\n"
+                        "* watcher waves\n"
+                        "-- watcher is now known as w2\n"
+                        "-- 1 in room lobby: w2\n"
+                        "<w2> after rename\n"));
+}
+
+TEST_F(ChatctlTest, PipeJoinBadCommandSaysWhyOnStderrAndGoesOn) {
+  std::string out, err;
+  EXPECT_EQ(Chatctl({"join", "--name", "c", ServerFlag()}, "/frob\n/nick\nok\n",
+                    &out, &err),
+            0);
+  EXPECT_THAT(err, HasSubstr("chatctl: unknown command /frob"));
+  EXPECT_THAT(err, HasSubstr("chatctl: usage: /nick NAME"));
+  EXPECT_THAT(out, HasSubstr("<c> ok\n"));
+}
+
+TEST_F(ChatctlTest, JsonPrintsOneObjectPerEvent) {
+  std::string out, err;
+  EXPECT_EQ(Chatctl({"join", "--name", "j", "--json", ServerFlag()}, "x\n",
+                    &out, &err),
+            0)
+      << err;
+  std::vector<std::string> lines = Lines(out);
+  ASSERT_EQ(lines.size(), 3u) << out;
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, StartsWith("{"));
+    EXPECT_EQ(line.back(), '}');
+  }
+  EXPECT_THAT(lines[0], HasSubstr(R"("welcome":{"room":"lobby","name":"j")"));
+  EXPECT_THAT(lines[2], HasSubstr(R"("message":{"sender":"j","text":"x"})"));
+}
+
+TEST_F(ChatctlTest, HistoryReplaysBeforeLiveEvents) {
+  ASSERT_EQ(Chatctl({"send", "--name", "old", ServerFlag(), "one"}), 0);
+  ASSERT_EQ(Chatctl({"send", "--name", "old", ServerFlag(), "two"}), 0);
+  std::string out;
+  EXPECT_EQ(Chatctl({"join", "--name", "h", "--history", "1", ServerFlag()}, "",
+                    &out),
+            0);
+  EXPECT_THAT(Lines(out), ContainerEq(std::vector<std::string>{
+                              "-- you are h in room lobby, alone so far",
+                              "<old> two", "-- h joined"}));
+}
+
+TEST_F(ChatctlTest, SendWhoHistory) {
+  std::unique_ptr<Subprocess> alice = Join("alice", {"--room", "dev"});
+  std::string out, err;
+  EXPECT_EQ(Chatctl({"send", "--name", "bob", "--room", "#dev", ServerFlag(),
+                     "hello", "dev"},
+                    "", &out, &err),
+            0)
+      << err;
+  EXPECT_THAT(out, IsEmpty());
+  EXPECT_TRUE(alice->WaitForStdout("<bob> hello dev\n", kTimeout));
+
+  EXPECT_EQ(Chatctl({"who", "--room", "dev", ServerFlag()}, "", &out), 0);
+  EXPECT_EQ(out, "alice grpc\n");
+  EXPECT_EQ(Chatctl({"who", ServerFlag()}, "", &out), 0);
+  EXPECT_EQ(out, "");  // Nobody in the lobby.
+  EXPECT_EQ(Chatctl({"who", "--room", "dev", "--json", ServerFlag()}, "", &out),
+            0);
+  EXPECT_THAT(out, HasSubstr(R"("members":[{"name":"alice")"));
+
+  EXPECT_EQ(Chatctl({"history", "--room", "dev", "--last", "1", ServerFlag()},
+                    "", &out),
+            0);
+  EXPECT_EQ(out, "<bob> hello dev\n");
+  EXPECT_EQ(Chatctl({"history", "--room", "dev", "--timestamps",
+                     "--color=never", ServerFlag()},
+                    "", &out),
+            0);
+  EXPECT_THAT(out, testing::MatchesRegex(
+                       R"(\[[0-9][0-9]:[0-9][0-9]:[0-9][0-9]\] <bob> hello dev
+)"));
+  alice->CloseStdin();
+  EXPECT_EQ(alice->Wait(kTimeout), 0);
+}
+
+TEST_F(ChatctlTest, ServerFromEnvironment) {
+  std::string out;
+  EXPECT_EQ(Chatctl({"send", "--name", "env", "hi"}, "", nullptr, nullptr,
+                    {"CHATCTL_SERVER=" + server_.address()}),
+            0);
+  EXPECT_EQ(Chatctl({"history"}, "", &out, nullptr,
+                    {"CHATCTL_SERVER=" + server_.address()}),
+            0);
+  EXPECT_EQ(out, "<env> hi\n");
+}
+
+TEST_F(ChatctlTest, TakenNameIsAClearError) {
+  std::unique_ptr<Subprocess> bob = Join("bob");
+  std::string err;
+  EXPECT_EQ(
+      Chatctl({"send", "--name", "Bob", ServerFlag(), "x"}, "", nullptr, &err),
+      1);
+  EXPECT_EQ(err, "chatctl: name \"Bob\" is taken in room lobby\n");
+  EXPECT_EQ(Chatctl({"join", "--name", "bob", ServerFlag()}, "", nullptr, &err),
+            1);
+  EXPECT_EQ(err, "chatctl: name \"bob\" is taken in room lobby\n");
+}
+
+TEST_F(ChatctlTest, RefusedMessageFailsSend) {
+  std::string err;
+  EXPECT_EQ(
+      Chatctl({"send", "--name", "long", ServerFlag(), std::string(5000, 'x')},
+              "", nullptr, &err),
+      1);
+  EXPECT_THAT(err, HasSubstr("4096"));
+}
+
+TEST_F(ChatctlTest, UnreachableServerFailsFastWithExitOne) {
+  // A port nobody listens on: take a free one from a server, then stop it.
+  Server gone;
+  const std::string address = gone.address();
+  gone.Stop();
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"join", "--name", "x", "--server", address},
+           {"send", "--name", "x", "--server", address, "hi"},
+           {"who", "--server", address},
+           {"history", "--server", address}}) {
+    std::string err;
+    const absl::Time start = absl::Now();
+    EXPECT_EQ(Chatctl(args, "", nullptr, &err), 1) << args[0];
+    EXPECT_LT(absl::Now() - start, absl::Seconds(7)) << args[0];
+    EXPECT_EQ(err, absl::StrCat("chatctl: cannot reach chat-service at ",
+                                address, " (connection refused)\n"))
+        << args[0];
+  }
+}
+
+TEST_F(ChatctlTest, BadUsageExitsTwoWithTheUsageLine) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {},
+           {"frob"},
+           {"join"},
+           {"join", "--name", "x", "--bogus"},
+           {"join", "--name", "x", "--color=pink"},
+           {"join", "--name", "x", "--history=lots"},
+           {"join", "--name", "x", "extra"},
+           {"send", "--name", "x"},
+           {"send", "hi"},
+           {"who", "--last", "3"},
+           {"history", "--name"}}) {
+    std::string out, err;
+    EXPECT_EQ(Chatctl(args, "", &out, &err), 2) << absl::StrJoin(args, " ");
+    EXPECT_THAT(err, HasSubstr("usage: chatctl")) << absl::StrJoin(args, " ");
+  }
+}
+
+TEST_F(ChatctlTest, HelpExplainsEachCommand) {
+  std::string out;
+  EXPECT_EQ(Chatctl({"--help"}, "", &out), 0);
+  for (const char* c : {"join", "send", "who", "history", "bench"}) {
+    EXPECT_THAT(out, HasSubstr(c));
+  }
+  for (const char* c : {"join", "send", "who", "history"}) {
+    EXPECT_EQ(Chatctl({"help", c}, "", &out), 0);
+    EXPECT_THAT(out, StartsWith(absl::StrCat("usage: chatctl ", c)));
+    EXPECT_EQ(Chatctl({c, "--help"}, "", &out), 0);
+    EXPECT_THAT(out, StartsWith(absl::StrCat("usage: chatctl ", c)));
+  }
+  EXPECT_EQ(Chatctl({"help", "join"}, "", &out), 0);
+  EXPECT_THAT(out, HasSubstr("--timestamps"));
+}
+
+TEST_F(ChatctlTest, ReconnectsAfterTheServerRestarts) {
+  // A server of our own, to restart on the same port.
+  auto server = std::make_unique<Server>();
+  const std::string address = server->address();
+  auto p = std::make_unique<Subprocess>(std::vector<std::string>{
+      CHATCTL_BIN, "join", "--name", "r", "--server", address});
+  ASSERT_TRUE(p->WaitForStdout("-- r joined\n", kTimeout)) << p->err();
+  p->Write("before\n");
+  ASSERT_TRUE(p->WaitForStdout("<r> before\n", kTimeout));
+
+  server->Stop();
+  EXPECT_TRUE(p->WaitForStderr("chatctl: connection lost: ", kTimeout));
+  server = std::make_unique<Server>(address);
+  EXPECT_TRUE(
+      p->WaitForStderr("chatctl: reconnected to chat-service at ", kTimeout))
+      << p->err();
+  p->Write("after\n");
+  EXPECT_TRUE(p->WaitForStdout("<r> after\n", kTimeout)) << p->out();
+  // The new server has no history: chatctl is told what it cannot resume.
+  EXPECT_THAT(p->out(), HasSubstr("!! cannot resume after seq "));
+  p->CloseStdin();
+  EXPECT_EQ(p->Wait(kTimeout), 0) << p->err();
+}
+
+TEST_F(ChatctlTest, InterruptLeavesCleanly) {
+  std::unique_ptr<Subprocess> watcher = Join("watcher");
+  std::unique_ptr<Subprocess> p = Join("leaver");
+  p->Signal(SIGINT);
+  EXPECT_EQ(p->Wait(kTimeout), 0) << p->err();
+  // A leave, not a dropped connection.
+  EXPECT_TRUE(watcher->WaitForStdout("-- leaver left\n", kTimeout))
+      << watcher->out();
+}
+
+// ------------------------------------------------------------- In a terminal
+
+// A private tmux server (its own socket), killed at the end.
+class Tmux {
+ public:
+  Tmux() : socket_(absl::StrCat("chatctl-test-", getpid())) {}
+  ~Tmux() { Run({"kill-server"}); }
+
+  int Run(std::vector<std::string> args, std::string* out = nullptr) {
+    args.insert(args.begin(),
+                {"/usr/bin/env", "tmux", "-L", socket_, "-f", "/dev/null"});
+    return RunProgram(args, "", out, nullptr, kTimeout);
+  }
+
+  std::string Screen() {
+    std::string out;
+    Run({"capture-pane", "-p", "-t", "chat"}, &out);
+    return out;
+  }
+
+  // {x, y} of the cursor.
+  std::pair<int, int> Cursor() {
+    std::string out;
+    Run({"display-message", "-p", "-t", "chat", "#{cursor_x} #{cursor_y}"},
+        &out);
+    std::vector<std::string> parts =
+        absl::StrSplit(absl::StripAsciiWhitespace(out), ' ');
+    int x = -1, y = -1;
+    if (parts.size() == 2) {
+      (void)absl::SimpleAtoi(parts[0], &x);
+      (void)absl::SimpleAtoi(parts[1], &y);
+    }
+    return {x, y};
+  }
+
+  bool ScreenHas(const std::string& text) {
+    return Screen().find(text) != std::string::npos;
+  }
+
+ private:
+  const std::string socket_;
+};
+
+TEST_F(ChatctlTest, TerminalKeepsTheHalfTypedLineIntact) {
+  if (RunProgram({"/bin/sh", "-c", "command -v tmux"}, "", nullptr, nullptr) !=
+      0) {
+    GTEST_SKIP() << "tmux is not installed";
+  }
+  std::unique_ptr<Subprocess> carol = Join("carol");
+  Tmux tmux;
+  ASSERT_EQ(tmux.Run({"new-session", "-d", "-s", "chat", "-x", "80", "-y", "20",
+                      absl::StrCat(CHATCTL_BIN, " join --name alice ",
+                                   ServerFlag())}),
+            0);
+  ASSERT_EQ(tmux.Run({"set-option", "-t", "chat", "remain-on-exit", "on"}), 0);
+  // capture-pane drops trailing blanks: the prompt shows without its space.
+  const std::string prompt = "[lobby] alice> ";
+  ASSERT_TRUE(
+      PollUntil([&] { return tmux.ScreenHas("\n[lobby] alice>"); }, kTimeout))
+      << tmux.Screen();
+
+  // Alice half-types a line and moves the cursor back into it.
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "chat", "-l", "hello bo"}), 0);
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "chat", "Left", "Left"}), 0);
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return tmux.ScreenHas(prompt + "hello bo") &&
+               tmux.Cursor().first == static_cast<int>(prompt.size()) + 6;
+      },
+      kTimeout))
+      << tmux.Screen();
+
+  // Bob posts.
+  std::string err;
+  ASSERT_EQ(Chatctl({"send", "--name", "bob", ServerFlag(), "hi alice"}, "",
+                    nullptr, &err),
+            0)
+      << err;
+  ASSERT_TRUE(
+      PollUntil([&] { return tmux.ScreenHas("-- bob left"); }, kTimeout))
+      << tmux.Screen();
+
+  // Bob's message is above; the half line, its cursor and the prompt are
+  // intact on the last line.
+  std::vector<std::string> rows = Lines(tmux.Screen());
+  while (!rows.empty() && absl::StripAsciiWhitespace(rows.back()).empty()) {
+    rows.pop_back();
+  }
+  ASSERT_GE(rows.size(), 5u);
+  const int last = static_cast<int>(rows.size()) - 1;
+  EXPECT_EQ(rows[last], prompt + "hello bo");
+  EXPECT_EQ(rows[last - 1], "-- bob left");
+  EXPECT_EQ(rows[last - 2], "<bob> hi alice");
+  EXPECT_EQ(rows[last - 3], "-- bob joined");
+  EXPECT_EQ(tmux.Cursor(),
+            std::make_pair(static_cast<int>(prompt.size()) + 6, last));
+
+  // She finishes the line; it arrives, and her screen shows it once.
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "chat", "End", "b", "Enter"}), 0);
+  EXPECT_TRUE(carol->WaitForStdout("<alice> hello bob\n", kTimeout))
+      << carol->out();
+  ASSERT_TRUE(
+      PollUntil([&] { return tmux.ScreenHas("<alice> hello bob"); }, kTimeout));
+  std::string screen = tmux.Screen();
+  EXPECT_EQ(screen.find("hello bob"), screen.rfind("hello bob")) << screen;
+  EXPECT_THAT(Lines(screen), testing::Contains("[lobby] alice>")) << screen;
+
+  // Up arrow recalls it; /quit leaves cleanly.
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "chat", "Up"}), 0);
+  EXPECT_TRUE(
+      PollUntil([&] { return tmux.ScreenHas(prompt + "hello bob"); }, kTimeout))
+      << tmux.Screen();
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "chat", "C-u", "/quit", "Enter"}), 0);
+  std::string dead;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        tmux.Run({"display-message", "-p", "-t", "chat",
+                  "#{pane_dead} #{pane_dead_status}"},
+                 &dead);
+        return absl::StartsWith(dead, "1");
+      },
+      kTimeout));
+  EXPECT_EQ(absl::StripAsciiWhitespace(dead), "1 0");
+  EXPECT_TRUE(carol->WaitForStdout("-- alice left\n", kTimeout));
+}
+
+}  // namespace
+}  // namespace chat

@@ -1,0 +1,146 @@
+#include "cli/client.h"
+
+#include <cstdlib>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace chat {
+namespace {
+
+std::chrono::system_clock::time_point DeadlineIn(absl::Duration d) {
+  return absl::ToChronoTime(absl::Now() + d);
+}
+
+// Why a connection failed, from gRPC's error text, in a few words.
+std::string ConnectReason(absl::string_view message) {
+  const std::string lower = absl::AsciiStrToLower(message);
+  if (absl::StrContains(lower, "connection refused")) {
+    return "connection refused";
+  }
+  if (absl::StrContains(lower, "dns") ||
+      absl::StrContains(lower, "name resolution") ||
+      absl::StrContains(lower, "resolve")) {
+    return "cannot resolve the host name";
+  }
+  if (absl::StrContains(lower, "deadline") ||
+      absl::StrContains(lower, "timeout") ||
+      absl::StrContains(lower, "timed out")) {
+    return "no answer";
+  }
+  if (absl::StrContains(lower, "connection reset") ||
+      absl::StrContains(lower, "socket closed") ||
+      absl::StrContains(lower, "eof")) {
+    return "connection closed";
+  }
+  if (absl::StrContains(lower, "network is unreachable")) {
+    return "network is unreachable";
+  }
+  return std::string(message.empty() ? "unavailable" : message);
+}
+
+}  // namespace
+
+std::string DefaultServer() {
+  const char* env = std::getenv("CHATCTL_SERVER");
+  if (env != nullptr && *env != '\0') return env;
+  return std::string(kDefaultServer);
+}
+
+std::shared_ptr<grpc::Channel> Dial(const std::string& server) {
+  grpc::ChannelArguments args;
+  // Reconnect quickly once the server is back; chatctl has its own backoff.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Notice a dead connection within seconds rather than hours.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+absl::Status WaitForServer(grpc::Channel* channel, absl::string_view server,
+                           absl::Duration timeout) {
+  // Wait while connecting, but give up at the first failure (a refused
+  // connection fails at once rather than at the deadline).
+  const auto deadline = DeadlineIn(timeout);
+  grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+  while (state != GRPC_CHANNEL_READY &&
+         state != GRPC_CHANNEL_TRANSIENT_FAILURE &&
+         state != GRPC_CHANNEL_SHUTDOWN) {
+    if (!channel->WaitForStateChange(state, deadline)) break;
+    state = channel->GetState(/*try_to_connect=*/true);
+  }
+  if (state == GRPC_CHANNEL_READY) return absl::OkStatus();
+  // Ask once more, failing fast, to learn why.
+  v1::ChatRoom::Stub stub(channel->shared_from_this());
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(absl::Seconds(1)));
+  v1::ListMembersRequest request;
+  v1::ListMembersResponse response;
+  grpc::Status s = stub.ListMembers(&context, request, &response);
+  if (s.ok()) return absl::OkStatus();  // It came up just now.
+  const std::string reason =
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+          ? absl::StrCat("no answer within ", absl::FormatDuration(timeout))
+          : ConnectReason(s.error_message());
+  return absl::UnavailableError(
+      absl::StrCat("cannot reach chat-service at ", server, " (", reason, ")"));
+}
+
+absl::Status FromGrpc(const grpc::Status& status, absl::string_view server) {
+  if (status.ok()) return absl::OkStatus();
+  const absl::StatusCode code =
+      static_cast<absl::StatusCode>(status.error_code());
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      // The server's own shutdown sentence, or a transport failure.
+      if (absl::StrContains(status.error_message(), "chat-service")) {
+        return absl::Status(code, status.error_message());
+      }
+      return absl::Status(
+          code, absl::StrCat("lost chat-service at ", server, " (",
+                             ConnectReason(status.error_message()), ")"));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::Status(code, absl::StrCat("chat-service at ", server,
+                                             " did not answer in time"));
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return absl::Status(
+          code, absl::StrCat(server, " does not serve chat.v1.ChatRoom (",
+                             status.error_message(), ")"));
+    default:
+      return absl::Status(code, status.error_message());
+  }
+}
+
+absl::StatusOr<v1::ListMembersResponse> ListMembers(
+    v1::ChatRoom::StubInterface* stub, absl::string_view server,
+    absl::string_view room) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(kConnectTimeout));
+  v1::ListMembersRequest request;
+  request.set_room(std::string(room));
+  v1::ListMembersResponse response;
+  absl::Status s =
+      FromGrpc(stub->ListMembers(&context, request, &response), server);
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::GetHistoryResponse> GetHistory(
+    v1::ChatRoom::StubInterface* stub, absl::string_view server,
+    absl::string_view room, uint32_t limit) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(kConnectTimeout));
+  v1::GetHistoryRequest request;
+  request.set_room(std::string(room));
+  request.set_limit(limit);
+  v1::GetHistoryResponse response;
+  absl::Status s =
+      FromGrpc(stub->GetHistory(&context, request, &response), server);
+  if (!s.ok()) return s;
+  return response;
+}
+
+}  // namespace chat

@@ -1,0 +1,64 @@
+// The chatctl side of the chat.v1.ChatRoom API, minus the Chat stream (see
+// session.h): finding and reaching the server, the unary calls, and turning
+// gRPC errors into sentences a person can act on. Thread-safe: every
+// function may be called from any thread.
+#ifndef CHATROOM_CLI_CLIENT_H_
+#define CHATROOM_CLI_CLIENT_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "chat/v1/chat.grpc.pb.h"
+
+namespace chat {
+
+inline constexpr absl::string_view kDefaultServer = "127.0.0.1:50051";
+
+// How long reaching the server, and each unary call, may take.
+inline constexpr absl::Duration kConnectTimeout = absl::Seconds(5);
+
+// DefaultServer
+//
+// $CHATCTL_SERVER when set and not empty, else kDefaultServer.
+std::string DefaultServer();
+
+// Dial
+//
+// A channel to `server` (HOST:PORT), insecure. Does not connect yet.
+std::shared_ptr<grpc::Channel> Dial(const std::string& server);
+
+// WaitForServer
+//
+// Connects `channel` within `timeout`. On failure, UNAVAILABLE with a
+// sentence such as "cannot reach chat-service at 127.0.0.1:1 (connection
+// refused)".
+absl::Status WaitForServer(grpc::Channel* channel, absl::string_view server,
+                           absl::Duration timeout);
+
+// FromGrpc
+//
+// The one place where a grpc::Status becomes an absl::Status; connection
+// failures are reworded to name `server`, the server's own sentences ("name
+// \"bob\" is taken in room lobby") are kept.
+absl::Status FromGrpc(const grpc::Status& status, absl::string_view server);
+
+// ListMembers / GetHistory
+//
+// The unary calls, with a kConnectTimeout deadline and the errors of
+// FromGrpc.
+absl::StatusOr<v1::ListMembersResponse> ListMembers(
+    v1::ChatRoom::StubInterface* stub, absl::string_view server,
+    absl::string_view room);
+absl::StatusOr<v1::GetHistoryResponse> GetHistory(
+    v1::ChatRoom::StubInterface* stub, absl::string_view server,
+    absl::string_view room, uint32_t limit);
+
+}  // namespace chat
+
+#endif  // CHATROOM_CLI_CLIENT_H_

@@ -1,0 +1,752 @@
+#include "cli/commands.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <clocale>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cli/bench.h"
+#include "cli/client.h"
+#include "cli/event_queue.h"
+#include "cli/input.h"
+#include "cli/line_editor.h"
+#include "cli/render.h"
+#include "cli/session.h"
+#include "google/protobuf/util/json_util.h"
+#include "service/format.h"
+
+// chatctl's flags. Each command accepts only its own (see kCommands); they
+// are parsed by ParseArgs below rather than absl::ParseCommandLine, which
+// accepts every flag of every command and exits 1 on bad usage.
+ABSL_FLAG(std::string, server, "",
+          "chat-service address HOST:PORT (default: $CHATCTL_SERVER, else "
+          "127.0.0.1:50051)");
+ABSL_FLAG(std::string, name, "", "your name: 1-32 letters, digits, _ or -");
+ABSL_FLAG(std::string, room, "", "the room (default: lobby)");
+ABSL_FLAG(uint32_t, history, 0, "show the last N messages of the room first");
+ABSL_FLAG(std::string, color, "auto",
+          "color names: auto (on a terminal), always or never");
+ABSL_FLAG(bool, timestamps, false, "show each event's time");
+ABSL_FLAG(bool, json, false,
+          "print each event as one JSON object per line (for scripts)");
+ABSL_FLAG(uint32_t, last, 20, "how many recent messages (0: all held)");
+
+namespace chat {
+namespace {
+
+struct Command {
+  const char* name;
+  const char* usage;
+  const char* summary;
+  const char* details;
+  std::vector<const char*> flags;
+};
+
+const std::vector<Command>& Commands() {
+  static const auto* commands = new std::vector<Command>{
+      {"join",
+       "chatctl join --name NAME [--server HOST:PORT] [--room ROOM] "
+       "[--history N] [--color=auto|always|never] [--timestamps] [--json]",
+       "chat in a room",
+       "On a terminal: a chat with a line editor. Incoming events print above\n"
+       "the line you are typing, which stays intact; up arrow recalls earlier\n"
+       "lines; /help lists the commands (/me, /nick, /who, /join, /quit).\n"
+       "Ctrl-D, Ctrl-C and /quit leave the room cleanly.\n"
+       "\n"
+       "When stdin or stdout is not a terminal: each input line is posted "
+       "(the\n"
+       "commands work too), each event is printed as one line in the legacy\n"
+       "TCP port's format (--json: one JSON object per line). At end of input\n"
+       "chatctl leaves once the server has sequenced everything sent, and\n"
+       "exits 0.\n"
+       "\n"
+       "If the connection drops, chatctl says so, reconnects with backoff and\n"
+       "resumes after the last event it saw, so nothing is missed.",
+       {"server", "name", "room", "history", "color", "timestamps", "json"}},
+      {"send",
+       "chatctl send --name NAME [--server HOST:PORT] [--room ROOM] "
+       "TEXT...",
+       "post one message",
+       "Joins, posts TEXT (the arguments joined by spaces), waits until the\n"
+       "server has sequenced it, leaves and exits 0.",
+       {"server", "name", "room"}},
+      {"who",
+       "chatctl who [--server HOST:PORT] [--room ROOM] [--json]",
+       "list who is in a room",
+       "Prints one member per line: NAME TRANSPORT (grpc or tcp).",
+       {"server", "room", "json"}},
+      {"history",
+       "chatctl history [--server HOST:PORT] [--room ROOM] [--last N] "
+       "[--color=auto|always|never] [--timestamps] [--json]",
+       "print a room's recent messages",
+       "Prints the last N messages the server holds, oldest first, in the\n"
+       "same formats as join.",
+       {"server", "room", "last", "color", "timestamps", "json"}},
+      {"bench",
+       "chatctl bench [flags]",
+       "load-test a chat-service",
+       "See chatctl bench --help.",
+       {}},
+  };
+  return *commands;
+}
+
+const Command* FindCommand(absl::string_view name) {
+  for (const Command& c : Commands()) {
+    if (name == c.name) return &c;
+  }
+  return nullptr;
+}
+
+void PrintTopHelp(FILE* out) {
+  std::fprintf(out,
+               "chatctl: the chatroom client.\n\n"
+               "usage: chatctl COMMAND [flags] [args]\n\ncommands:\n");
+  for (const Command& c : Commands()) {
+    std::fprintf(out, "  %-8s %s\n", c.name, c.summary);
+  }
+  std::fprintf(out,
+               "\n'chatctl help COMMAND' explains one. The server is "
+               "--server, else $CHATCTL_SERVER,\nelse %s.\n"
+               "Exit codes: 0 done, 1 server or connection error, 2 bad "
+               "usage.\n",
+               std::string(kDefaultServer).c_str());
+}
+
+void PrintCommandHelp(const Command& c, FILE* out) {
+  std::fprintf(out, "usage: %s\n\n%s\n", c.usage, c.details);
+  if (!c.flags.empty()) std::fprintf(out, "\nflags:\n");
+  for (const char* name : c.flags) {
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) continue;
+    std::string def = flag->DefaultValue();
+    std::fprintf(out, "  --%-11s %s%s\n", name, flag->Help().c_str(),
+                 def.empty() || def == "false" || def == "0"
+                     ? ""
+                     : absl::StrCat(" (default ", def, ")").c_str());
+  }
+}
+
+int UsageError(const Command& c, absl::string_view problem) {
+  std::fprintf(stderr, "chatctl %s: %s\nusage: %s\n", c.name,
+               std::string(problem).c_str(), c.usage);
+  return kExitUsage;
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "chatctl: %s\n", std::string(status.message()).c_str());
+  return kExitError;
+}
+
+// Parses `args` (after the command name) into chatctl's flags; the rest are
+// positional. Accepts --flag=value, --flag value, -flag, --bool, --nobool,
+// and "--" to end flags. Returns "help" in *problem for --help.
+bool ParseArgs(const Command& c, const std::vector<std::string>& args,
+               std::vector<std::string>* positional, std::string* problem) {
+  auto allowed = [&c](absl::string_view name) {
+    for (const char* f : c.flags) {
+      if (name == f) return true;
+    }
+    return false;
+  };
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--") {
+      positional->insert(positional->end(), args.begin() + i + 1, args.end());
+      return true;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      positional->push_back(std::string(arg));
+      continue;
+    }
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    absl::string_view name = arg;
+    std::optional<std::string> value;
+    if (size_t eq = arg.find('='); eq != absl::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = std::string(arg.substr(eq + 1));
+    }
+    if (name == "help" || name == "h") {
+      *problem = "help";
+      return false;
+    }
+    absl::CommandLineFlag* flag = nullptr;
+    if (allowed(name)) flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && absl::StartsWith(name, "no") &&
+        allowed(name.substr(2)) && !value) {
+      flag = absl::FindCommandLineFlag(name.substr(2));
+      if (flag != nullptr && flag->IsOfType<bool>()) {
+        value = "false";
+      } else {
+        flag = nullptr;
+      }
+    }
+    if (flag == nullptr) {
+      *problem = absl::StrCat("unknown flag --", name);
+      return false;
+    }
+    if (!value) {
+      if (flag->IsOfType<bool>()) {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        *problem = absl::StrCat("--", name, " needs a value");
+        return false;
+      }
+    }
+    std::string error;
+    if (!flag->ParseFrom(*value, &error)) {
+      *problem = absl::StrCat("--", flag->Name(), ": ", error);
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string Server() {
+  std::string server = absl::GetFlag(FLAGS_server);
+  return server.empty() ? DefaultServer() : server;
+}
+
+// Signals, for join: the handler only notes the signal and wakes the loop.
+volatile sig_atomic_t g_interrupted = 0;
+volatile sig_atomic_t g_resized = 0;
+volatile sig_atomic_t g_wake_fd = -1;
+
+void OnSignal(int sig) {
+  const int saved = errno;
+  if (sig == SIGWINCH) {
+    g_resized = 1;
+  } else {
+    g_interrupted = 1;
+  }
+  if (g_wake_fd >= 0) {
+    const char byte = 's';
+    (void)!write(g_wake_fd, &byte, 1);
+  }
+  errno = saved;
+}
+
+void InstallSignals(int wake_fd) {
+  g_wake_fd = wake_fd;
+  struct sigaction sa {};
+  sa.sa_handler = &OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  sigaction(SIGWINCH, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(m, &json, print).ok()) {
+    return "{}";
+  }
+  return json;
+}
+
+// The join command's loop, in both modes: on a terminal with a LineEditor,
+// or line by line from a pipe.
+class JoinLoop {
+ public:
+  JoinLoop(ChatSession* session, EventQueue* queue, v1::ChatRoom::Stub* stub,
+           std::string server, RenderOptions render, bool terminal)
+      : session_(session),
+        queue_(queue),
+        stub_(stub),
+        server_(std::move(server)),
+        render_(render),
+        terminal_(terminal) {}
+
+  // Runs until the session ends. Returns the exit code.
+  int Run() {
+    if (terminal_) editor_.Start(Prompt());
+    while (!ended_) {
+      const bool want_stdin = !quitting_ && !stdin_eof_ && !pending_ &&
+                              lines_.empty() &&
+                              (terminal_ || session_->connected());
+      pollfd fds[2] = {
+          {queue_->wake_fd(), POLLIN, 0},
+          {STDIN_FILENO, static_cast<short>(want_stdin ? POLLIN : 0), 0}};
+      int timeout_ms = -1;
+      if (quitting_ && quit_deadline_) {
+        timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(
+            std::max(absl::ZeroDuration(), *quit_deadline_ - absl::Now())));
+      } else if (pending_) {
+        timeout_ms = 200;  // Retry the pending line once reconnected.
+      }
+      const int n = poll(fds, want_stdin ? 2 : 1, timeout_ms);
+      if (n < 0 && errno != EINTR) break;
+
+      if (g_interrupted) {
+        g_interrupted = 0;
+        if (quitting_) {
+          session_->Cancel();  // A second Ctrl-C: do not wait.
+        } else {
+          Quit("");
+        }
+      }
+      if (g_resized) {
+        g_resized = 0;
+        editor_.Resize();
+      }
+      for (SessionEvent& e : queue_->Take()) OnSessionEvent(e);
+      if (ended_) break;
+      if (pending_ && session_->connected()) {
+        std::string line = std::move(*pending_);
+        pending_.reset();
+        HandleLine(line);
+      }
+      DrainLines();
+      if (want_stdin && n > 0 &&
+          (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (terminal_) {
+          ReadTerminal();
+        } else {
+          ReadPipe();
+        }
+      }
+      if (stdin_eof_ && !pending_ && lines_.empty() && !quitting_ &&
+          session_->connected()) {
+        Quit("");  // End of input: leave once everything was sequenced.
+        quit_deadline_.reset();
+      }
+      if (quitting_ && quit_deadline_ && absl::Now() >= *quit_deadline_) {
+        session_->Cancel();
+        quit_deadline_.reset();
+      }
+      editor_.Redraw();
+    }
+    editor_.Stop();
+    std::fflush(stdout);
+    if (!end_status_.ok()) return Fail(end_status_);
+    return kExitOk;
+  }
+
+ private:
+  std::string Prompt() const {
+    return absl::StrCat("[", session_->room(), "] ", session_->name(), "> ");
+  }
+
+  // An event line: stdout, above the input line on a terminal.
+  void Show(absl::string_view line) {
+    if (terminal_) {
+      editor_.PrintAbove(line);
+      return;
+    }
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    if (std::fflush(stdout) != 0 && !quitting_) {
+      Quit("");  // Nobody reads our output any more.
+    }
+  }
+
+  // A line for the person, not an event: above the input line on a
+  // terminal, else on stderr.
+  void Say(absl::string_view text) {
+    if (terminal_) {
+      editor_.PrintAbove(render_.color
+                             ? absl::StrCat("\x1b[33m!!\x1b[0m ", text)
+                             : absl::StrCat("!! ", text));
+      return;
+    }
+    std::fprintf(stderr, "chatctl: %s\n", std::string(text).c_str());
+  }
+
+  void OnSessionEvent(const SessionEvent& e) {
+    switch (e.kind) {
+      case SessionEvent::Kind::kEvent:
+        Show(RenderEvent(e.event, render_));
+        if (terminal_) editor_.SetPrompt(Prompt());
+        break;
+      case SessionEvent::Kind::kDisconnected:
+        Say(absl::StrCat("connection lost: ", e.text));
+        break;
+      case SessionEvent::Kind::kReconnected:
+        Say(e.text);
+        break;
+      case SessionEvent::Kind::kEnded:
+        ended_ = true;
+        end_status_ = e.status;
+        break;
+    }
+  }
+
+  void ReadTerminal() {
+    LineEditor::Result r = editor_.ReadChar();
+    if (r.eof) {
+      Quit("");
+    } else if (r.line) {
+      HandleLine(*r.line);
+    }
+  }
+
+  void ReadPipe() {
+    char buf[16384];
+    const ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) return;
+      stdin_eof_ = true;
+    } else if (n == 0) {
+      stdin_eof_ = true;
+    } else {
+      input_.append(buf, static_cast<size_t>(n));
+    }
+    // Whole lines; a line too long to keep is cut (the server refuses
+    // anything over its message limit with a notice anyway).
+    size_t start = 0;
+    for (;;) {
+      size_t nl = input_.find('\n', start);
+      if (nl == std::string::npos) {
+        if (input_.size() - start > kMaxLine)
+          nl = start + kMaxLine;
+        else
+          break;
+      }
+      lines_.push_back(input_.substr(start, nl - start));
+      start = nl < input_.size() && input_[nl] == '\n' ? nl + 1 : nl;
+    }
+    input_.erase(0, start);
+    if (stdin_eof_ && !input_.empty()) {
+      lines_.push_back(std::move(input_));
+      input_.clear();
+    }
+    DrainLines();
+  }
+
+  // Sends the lines read, in order, until one must wait for the connection.
+  void DrainLines() {
+    while (!lines_.empty() && !pending_ && !quitting_) {
+      std::string line = std::move(lines_.front());
+      lines_.pop_front();
+      HandleLine(line);
+    }
+  }
+
+  void HandleLine(const std::string& line) {
+    Input input = ParseInput(line);
+    absl::Status s;
+    switch (input.kind) {
+      case Input::Kind::kEmpty:
+        return;
+      case Input::Kind::kSay:
+      case Input::Kind::kAction:
+        s = session_->Say(input.text, input.kind == Input::Kind::kAction);
+        break;
+      case Input::Kind::kNick:
+        s = session_->Rename(input.text);
+        break;
+      case Input::Kind::kJoin:
+        s = session_->Move(input.text);
+        break;
+      case Input::Kind::kWho: {
+        absl::StatusOr<v1::ListMembersResponse> members =
+            ListMembers(stub_, server_, session_->room());
+        if (!members.ok()) {
+          Say(members.status().message());
+        } else {
+          Show(render_.json ? ToJson(*members)
+                            : RenderMembers(*members, render_));
+        }
+        return;
+      }
+      case Input::Kind::kQuit:
+        Quit(input.text);
+        return;
+      case Input::Kind::kHelp:
+        for (absl::string_view l : absl::StrSplit(InputHelp(), '\n')) {
+          if (terminal_) {
+            editor_.PrintAbove(l);
+          } else {
+            std::fprintf(stderr, "%s\n", std::string(l).c_str());
+          }
+        }
+        return;
+      case Input::Kind::kError:
+        Say(input.text);
+        return;
+    }
+    if (s.ok()) return;
+    if (!terminal_ && !session_->connected() && !quitting_) {
+      pending_ = line;  // Send it once reconnected.
+      return;
+    }
+    Say(s.message());
+  }
+
+  void Quit(absl::string_view reason) {
+    if (quitting_) return;
+    quitting_ = true;
+    quit_deadline_ = absl::Now() + absl::Seconds(3);
+    editor_.Stop();
+    session_->Leave(reason);
+  }
+
+  static constexpr size_t kMaxLine = 64 * 1024;
+
+  ChatSession* const session_;
+  EventQueue* const queue_;
+  v1::ChatRoom::Stub* const stub_;
+  const std::string server_;
+  const RenderOptions render_;
+  const bool terminal_;
+  LineEditor editor_;
+
+  bool ended_ = false;
+  absl::Status end_status_;
+  bool quitting_ = false;
+  std::optional<absl::Time> quit_deadline_;  // Then cancel.
+  bool stdin_eof_ = false;
+  std::string input_;                   // Pipe mode: a partial line.
+  std::deque<std::string> lines_;       // Pipe mode: lines read, not sent.
+  std::optional<std::string> pending_;  // Waits for the connection.
+};
+
+absl::StatusOr<RenderOptions> RenderFlags(int fd) {
+  absl::StatusOr<ColorMode> color = ParseColorMode(absl::GetFlag(FLAGS_color));
+  if (!color.ok()) return color.status();
+  RenderOptions render;
+  render.json = absl::GetFlag(FLAGS_json);
+  render.timestamps = absl::GetFlag(FLAGS_timestamps);
+  render.color = !render.json && UseColor(*color, fd);
+  return render;
+}
+
+int RunJoin(const Command& c, const std::vector<std::string>& positional) {
+  if (!positional.empty()) {
+    return UsageError(
+        c, absl::StrCat("unexpected argument \"", positional[0], "\""));
+  }
+  SessionOptions options;
+  options.server = Server();
+  options.name = absl::GetFlag(FLAGS_name);
+  options.room = absl::GetFlag(FLAGS_room);
+  options.history = absl::GetFlag(FLAGS_history);
+  if (options.name.empty()) return UsageError(c, "--name is required");
+  absl::StatusOr<RenderOptions> render = RenderFlags(STDOUT_FILENO);
+  if (!render.ok()) return UsageError(c, render.status().message());
+  const bool terminal =
+      isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && !render->json;
+  if (terminal) std::setlocale(LC_CTYPE, "");
+
+  // Bounded: a full queue stops the reader thread (see event_queue.h).
+  EventQueue queue(1024);
+  InstallSignals(queue.signal_fd());
+  std::shared_ptr<grpc::Channel> channel = Dial(options.server);
+  v1::ChatRoom::Stub stub(channel);
+  auto session = std::make_unique<ChatSession>(channel, options, &queue);
+  absl::Status started = session->Start();
+  int code;
+  if (!started.ok()) {
+    code = Fail(started);
+  } else {
+    JoinLoop loop(session.get(), &queue, &stub, options.server, *render,
+                  terminal);
+    code = loop.Run();
+  }
+  queue.Close();  // Unblocks the reader thread, which the session joins.
+  session.reset();
+  g_wake_fd = -1;
+  return code;
+}
+
+// The send command's listener: remembers what the one-shot session saw.
+class SendListener final : public SessionListener {
+ public:
+  void OnSessionEvent(SessionEvent e) override {
+    absl::MutexLock lock(&mu_);
+    if (e.kind == SessionEvent::Kind::kEvent) {
+      if (e.event.has_welcome()) name_ = e.event.welcome().name();
+      if (e.event.has_message() && e.event.message().sender() == name_ &&
+          seq_ == 0) {
+        seq_ = e.event.seq();
+      }
+      if (e.event.has_notice() && seq_ == 0) notice_ = e.event.notice().text();
+    } else if (e.kind == SessionEvent::Kind::kEnded) {
+      ended_ = true;
+      status_ = e.status;
+    }
+  }
+
+  // Waits for the end of the session, up to `timeout`. Returns false on
+  // timeout.
+  bool WaitEnded(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&ended_), timeout);
+  }
+
+  absl::Status Result() {
+    absl::MutexLock lock(&mu_);
+    if (seq_ > 0) return absl::OkStatus();
+    if (!notice_.empty()) return absl::InvalidArgumentError(notice_);
+    if (!status_.ok()) return status_;
+    return absl::UnavailableError(
+        "the server ended the stream before "
+        "sequencing the message");
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::string name_ ABSL_GUARDED_BY(mu_);
+  uint64_t seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string notice_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+int RunSend(const Command& c, const std::vector<std::string>& positional) {
+  SessionOptions options;
+  options.server = Server();
+  options.name = absl::GetFlag(FLAGS_name);
+  options.room = absl::GetFlag(FLAGS_room);
+  options.reconnect = false;
+  if (options.name.empty()) return UsageError(c, "--name is required");
+  const std::string text = absl::StrJoin(positional, " ");
+  if (text.empty()) return UsageError(c, "nothing to send");
+  signal(SIGPIPE, SIG_IGN);
+
+  SendListener listener;
+  ChatSession session(Dial(options.server), options, &listener);
+  absl::Status s = session.Start();
+  if (!s.ok()) return Fail(s);
+  s = session.Say(text, false);
+  if (!s.ok()) return Fail(s);
+  // The server handles the say, then the leave, and ends the stream after
+  // sending back everything before it: our message, or a notice refusing it.
+  session.Leave("");
+  if (!listener.WaitEnded(absl::Seconds(10))) {
+    session.Cancel();
+    return Fail(absl::DeadlineExceededError(absl::StrCat(
+        "chat-service at ", options.server, " did not confirm the message")));
+  }
+  s = listener.Result();
+  if (!s.ok()) return Fail(s);
+  return kExitOk;
+}
+
+int RunWho(const Command& c, const std::vector<std::string>& positional) {
+  if (!positional.empty()) {
+    return UsageError(
+        c, absl::StrCat("unexpected argument \"", positional[0], "\""));
+  }
+  const std::string server = Server();
+  std::shared_ptr<grpc::Channel> channel = Dial(server);
+  absl::Status s = WaitForServer(channel.get(), server, kConnectTimeout);
+  if (!s.ok()) return Fail(s);
+  v1::ChatRoom::Stub stub(channel);
+  absl::StatusOr<v1::ListMembersResponse> members =
+      ListMembers(&stub, server, absl::GetFlag(FLAGS_room));
+  if (!members.ok()) return Fail(members.status());
+  if (absl::GetFlag(FLAGS_json)) {
+    std::printf("%s\n", ToJson(*members).c_str());
+  } else {
+    for (const v1::Member& m : members->members()) {
+      std::printf("%s %s\n", m.name().c_str(), TransportName(m.transport()));
+    }
+  }
+  return kExitOk;
+}
+
+int RunHistory(const Command& c, const std::vector<std::string>& positional) {
+  if (!positional.empty()) {
+    return UsageError(
+        c, absl::StrCat("unexpected argument \"", positional[0], "\""));
+  }
+  absl::StatusOr<RenderOptions> render = RenderFlags(STDOUT_FILENO);
+  if (!render.ok()) return UsageError(c, render.status().message());
+  const std::string server = Server();
+  std::shared_ptr<grpc::Channel> channel = Dial(server);
+  absl::Status s = WaitForServer(channel.get(), server, kConnectTimeout);
+  if (!s.ok()) return Fail(s);
+  v1::ChatRoom::Stub stub(channel);
+  absl::StatusOr<v1::GetHistoryResponse> history = GetHistory(
+      &stub, server, absl::GetFlag(FLAGS_room), absl::GetFlag(FLAGS_last));
+  if (!history.ok()) return Fail(history.status());
+  for (const v1::ChatResponse& e : history->events()) {
+    std::printf("%s\n", RenderEvent(e, *render).c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int ChatctlMain(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "usage: chatctl join|send|who|history|bench [flags] [args]\n"
+                 "'chatctl --help' explains.\n");
+    return kExitUsage;
+  }
+  const absl::string_view command = argv[1];
+  if (command == "--help" || command == "-h" || command == "-help" ||
+      (command == "help" && argc == 2)) {
+    PrintTopHelp(stdout);
+    return kExitOk;
+  }
+  if (command == "help") {
+    const Command* c = FindCommand(argv[2]);
+    if (c == nullptr) {
+      std::fprintf(stderr, "chatctl help: unknown command \"%s\"\n", argv[2]);
+      PrintTopHelp(stderr);
+      return kExitUsage;
+    }
+    if (std::string(c->name) == "bench") {
+      char help[] = "--help";
+      char* bench_argv[] = {argv[2], help, nullptr};
+      return RunBench(2, bench_argv);
+    }
+    PrintCommandHelp(*c, stdout);
+    return kExitOk;
+  }
+  if (command == "bench") return RunBench(argc - 1, argv + 1);
+
+  const Command* c = FindCommand(command);
+  if (c == nullptr) {
+    std::fprintf(stderr,
+                 "chatctl: unknown command \"%s\"\n"
+                 "usage: chatctl join|send|who|history|bench [flags] [args]\n",
+                 argv[1]);
+    return kExitUsage;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  std::vector<std::string> positional;
+  std::string problem;
+  if (!ParseArgs(*c, args, &positional, &problem)) {
+    if (problem == "help") {
+      PrintCommandHelp(*c, stdout);
+      return kExitOk;
+    }
+    return UsageError(*c, problem);
+  }
+  if (command == "join") return RunJoin(*c, positional);
+  if (command == "send") return RunSend(*c, positional);
+  if (command == "who") return RunWho(*c, positional);
+  return RunHistory(*c, positional);
+}
+
+}  // namespace chat

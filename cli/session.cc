@@ -1,0 +1,366 @@
+#include "cli/session.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace chat {
+
+struct ChatSession::Call {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ChatRequest, v1::ChatResponse>>
+      stream;
+};
+
+namespace {
+
+// Errors after which a rejoin may succeed. ALREADY_EXISTS: the server has
+// not yet noticed that our previous connection is gone.
+bool Retryable(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+ChatSession::ChatSession(std::shared_ptr<grpc::Channel> channel,
+                         SessionOptions options, SessionListener* listener)
+    : channel_(std::move(channel)),
+      stub_(v1::ChatRoom::NewStub(channel_)),
+      options_(std::move(options)),
+      listener_(listener) {
+  name_ = options_.name;
+  room_ = options_.room;
+}
+
+ChatSession::~ChatSession() {
+  Cancel();
+  if (reader_.joinable()) reader_.join();
+}
+
+std::shared_ptr<ChatSession::Call> ChatSession::OpenCall(const v1::Join& join) {
+  auto call = std::make_shared<Call>();
+  call->stream = stub_->Chat(&call->context);
+  v1::ChatRequest request;
+  *request.mutable_join() = join;
+  // A failed write shows up as the stream's end, read by the reader.
+  call->stream->Write(request);
+  return call;
+}
+
+absl::Status ChatSession::Start() {
+  absl::Status s =
+      WaitForServer(channel_.get(), options_.server, options_.connect_timeout);
+  if (!s.ok()) return s;
+  v1::Join join;
+  join.set_name(options_.name);
+  join.set_room(options_.room);
+  join.set_history(options_.history);
+  std::shared_ptr<Call> call = OpenCall(join);
+  {
+    absl::MutexLock lock(&mu_);
+    call_ = call;
+  }
+  reader_ = std::thread([this, call] { Run(call); });
+  pthread_setname_np(reader_.native_handle(), "chat-reader");
+
+  absl::MutexLock lock(&mu_);
+  auto started = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return start_state_ != StartState::kJoining;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&started),
+                            options_.connect_timeout)) {
+    call->context.TryCancel();  // The reader then fails the start.
+    mu_.Await(absl::Condition(&started));
+    if (start_state_ == StartState::kFailed) {
+      return absl::UnavailableError(
+          absl::StrCat("chat-service at ", options_.server,
+                       " did not answer the join within ",
+                       absl::FormatDuration(options_.connect_timeout)));
+    }
+  }
+  return start_state_ == StartState::kJoined ? absl::OkStatus() : start_error_;
+}
+
+absl::Status ChatSession::Write(const v1::ChatRequest& request) {
+  absl::MutexLock write_lock(&write_mu_);
+  std::shared_ptr<Call> call;
+  {
+    absl::MutexLock lock(&mu_);
+    if (leaving_ || cancelled_) {
+      return absl::UnavailableError("leaving the room; not sent");
+    }
+    if (!connected_) {
+      return absl::UnavailableError("not connected to chat-service; not sent");
+    }
+    call = call_;
+  }
+  if (!call->stream->Write(request)) {
+    return absl::UnavailableError("the connection dropped; not sent");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ChatSession::Say(absl::string_view text, bool action) {
+  v1::ChatRequest request;
+  request.mutable_say()->set_text(std::string(text));
+  request.mutable_say()->set_action(action);
+  return Write(request);
+}
+
+absl::Status ChatSession::Rename(absl::string_view name) {
+  v1::ChatRequest request;
+  request.mutable_rename()->set_name(std::string(name));
+  return Write(request);
+}
+
+absl::Status ChatSession::Move(absl::string_view room) {
+  v1::ChatRequest request;
+  request.mutable_join()->set_room(std::string(room));
+  {
+    absl::MutexLock lock(&mu_);
+    request.mutable_join()->set_name(name_);
+  }
+  return Write(request);
+}
+
+void ChatSession::Leave(absl::string_view reason) {
+  absl::MutexLock write_lock(&write_mu_);
+  std::shared_ptr<Call> call;
+  bool connected;
+  {
+    absl::MutexLock lock(&mu_);
+    if (leaving_ || cancelled_) return;
+    leaving_ = true;
+    call = call_;
+    connected = connected_;
+  }
+  if (call == nullptr) return;
+  if (!connected) {
+    // Reconnecting: nothing to leave; stop the attempt in progress.
+    call->context.TryCancel();
+    return;
+  }
+  v1::ChatRequest request;
+  request.mutable_leave()->set_reason(std::string(reason));
+  call->stream->Write(request);
+  call->stream->WritesDone();
+}
+
+void ChatSession::Cancel() {
+  std::shared_ptr<Call> call;
+  {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    call = call_;
+  }
+  if (call != nullptr) call->context.TryCancel();
+}
+
+bool ChatSession::connected() const {
+  absl::MutexLock lock(&mu_);
+  return connected_;
+}
+
+std::string ChatSession::name() const {
+  absl::MutexLock lock(&mu_);
+  return name_;
+}
+
+std::string ChatSession::room() const {
+  absl::MutexLock lock(&mu_);
+  return room_;
+}
+
+uint64_t ChatSession::last_seq() const {
+  absl::MutexLock lock(&mu_);
+  return last_seq_;
+}
+
+bool ChatSession::Stopping() const {
+  absl::MutexLock lock(&mu_);
+  return leaving_ || cancelled_;
+}
+
+void ChatSession::Track(const v1::ChatResponse& event) {
+  absl::MutexLock lock(&mu_);
+  if (event.has_welcome()) {
+    const v1::Welcome& w = event.welcome();
+    if (!welcomed_ || room_ != w.room()) {
+      // A new room: seqs start over; resume from here.
+      last_seq_ = w.last_seq();
+    } else if (w.last_seq() < last_seq_) {
+      last_seq_ = w.last_seq();  // The server restarted.
+    }
+    welcomed_ = true;
+    room_ = w.room();
+    name_ = w.name();
+  }
+  if (event.seq() > 0) last_seq_ = std::max(last_seq_, event.seq());
+  if (event.has_member_renamed() &&
+      event.member_renamed().old_name() == name_) {
+    name_ = event.member_renamed().new_name();
+  }
+}
+
+void ChatSession::Emit(SessionEvent::Kind kind, std::string text) {
+  SessionEvent e;
+  e.kind = kind;
+  e.text = std::move(text);
+  listener_->OnSessionEvent(std::move(e));
+}
+
+void ChatSession::EmitEnded(absl::Status status) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (leaving_ && absl::IsCancelled(status)) {
+      status = absl::OkStatus();  // Left while reconnecting.
+    } else if (cancelled_ && !status.ok()) {
+      status = absl::CancelledError("cancelled");
+    }
+  }
+  SessionEvent e;
+  e.kind = SessionEvent::Kind::kEnded;
+  e.status = std::move(status);
+  listener_->OnSessionEvent(std::move(e));
+}
+
+// Reads the first response of `call`. On a welcome: marks the session
+// connected on `call`, hands the welcome on (after kReconnected when
+// `rejoin`, which resumed after seq `resumed_after`) and returns true.
+bool ChatSession::ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after) {
+  v1::ChatResponse event;
+  if (!call->stream->Read(&event)) return false;
+  Track(event);
+  {
+    absl::MutexLock lock(&mu_);
+    connected_ = true;
+    start_state_ = StartState::kJoined;
+  }
+  if (rejoin) {
+    Emit(SessionEvent::Kind::kReconnected,
+         resumed_after == 0
+             ? absl::StrCat("reconnected to chat-service at ", options_.server)
+             : absl::StrCat("reconnected to chat-service at ", options_.server,
+                            "; resumed after seq ", resumed_after));
+  }
+  SessionEvent e;
+  e.event = std::move(event);
+  listener_->OnSessionEvent(std::move(e));
+  return true;
+}
+
+absl::Status ChatSession::EndCall(Call* call) {
+  {
+    // No write is in flight once write_mu_ is ours, and none starts after.
+    absl::MutexLock write_lock(&write_mu_);
+    absl::MutexLock lock(&mu_);
+    connected_ = false;
+  }
+  return FromGrpc(call->stream->Finish(), options_.server);
+}
+
+void ChatSession::Run(std::shared_ptr<Call> call) {
+  if (!ReadWelcome(call.get(), false, 0)) {
+    absl::Status error = EndCall(call.get());
+    absl::MutexLock lock(&mu_);
+    start_error_ = error.ok()
+                       ? absl::UnavailableError("the server ended the join")
+                       : error;
+    start_state_ = StartState::kFailed;
+    return;
+  }
+  for (;;) {
+    v1::ChatResponse event;
+    while (call->stream->Read(&event)) {
+      Track(event);
+      SessionEvent e;
+      e.event = std::move(event);
+      listener_->OnSessionEvent(std::move(e));
+      event = v1::ChatResponse();
+    }
+    absl::Status status = EndCall(call.get());
+    if (status.ok() || Stopping() || !options_.reconnect ||
+        absl::IsAlreadyExists(status) || !Retryable(status)) {
+      EmitEnded(std::move(status));
+      return;
+    }
+    Emit(SessionEvent::Kind::kDisconnected,
+         absl::StrCat(status.message(), "; reconnecting"));
+    call = Reconnect(std::move(status));
+    if (call == nullptr) return;
+  }
+}
+
+// Rejoins with backoff. Returns the new call, welcomed, or nullptr after
+// emitting kEnded (gave up, left, cancelled or refused).
+std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
+  const absl::Time give_up = absl::Now() + options_.give_up_after;
+  absl::Duration backoff = options_.initial_backoff;
+  absl::Status last = std::move(cause);
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return leaving_ || cancelled_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+      if (leaving_ || cancelled_) break;
+    }
+    if (absl::Now() > give_up) {
+      EmitEnded(absl::UnavailableError(absl::StrCat(
+          "gave up reconnecting after ",
+          absl::FormatDuration(options_.give_up_after), ": ", last.message())));
+      return nullptr;
+    }
+    backoff = std::min(backoff * 2, options_.max_backoff);
+
+    absl::Status reachable = WaitForServer(channel_.get(), options_.server,
+                                           options_.connect_timeout);
+    if (!reachable.ok()) {
+      last = reachable;
+      continue;
+    }
+    v1::Join join;
+    {
+      absl::MutexLock lock(&mu_);
+      join.set_name(name_);
+      join.set_room(room_);
+      join.set_resume_after_seq(last_seq_);
+    }
+    std::shared_ptr<Call> call = OpenCall(join);
+    {
+      absl::MutexLock lock(&mu_);
+      call_ = call;
+      if (leaving_ || cancelled_) call->context.TryCancel();
+    }
+    if (!ReadWelcome(call.get(), true, join.resume_after_seq())) {
+      last = EndCall(call.get());
+      if (Stopping()) break;
+      if (!Retryable(last)) {
+        EmitEnded(last);
+        return nullptr;
+      }
+      continue;
+    }
+    return call;
+  }
+  EmitEnded(absl::CancelledError("stopped reconnecting"));
+  return nullptr;
+}
+
+}  // namespace chat
