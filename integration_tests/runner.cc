@@ -35,6 +35,23 @@ std::function<bool(const std::string&)> Matcher(const Pattern& p) {
   return [re](const std::string& line) { return RE2::PartialMatch(line, *re); };
 }
 
+// Matches, in a user's lines in order, the welcome into `room` and then the
+// user's own "-- NAME joined" after it: the end of a TCP /join.
+std::function<bool(const std::string&)> JoinedRoom(const std::string& name,
+                                                   const std::string& room) {
+  auto welcomed = std::make_shared<bool>(false);
+  const std::string welcome =
+      absl::StrCat("-- you are ", name, " in room ", room);
+  const std::string joined = absl::StrCat("-- ", name, " joined");
+  return [=](const std::string& line) {
+    if (!*welcomed) {
+      *welcomed = absl::StartsWith(line, welcome);
+      return false;
+    }
+    return line == joined;
+  };
+}
+
 std::string Ago(absl::Duration d) {
   return absl::StrFormat("%.3fs", absl::ToDoubleSeconds(d));
 }
@@ -322,16 +339,12 @@ absl::Status Runner::AwaitTcpLine(
       false, false, deadline);
   if (found >= 0) {
     // Either what we waited for or an error line; tell which.
-    std::vector<Record> lines = user->Unconsumed([&](const std::string& line) {
-      return match(line) || absl::StartsWith(line, "!!");
-    });
-    for (const Record& r : lines) {
-      if (match(r.line)) return absl::OkStatus();
-      return Fail(step,
-                  absl::StrCat(user->alias(), " could not ", what,
-                               ": the server answered \"", r.line, "\""),
-                  {user});
-    }
+    const Record r = user->RecordAt(found);
+    if (!absl::StartsWith(r.line, "!!")) return absl::OkStatus();
+    return Fail(step,
+                absl::StrCat(user->alias(), " could not ", what,
+                             ": the server answered \"", r.line, "\""),
+                {user});
   }
   return Fail(step,
               absl::StrCat(user->alias(), " could not ", what,
@@ -406,15 +419,10 @@ absl::Status Runner::DoTcp(const Step& step) {
     if (absl::Status s = user->Join(room, 0); !s.ok()) {
       return Fail(step, std::string(s.message()), {user});
     }
-    const std::string want =
-        absl::StrCat("-- you are ", alias, " in room ", room, "...");
-    if (absl::Status s = AwaitTcpLine(
-            step, user, want, absl::StrCat("join room ", room), deadline,
-            [&](const std::string& l) {
-              return absl::StartsWith(l, "--") &&
-                     absl::StrContains(absl::AsciiStrToLower(l),
-                                       absl::StrCat("room ", room));
-            });
+    const std::string want = absl::StrCat("-- ", user->name(), " joined");
+    if (absl::Status s =
+            AwaitTcpLine(step, user, want, absl::StrCat("join room ", room),
+                         deadline, JoinedRoom(user->name(), room));
         !s.ok()) {
       return s;
     }
@@ -479,15 +487,10 @@ absl::Status Runner::DoGroup(const Step& step) {
       }
     }
     for (User* u : tcp_users) {
-      const std::string want =
-          absl::StrCat("-- you are ", u->alias(), " in room ", lower, "...");
-      if (absl::Status s = AwaitTcpLine(
-              step, u, want, absl::StrCat("join room ", lower), deadline,
-              [&](const std::string& l) {
-                return absl::StartsWith(l, "--") &&
-                       absl::StrContains(absl::AsciiStrToLower(l),
-                                         absl::StrCat("room ", lower));
-              });
+      const std::string want = absl::StrCat("-- ", u->name(), " joined");
+      if (absl::Status s =
+              AwaitTcpLine(step, u, want, absl::StrCat("join room ", lower),
+                           deadline, JoinedRoom(u->name(), lower));
           !s.ok()) {
         return s;
       }
