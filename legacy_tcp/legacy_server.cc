@@ -124,6 +124,7 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   LegacySession(LegacyServer* server, Socket socket)
       : server_(server),
         socket_(std::move(socket)),
+        executor_(socket_.get_executor()),
         decoder_(LineDecoder::Limits{
             .max_line_bytes = server->hub_->options().max_message_bytes,
             .max_unterminated_bytes =
@@ -141,7 +142,8 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   LegacySession(const LegacySession&) = delete;
   LegacySession& operator=(const LegacySession&) = delete;
 
-  Socket::executor_type executor() { return socket_.get_executor(); }
+  // The session's thread. Any thread may call this.
+  const Socket::executor_type& executor() const { return executor_; }
 
   // Joins the hub as a guest and starts reading and writing.
   void Start();
@@ -201,6 +203,7 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
 
   LegacyServer* const server_;
   Socket socket_;
+  const Socket::executor_type executor_;
   LineDecoder decoder_;
   std::shared_ptr<Member> member_;
   uint64_t member_id_ = 0;
@@ -472,8 +475,7 @@ void LegacySession::StartWrite() {
     if (closed_ || output_done_) return;
   }
   // Still more: let the thread's other sessions have a turn first.
-  asio::post(socket_.get_executor(),
-             [self = shared_from_this()] { self->StartWrite(); });
+  asio::post(executor_, [self = shared_from_this()] { self->StartWrite(); });
 }
 
 bool LegacySession::PrepareBatch() {
@@ -514,7 +516,7 @@ bool LegacySession::PrepareBatch() {
     // Every answer owed is written: take more input.
     unwritten_answers_ = 0;
     if (!unread_.empty()) {
-      asio::post(socket_.get_executor(),
+      asio::post(executor_,
                  [self = shared_from_this()] { self->ProcessInput(); });
     }
   }
@@ -615,7 +617,7 @@ void LegacySession::FinishOutput() {
 
 void LegacySession::ArmCloseDeadline() {
   if (close_deadline_ || closed_) return;
-  close_deadline_.emplace(socket_.get_executor());
+  close_deadline_.emplace(executor_);
   close_deadline_->expires_after(
       absl::ToChronoNanoseconds(server_->options_.close_grace));
   close_deadline_->async_wait(
