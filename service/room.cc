@@ -29,13 +29,18 @@ EventPtr MakeNotice(absl::string_view text) {
   return std::make_shared<const Event>(std::move(r), 0);
 }
 
+using MemberListPtr = std::shared_ptr<const MemberList>;
+
 // What one room operation leaves to do once its locks are released.
 struct AfterUnlock {
-  MemberList wake;
+  // Members to wake; the snapshots below keep them alive, so a wake costs no
+  // reference count of its own.
+  std::vector<Member*> wake;
+  std::vector<MemberListPtr> snapshots;
   std::vector<std::string> log;
 
   void Run() {
-    for (const auto& m : wake) m->WakeTransport();
+    for (Member* m : wake) m->WakeTransport();
     for (const auto& line : log) LogLine(line);
   }
 };
@@ -60,7 +65,7 @@ class Room {
     {
       absl::MutexLock fanout(&fanout_mu_);
       EventPtr joined;
-      MemberList members;
+      MemberListPtr members;
       {
         absl::MutexLock lock(&mu_);
         if (retired_) return absl::AbortedError("room retired");
@@ -80,7 +85,7 @@ class Room {
         auto next = std::make_shared<MemberList>(*members_);
         next->push_back(m);
         members_ = next;
-        members = *next;
+        members = std::move(next);
         QueueWelcomeLocked(m.get(), name, history, resume_after_seq);
 
         v1::ChatResponse r;
@@ -89,7 +94,7 @@ class Room {
         who->set_transport(m->transport());
         joined = SequenceLocked(std::move(r), m->id());
       }
-      DeliverLocked(joined, members, &after);
+      DeliverLocked(joined, std::move(members), &after);
       after.log.push_back(absl::StrCat(name, " joined #", name_, " (",
                                        TransportName(m->transport()), ")"));
     }
@@ -115,7 +120,7 @@ class Room {
     {
       absl::MutexLock fanout(&fanout_mu_);
       EventPtr event;
-      MemberList members;
+      MemberListPtr members;
       {
         absl::MutexLock lock(&mu_);
         if (!IsMemberLocked(m)) {
@@ -127,9 +132,9 @@ class Room {
         msg->set_text(std::move(text));
         msg->set_action(action);
         event = SequenceLocked(std::move(r), m->id());
-        members = *members_;
+        members = members_;
       }
-      DeliverLocked(event, members, &after);
+      DeliverLocked(event, std::move(members), &after);
     }
     after.Run();
     return absl::OkStatus();
@@ -140,7 +145,7 @@ class Room {
     {
       absl::MutexLock fanout(&fanout_mu_);
       EventPtr event;
-      MemberList members;
+      MemberListPtr members;
       std::string old_name;
       {
         absl::MutexLock lock(&mu_);
@@ -168,9 +173,9 @@ class Room {
         r.mutable_member_renamed()->set_old_name(old_name);
         r.mutable_member_renamed()->set_new_name(new_name);
         event = SequenceLocked(std::move(r), m->id());
-        members = *members_;
+        members = members_;
       }
-      DeliverLocked(event, members, &after);
+      DeliverLocked(event, std::move(members), &after);
       after.log.push_back(absl::StrCat(old_name, " is now known as ", new_name,
                                        " in #", name_));
     }
@@ -307,7 +312,7 @@ class Room {
   bool RemoveLocked(Member* m, absl::string_view reason, AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
     EventPtr left;
-    MemberList members;
+    MemberListPtr members;
     std::string name;
     {
       absl::MutexLock lock(&mu_);
@@ -320,7 +325,7 @@ class Room {
         if (other.get() != m) next->push_back(other);
       }
       members_ = next;
-      members = *next;
+      members = std::move(next);
       {
         absl::MutexLock member_lock(&m->mu_);
         m->room_.reset();
@@ -332,7 +337,7 @@ class Room {
       l->set_reason(std::string(reason));
       left = SequenceLocked(std::move(r), m->id());
     }
-    DeliverLocked(left, members, after);
+    DeliverLocked(left, std::move(members), after);
     after->log.push_back(absl::StrCat(name, " left #", name_, " (",
                                       reason.empty() ? "left" : reason, ")"));
     return true;
@@ -341,25 +346,30 @@ class Room {
   // Hands `event` to every member's outbox, in the order events were
   // sequenced (the caller holds fanout_mu_). Members that overflow are
   // removed as too slow, which is itself an event delivered here.
-  void DeliverLocked(const EventPtr& event, const MemberList& members,
+  void DeliverLocked(const EventPtr& event, MemberListPtr members,
                      AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
-    MemberList too_slow;
-    for (const auto& m : members) {
+    std::vector<Member*> too_slow;
+    const size_t woken = after->wake.size();
+    for (const auto& m : *members) {
       switch (m->outbox().Push(event)) {
         case Outbox::PushResult::kQueuedWake:
-          after->wake.push_back(m);
+          after->wake.push_back(m.get());
           break;
         case Outbox::PushResult::kOverflow:
-          too_slow.push_back(m);
+          too_slow.push_back(m.get());
           break;
         case Outbox::PushResult::kQueued:
         case Outbox::PushResult::kClosed:
           break;
       }
     }
-    for (const auto& m : too_slow) {
-      RemoveLocked(m.get(), "too slow", after);
+    // The snapshot keeps the members to wake (and the too slow) alive.
+    if (after->wake.size() > woken || !too_slow.empty()) {
+      after->snapshots.push_back(std::move(members));
+    }
+    for (Member* m : too_slow) {
+      RemoveLocked(m, "too slow", after);
       after->wake.push_back(m);
     }
   }
