@@ -10,16 +10,18 @@ Outbox::Outbox(size_t max_events, size_t max_bytes)
     : max_events_(max_events), max_bytes_(max_bytes) {}
 
 Outbox::PushResult Outbox::Push(EventPtr event, bool forced) {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return PushResult::kClosed;
   const size_t cost = event->cost();
+  std::vector<EventPtr> dropped;  // Freed after the lock is released.
+  SpinLockHolder lock(&mu_);
+  if (closed_) return PushResult::kClosed;
   if (!forced && (queue_.size() >= max_events_ || bytes_ + cost > max_bytes_)) {
+    // Rare (once per member at most), so formatting under the lock is fine.
     closed_ = true;
     status_ = absl::ResourceExhaustedError(
         absl::StrCat("too slow: ", queue_.size(), " events (", bytes_,
                      " bytes) were waiting to be read; the limit is ",
                      max_events_, " events or ", max_bytes_, " bytes"));
-    queue_.clear();
+    dropped.swap(queue_);
     bytes_ = 0;
     return PushResult::kOverflow;
   }
@@ -33,7 +35,7 @@ Outbox::PushResult Outbox::Push(EventPtr event, bool forced) {
 }
 
 bool Outbox::Close(absl::Status status, bool discard_queued) {
-  absl::MutexLock lock(&mu_);
+  SpinLockHolder lock(&mu_);
   if (closed_) return false;
   closed_ = true;
   status_ = std::move(status);
@@ -48,10 +50,14 @@ bool Outbox::Close(absl::Status status, bool discard_queued) {
 
 Outbox::DrainResult Outbox::Drain(std::vector<EventPtr>* out,
                                   absl::Status* status) {
-  absl::MutexLock lock(&mu_);
+  SpinLockHolder lock(&mu_);
   if (!queue_.empty()) {
-    for (EventPtr& e : queue_) out->push_back(std::move(e));
-    queue_.clear();
+    if (out->empty()) {
+      out->swap(queue_);
+    } else {
+      for (EventPtr& e : queue_) out->push_back(std::move(e));
+      queue_.clear();
+    }
     bytes_ = 0;
     return DrainResult::kEvents;
   }
@@ -64,7 +70,7 @@ Outbox::DrainResult Outbox::Drain(std::vector<EventPtr>* out,
 }
 
 absl::Status Outbox::closed_status() const {
-  absl::MutexLock lock(&mu_);
+  SpinLockHolder lock(&mu_);
   return status_;
 }
 
