@@ -574,6 +574,11 @@ class TcpMembers {
     for (const auto& c : conns_) n += c->joined.load();
     return n;
   }
+  size_t closed() const {
+    size_t n = 0;
+    for (const auto& c : conns_) n += !c->open.load();
+    return n;
+  }
 
  private:
   void Loop(int epoll) {
@@ -641,8 +646,11 @@ class TcpMembers {
       }
       return;
     }
+    // The welcome line of the room: "-- you are NAME in room ROOM with..."
+    // or "... in room ROOM, alone so far".
     if (!c->joined.load(std::memory_order_relaxed) &&
-        absl::StrContains(line, c->room_marker)) {
+        (absl::StrContains(line, absl::StrCat(c->room_marker, " ")) ||
+         absl::StrContains(line, absl::StrCat(c->room_marker, ",")))) {
       c->joined.store(true, std::memory_order_release);
       if (c->receiver != nullptr) c->receiver->SetJoined();
     }
@@ -872,6 +880,11 @@ class GrpcMembers {
     return n;
   }
   size_t channels() const { return stubs_.size(); }
+  size_t ended() const {
+    size_t n = 0;
+    for (const auto& m : members_) n += m->done();
+    return n;
+  }
 
   // Cancels every stream and waits (bounded) until each is done. A stream
   // that does not finish in time is leaked rather than freed under gRPC.
@@ -1058,14 +1071,18 @@ int RunLoad(const Options& o) {
           sender_list[0]->SendSync(++token);
           next_sync = absl::Now() + absl::Milliseconds(500);
         }
-        return synced_count() == receivers.size();
+        if (synced_count() == receivers.size()) return true;
+        for (const auto& r : receivers) {
+          if (r->ended()) return true;  // Reported below.
+        }
+        return false;
       },
       [&] {
         return absl::StrCat("bench: joining: ", synced_count(), "/",
                             receivers.size(), " receivers in the room");
       },
       deadline, &progress);
-  if (!synced) {
+  if (!synced || synced_count() != receivers.size()) {
     progress.Done();
     std::string why;
     for (const auto& r : receivers) {
@@ -1075,10 +1092,11 @@ int RunLoad(const Options& o) {
         break;
       }
     }
-    std::fprintf(stderr,
-                 "chatctl bench: FAILED: only %zu of %zu receivers joined "
-                 "within --timeout=%gs%s\n",
-                 synced_count(), receivers.size(), o.timeout, why.c_str());
+    const std::string within =
+        synced ? "" : absl::StrCat(" within --timeout=", o.timeout, "s");
+    std::fprintf(
+        stderr, "chatctl bench: FAILED: only %zu of %zu receivers joined%s%s\n",
+        synced_count(), receivers.size(), within.c_str(), why.c_str());
     return 1;
   }
   const double join_s = absl::ToDoubleSeconds(absl::Now() - join_start);
@@ -1367,20 +1385,32 @@ int RunIdle(const Options& o) {
     }
   }
   const double connect_s = absl::ToDoubleSeconds(absl::Now() - start);
-  const bool all =
-      WaitFor([&] { return joined() == static_cast<size_t>(o.connections); },
-              [&] {
-                return absl::StrCat("bench: ", joined(), "/", o.connections,
-                                    " members joined");
-              },
-              deadline, &progress);
+  auto ended = [&] {
+    return (tcp ? tcp->closed() : 0) +
+           (grpc_members ? grpc_members->ended() : 0);
+  };
+  const bool all = WaitFor(
+      [&] {
+        return joined() == static_cast<size_t>(o.connections) || ended() > 0;
+      },
+      [&] {
+        return absl::StrCat("bench: ", joined(), "/", o.connections,
+                            " members joined");
+      },
+      deadline, &progress);
   const double join_s = absl::ToDoubleSeconds(absl::Now() - start);
   progress.Done();
-  if (!all) {
+  if (!all || joined() != static_cast<size_t>(o.connections)) {
+    const std::string within =
+        all ? "" : absl::StrCat(" within --timeout=", o.timeout, "s");
+    const std::string why =
+        ended() == 0 ? ""
+                     : absl::StrCat("; ", ended(),
+                                    " connections ended (is the server "
+                                    "there, and are its limits high enough?)");
     std::fprintf(stderr,
-                 "chatctl bench: FAILED: %zu of %d members joined within "
-                 "--timeout=%gs\n",
-                 joined(), o.connections, o.timeout);
+                 "chatctl bench: FAILED: %zu of %d members joined%s%s\n",
+                 joined(), o.connections, within.c_str(), why.c_str());
     return 1;
   }
   absl::SleepFor(absl::Seconds(o.hold));
