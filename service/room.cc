@@ -86,7 +86,11 @@ class Room {
         next->push_back(m);
         members_ = next;
         members = std::move(next);
-        QueueWelcomeLocked(m.get(), name, history, resume_after_seq);
+        // A member moving in from another room may have drained its outbox
+        // empty and be waiting: the welcome must wake it.
+        if (QueueWelcomeLocked(m.get(), name, history, resume_after_seq)) {
+          after.wake.push_back(m.get());
+        }
 
         v1::ChatResponse r;
         v1::Member* who = r.mutable_member_joined()->mutable_member();
@@ -265,7 +269,8 @@ class Room {
 
   // Queues the welcome, and the replay asked for, into a joining member's
   // outbox. Forced pushes: the replay is bounded by the history size.
-  void QueueWelcomeLocked(Member* m, const std::string& name, uint32_t history,
+  // Returns true when the member's transport must be woken.
+  bool QueueWelcomeLocked(Member* m, const std::string& name, uint32_t history,
                           uint64_t resume_after_seq)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     v1::ChatResponse r;
@@ -280,7 +285,8 @@ class Room {
       info->set_transport(other->transport());
     }
     Outbox& out = m->outbox();
-    out.Push(std::make_shared<const Event>(std::move(r), 0), true);
+    const bool wake = out.Push(std::make_shared<const Event>(std::move(r), 0),
+                               true) == Outbox::PushResult::kQueuedWake;
 
     std::vector<EventPtr> replay;
     if (resume_after_seq > 0) {
@@ -307,6 +313,7 @@ class Room {
       LastMessagesLocked(history, &replay);
     }
     for (auto& e : replay) out.Push(std::move(e), true);
+    return wake;
   }
 
   bool RemoveLocked(Member* m, absl::string_view reason, AfterUnlock* after)

@@ -282,7 +282,11 @@ TEST_F(RoomTest, RoomsAreSeparateAndMoveChangesRoom) {
   bob.Drain();
   EXPECT_TRUE(bob.Texts().empty());
 
+  alice.Drain();
+  const int wakes = alice.sink->wakes;
   ASSERT_TRUE(alice.member->Move("#Two", 1).ok());
+  // Alice had drained everything: her new welcome must wake her transport.
+  EXPECT_GT(alice.sink->wakes, wakes);
   EXPECT_EQ(alice.member->room_name(), "two");
   ASSERT_TRUE(alice.member->Say("in two", false).ok());
   bob.Drain();
