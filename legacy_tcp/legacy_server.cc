@@ -196,6 +196,10 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   // Writes as much of iov_ as the socket takes without blocking.
   WriteResult WriteSome();
   void OnWritable(const std::error_code& error);
+  // Acts on a write's result: the batch is done (released; returns true),
+  // the socket is full (waits until it is writable), or the write failed
+  // (closes).
+  bool AfterWrite(WriteResult result);
   void ReleaseBatch();
   // Everything is written: shut down sending and wait for the client's close.
   void FinishOutput();
@@ -455,23 +459,7 @@ void LegacySession::StartWrite() {
     return;
   }
   for (int turn = 0; turn < kMaxBatchesPerTurn; ++turn) {
-    if (!PrepareBatch()) return;
-    switch (WriteSome()) {
-      case WriteResult::kDone:
-        ReleaseBatch();
-        break;
-      case WriteResult::kPending:
-        writing_ = true;
-        socket_.async_wait(
-            tcp::socket::wait_write,
-            [self = shared_from_this()](const std::error_code& error) {
-              self->OnWritable(error);
-            });
-        return;
-      case WriteResult::kFailed:
-        CloseSocket();
-        return;
-    }
+    if (!PrepareBatch() || !AfterWrite(WriteSome())) return;
     if (closed_ || output_done_) return;
   }
   // Still more: let the thread's other sessions have a turn first.
@@ -568,12 +556,14 @@ LegacySession::WriteResult LegacySession::WriteSome() {
 void LegacySession::OnWritable(const std::error_code& error) {
   writing_ = false;
   if (closed_) return;
-  WriteResult result = error ? WriteResult::kFailed : WriteSome();
+  if (AfterWrite(error ? WriteResult::kFailed : WriteSome())) StartWrite();
+}
+
+bool LegacySession::AfterWrite(WriteResult result) {
   switch (result) {
     case WriteResult::kDone:
       ReleaseBatch();
-      StartWrite();
-      return;
+      return true;
     case WriteResult::kPending:
       writing_ = true;
       socket_.async_wait(
@@ -581,11 +571,12 @@ void LegacySession::OnWritable(const std::error_code& error) {
           [self = shared_from_this()](const std::error_code& error) {
             self->OnWritable(error);
           });
-      return;
+      return false;
     case WriteResult::kFailed:
       CloseSocket();
-      return;
+      return false;
   }
+  return false;
 }
 
 void LegacySession::ReleaseBatch() {
