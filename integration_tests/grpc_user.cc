@@ -361,7 +361,7 @@ void GrpcUser::Check(const v1::ChatResponse& r, const std::string& line) {
           "seq gap: expected seq ", next_, ", got seq ", r.seq(), "; seq ",
           next_,
           r.seq() - 1 > next_ ? absl::StrCat("..", r.seq() - 1) : std::string(),
-          " never arrived"));
+          " missing or late (out of order)"));
     } else {
       violation(absl::StrCat("seq repeated or went backwards: expected seq ",
                              next_, ", got seq ", r.seq()));

@@ -92,7 +92,9 @@ Ending User::ending() {
 
 std::vector<std::string> User::violations() {
   absl::MutexLock lock(&mu_);
-  return violations_;
+  std::vector<std::string> out;
+  for (const Violation& v : violations_) out.push_back(v.what);
+  return out;
 }
 
 std::string User::name() {
@@ -126,29 +128,46 @@ std::string User::Describe(int last_n) {
                                  name_, "\" in ", room_.empty() ? "?" : room_,
                                  "): ", records_.size(), " received");
   const size_t n = records_.size();
-  const size_t from = n > static_cast<size_t>(last_n) ? n - last_n : 0;
-  if (n == 0) {
+  auto line = [&](size_t i) {
+    const Record& r = records_[i];
+    const std::string seq =
+        r.seq ? absl::StrCat("seq=", r.seq) : std::string("     ");
+    const char* mark = "    ";
+    if (!violations_.empty() && i == violations_.front().index) {
+      mark = "  ! ";
+    } else if (i == cursor_) {
+      mark = "  > ";
+    }
+    absl::StrAppend(
+        &out, mark,
+        absl::StrFormat("%8.3fs %-9s ", absl::ToDoubleSeconds(r.at - epoch_),
+                        seq),
+        r.note ? "[harness] " : "",
+        EscapeForDisplay(r.line.size() > 120
+                             ? absl::StrCat(r.line.substr(0, 120), "...(",
+                                            r.line.size(), " bytes)")
+                             : r.line),
+        "\n");
+  };
+  size_t from = n > static_cast<size_t>(last_n) ? n - last_n : 0;
+  if (!violations_.empty()) {
+    // Around the first broken rule: the events before it say what was
+    // expected there.
+    const size_t at = violations_.front().index;
+    const size_t start = at > 6 ? at - 6 : 0;
+    const size_t end = std::min(n, at + 4);
+    absl::StrAppend(&out, "; around the broken rule (marked !):\n");
+    for (size_t i = start; i < end; ++i) line(i);
+    if (end >= from) from = end;
+    if (from < n) absl::StrAppend(&out, "  ... the last ", n - from, ":\n");
+  } else if (n == 0) {
     absl::StrAppend(&out, "\n");
   } else {
     absl::StrAppend(
         &out, from > 0 ? absl::StrCat("; the last ", n - from) : std::string(),
         " (> marks the first not yet matched by an expect):\n");
   }
-  for (size_t i = from; i < n; ++i) {
-    const Record& r = records_[i];
-    const std::string seq =
-        r.seq ? absl::StrCat("seq=", r.seq) : std::string("     ");
-    absl::StrAppend(
-        &out, i == cursor_ ? "  > " : "    ",
-        absl::StrFormat("%8.3fs %-9s ", absl::ToDoubleSeconds(r.at - epoch_),
-                        seq),
-        r.note ? "[harness] " : "",
-        EscapeForDisplay(r.line.size() > 300
-                             ? absl::StrCat(r.line.substr(0, 300), "...(",
-                                            r.line.size(), " bytes)")
-                             : r.line),
-        "\n");
-  }
+  for (size_t i = from; i < n; ++i) line(i);
   if (cursor_ == n && n > 0) absl::StrAppend(&out, "  > (nothing after)\n");
   if (ending_.ended) {
     absl::StrAppend(
@@ -161,8 +180,8 @@ std::string User::Describe(int last_n) {
   } else {
     absl::StrAppend(&out, "    (connection still open)\n");
   }
-  for (const std::string& v : violations_) {
-    absl::StrAppend(&out, "    VIOLATION: ", v, "\n");
+  for (const Violation& v : violations_) {
+    absl::StrAppend(&out, "    VIOLATION: ", v.what, "\n");
   }
   return out;
 }
@@ -180,7 +199,8 @@ void User::AddNote(std::string line) {
 
 void User::AddViolation(std::string what) {
   absl::MutexLock lock(&mu_);
-  violations_.push_back(std::move(what));
+  // The record that broke the rule is appended right after.
+  violations_.push_back(Violation{std::move(what), records_.size()});
 }
 
 void User::SetEnding(std::string code, std::string message) {

@@ -125,7 +125,8 @@ class User {
   std::vector<BurstMessage> bursts();
 
   // "alice (grpc, "alice" in lobby): 12 received; the last 8:" and the
-  // records, the cursor marked, and the ending; for failure messages.
+  // records (the cursor marked >; after a broken rule, the records around
+  // it first, the culprit marked !), and the ending; for failure messages.
   std::string Describe(int last_n);
 
  protected:
@@ -148,7 +149,11 @@ class User {
   std::vector<Record> records_ ABSL_GUARDED_BY(mu_);
   size_t cursor_ ABSL_GUARDED_BY(mu_) = 0;
   Ending ending_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> violations_ ABSL_GUARDED_BY(mu_);
+  struct Violation {
+    std::string what;
+    size_t index;  // Of the record that broke the rule.
+  };
+  std::vector<Violation> violations_ ABSL_GUARDED_BY(mu_);
   std::string name_ ABSL_GUARDED_BY(mu_);
   std::string room_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
