@@ -501,8 +501,11 @@ class TcpMembers {
 
   // Connects one member and asks it into `room`. Main thread, before or
   // after Start.
-  Conn* Connect(const std::string& room, Receiver* receiver,
-                std::string* error) {
+  // The member takes `name` first: the server's random guest names can
+  // collide in the target room (a guest who moved there left the lobby, so
+  // the lobby hands out the name again).
+  Conn* Connect(const std::string& name, const std::string& room,
+                Receiver* receiver, std::string* error) {
     int fd = socket(family_, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       *error = absl::StrCat("socket: ", std::strerror(errno));
@@ -520,7 +523,8 @@ class TcpMembers {
     conn->fd = fd;
     conn->receiver = receiver;
     conn->room_marker = absl::StrCat(" in room ", room);
-    const std::string join = absl::StrCat("/join ", room, "\r\n");
+    const std::string join =
+        absl::StrCat("/nick ", name, "\r\n/join ", room, "\r\n");
     if (!WriteAll(conn.get(), join)) {
       *error = absl::StrCat("cannot write to ", addr_text_);
       close(fd);
@@ -1033,7 +1037,8 @@ int RunLoad(const Options& o) {
   std::vector<std::unique_ptr<Sender>> sender_list;
   for (int i = 0; i < o.receivers; ++i) {
     if (IsTcp(o, i)) {
-      if (tcp->Connect(o.room, receivers[i].get(), &error) == nullptr) {
+      if (tcp->Connect(absl::StrCat("b", run, "r", i), o.room,
+                       receivers[i].get(), &error) == nullptr) {
         std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
         return 1;
       }
@@ -1044,7 +1049,8 @@ int RunLoad(const Options& o) {
   }
   for (int i = 0; i < o.senders; ++i) {
     if (IsTcp(o, i)) {
-      TcpMembers::Conn* c = tcp->Connect(o.room, nullptr, &error);
+      TcpMembers::Conn* c =
+          tcp->Connect(absl::StrCat("b", run, "s", i), o.room, nullptr, &error);
       if (c == nullptr) {
         std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
         return 1;
@@ -1374,7 +1380,8 @@ int RunIdle(const Options& o) {
   const absl::Time start = absl::Now();
   for (int i = 0; i < o.connections; ++i) {
     if (IsTcp(o, i)) {
-      if (tcp->Connect(room_of(i), nullptr, &error) == nullptr) {
+      if (tcp->Connect(absl::StrCat("b", run, "i", i), room_of(i), nullptr,
+                       &error) == nullptr) {
         std::fprintf(stderr, "chatctl bench: after %d connections: %s\n", i,
                      error.c_str());
         return 1;
