@@ -336,7 +336,9 @@ TEST_F(ChatctlTest, ReconnectsAfterTheServerRestarts) {
   ASSERT_TRUE(p->WaitForStdout("<r> before\n", kTimeout));
 
   server->Stop();
-  EXPECT_TRUE(p->WaitForStderr("chatctl: connection lost: ", kTimeout));
+  EXPECT_TRUE(p->WaitForStderr(
+      "chatctl: chat-service is shutting down; reconnecting\n", kTimeout))
+      << p->err();
   server = std::make_unique<Server>(address);
   EXPECT_TRUE(
       p->WaitForStderr("chatctl: reconnected to chat-service at ", kTimeout))

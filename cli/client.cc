@@ -100,8 +100,8 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view server) {
         return absl::Status(code, status.error_message());
       }
       return absl::Status(
-          code, absl::StrCat("lost chat-service at ", server, " (",
-                             ConnectReason(status.error_message()), ")"));
+          code, absl::StrCat("lost the connection to chat-service at ", server,
+                             " (", ConnectReason(status.error_message()), ")"));
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return absl::Status(code, absl::StrCat("chat-service at ", server,
                                              " did not answer in time"));

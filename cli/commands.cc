@@ -385,7 +385,7 @@ class JoinLoop {
         if (terminal_) editor_.SetPrompt(Prompt());
         break;
       case SessionEvent::Kind::kDisconnected:
-        Say(absl::StrCat("connection lost: ", e.text));
+        Say(e.text);
         break;
       case SessionEvent::Kind::kReconnected:
         Say(e.text);

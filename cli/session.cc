@@ -313,26 +313,17 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
   absl::Duration backoff = options_.initial_backoff;
   absl::Status last = std::move(cause);
   for (;;) {
-    {
-      absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return leaving_ || cancelled_;
-      };
-      mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
-      if (leaving_ || cancelled_) break;
-    }
+    if (Stopping()) break;
     if (absl::Now() > give_up) {
       EmitEnded(absl::UnavailableError(absl::StrCat(
           "gave up reconnecting after ",
           absl::FormatDuration(options_.give_up_after), ": ", last.message())));
       return nullptr;
     }
-    backoff = std::min(backoff * 2, options_.max_backoff);
-
-    absl::Status reachable = WaitForServer(channel_.get(), options_.server,
-                                           options_.connect_timeout);
-    if (!reachable.ok()) {
-      last = reachable;
+    // The channel reconnects by itself, with its own short backoff (see
+    // Dial); wait for it in slices, to notice Leave and Cancel.
+    if (!channel_->WaitForConnected(
+            absl::ToChronoTime(absl::Now() + absl::Milliseconds(250)))) {
       continue;
     }
     v1::Join join;
@@ -348,16 +339,20 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
       call_ = call;
       if (leaving_ || cancelled_) call->context.TryCancel();
     }
-    if (!ReadWelcome(call.get(), true, join.resume_after_seq())) {
-      last = EndCall(call.get());
-      if (Stopping()) break;
-      if (!Retryable(last)) {
-        EmitEnded(last);
-        return nullptr;
-      }
-      continue;
+    if (ReadWelcome(call.get(), true, join.resume_after_seq())) return call;
+    last = EndCall(call.get());
+    if (Stopping()) break;
+    if (!Retryable(last)) {
+      EmitEnded(last);
+      return nullptr;
     }
-    return call;
+    // Reachable but refused (e.g. our old member is not gone yet): back off.
+    absl::MutexLock lock(&mu_);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return leaving_ || cancelled_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+    backoff = std::min(backoff * 2, options_.max_backoff);
   }
   EmitEnded(absl::CancelledError("stopped reconnecting"));
   return nullptr;

@@ -4,8 +4,9 @@
 // Start() connects, joins and waits for the welcome. From then on a reader
 // thread ("chat-reader") reads events and hands each one to a
 // SessionListener, in order. When the connection drops, the reader says so
-// (kDisconnected), reconnects with exponential backoff and rejoins the same
-// room under the same name with resume_after_seq = the last seq it saw, so
+// (kDisconnected), reconnects (the channel retries with a backoff of 0.2 to 2
+// s; a refused rejoin backs off exponentially) and rejoins the same room
+// under the same name with resume_after_seq = the last seq it saw, so
 // the server replays what was missed (or sends a notice saying how many
 // events it no longer holds); kReconnected says it is back.
 //
