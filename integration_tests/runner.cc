@@ -588,8 +588,10 @@ absl::Status Runner::DoExpect(const Step& step) {
   const bool next_only = step.op == "expect-next";
   const absl::Duration timeout = Timeout(step, kExpectTimeout);
   const absl::Time start = absl::Now();
-  const int index =
-      user->WaitForMatch(Matcher(pattern), next_only, true, start + timeout);
+  // since=start: anything received so far counts; the cursor stays.
+  const bool since_start = step.HasOption("since");
+  const int index = user->WaitForMatch(
+      Matcher(pattern), next_only, !since_start, start + timeout, since_start);
   if (index >= 0) return absl::OkStatus();
   if (!user->violations().empty()) return CheckViolations(&step);
   std::string why;

@@ -60,7 +60,7 @@ const std::map<std::string, OpSpec>& Ops() {
       {"pause", {{Arg::kUsers}, 1, false, {}}},
       {"resume", {{Arg::kUsers}, 1, false, {}}},
       {"send", {{Arg::kUser, Arg::kText}, 2, false, {"repeat"}}},
-      {"expect", {{Arg::kUser, Arg::kPattern}, 2, false, {"timeout"}}},
+      {"expect", {{Arg::kUser, Arg::kPattern}, 2, false, {"timeout", "since"}}},
       {"expect-next", {{Arg::kUser, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-none",
        {{Arg::kUser, Arg::kDuration, Arg::kPattern}, 2, false, {}}},
@@ -298,6 +298,10 @@ absl::Status CheckOption(const std::string& key, const std::string& value) {
     }
   }
   if (key == "channel" && value != "own") return number();
+  if (key == "since" && value != "start") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("since= can only be start, got \"", value, "\""));
+  }
   return absl::OkStatus();
 }
 

@@ -138,6 +138,7 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
       "send bob \"\\xff\\xfb\\x01hi\\r\\0\" repeat=3\n"
       "expect alice \"-- bob joined\" timeout=1s\n"
       "expect-next alice /^<bob>/\n"
+      "expect alice \"-- bob left\" since=start\n"
       "expect-none alice 200ms\n"
       "expect-none alice 200ms /joined/\n"
       "expect-end alice RESOURCE_EXHAUSTED /too slow/ timeout=3s\n"
@@ -151,7 +152,7 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
       "restart\n"
       "stop code=0 timeout=5s\n");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->steps.size(), 29u);
+  EXPECT_EQ(s->steps.size(), 30u);
 }
 
 TEST(ParseDurationTest, UnitsRequired) {

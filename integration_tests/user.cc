@@ -33,7 +33,8 @@ bool User::WaitUntil(const std::function<bool(const View&)>& done,
 }
 
 int User::WaitForMatch(const std::function<bool(const std::string&)>& match,
-                       bool next_only, bool consume, absl::Time deadline) {
+                       bool next_only, bool consume, absl::Time deadline,
+                       bool from_start) {
   // Scans each record once, however often the condition is evaluated.
   struct Waiter {
     User* user;
@@ -57,7 +58,7 @@ int User::WaitForMatch(const std::function<bool(const std::string&)>& match,
     }
   } waiter{this, &match, next_only, 0};
   absl::MutexLock lock(&mu_);
-  waiter.scanned = cursor_;
+  waiter.scanned = from_start ? 0 : cursor_;
   mu_.AwaitWithDeadline(absl::Condition(&waiter, &Waiter::Ready), deadline);
   if (waiter.found >= 0 && consume) cursor_ = waiter.found + 1;
   return waiter.found;

@@ -101,8 +101,10 @@ class User {
   // with `consume`, moves the cursor past it. Returns its index, or -1 when
   // `deadline` passed, the next record did not match (`next_only`), the
   // connection ended with nothing more to match, or a violation came.
+  // `from_start` looks from the first record instead of the cursor.
   int WaitForMatch(const std::function<bool(const std::string&)>& match,
-                   bool next_only, bool consume, absl::Time deadline);
+                   bool next_only, bool consume, absl::Time deadline,
+                   bool from_start = false);
 
   // Record `index` (as returned by WaitForMatch).
   Record RecordAt(int index);
