@@ -90,8 +90,9 @@ struct Options {
   bool progress = true;
   int connections = 0;
   bool idle = false;
-  int rooms = 1;    // --idle: members spread over this many rooms.
-  double hold = 1;  // --idle: seconds to hold the members before RSS.
+  int rooms = 1;          // --idle: members spread over this many rooms.
+  int join_window = 200;  // Members connected but not yet joined, at most.
+  double hold = 1;        // --idle: seconds to hold the members before RSS.
   std::string room = "bench";
   int server_pid = 0;  // 0: find the process listening on the port.
 };
@@ -123,6 +124,8 @@ constexpr char kUsage[] =
     "  --legacy_server  TCP line port address           [127.0.0.1:5000]\n"
     "  --channels    gRPC connections the members share; 0 = one each [0]\n"
     "  --tcp_threads epoll threads for TCP members                   [1]\n"
+    "  --join_window members connecting at once (connected, not yet\n"
+    "                joined)                                       [200]\n"
     "  --room        the room                                    [bench]\n"
     "  --server_pid  chat-service's pid, for its CPU and memory; 0 = the\n"
     "                process listening on the server's port          [0]\n"
@@ -220,6 +223,8 @@ std::string ParseArgs(int argc, char** argv, Options* o, bool* help) {
            o->tcp_threads <= 64;
     } else if (name == "connections") {
       ok = absl::SimpleAtoi(value, &o->connections) && o->connections >= 1;
+    } else if (name == "join_window") {
+      ok = absl::SimpleAtoi(value, &o->join_window) && o->join_window >= 1;
     } else if (name == "rooms") {
       ok = absl::SimpleAtoi(value, &o->rooms) && o->rooms >= 1;
     } else if (name == "hold") {
@@ -573,11 +578,7 @@ class TcpMembers {
   }
 
   size_t size() const { return conns_.size(); }
-  size_t joined() const {
-    size_t n = 0;
-    for (const auto& c : conns_) n += c->joined.load();
-    return n;
-  }
+  size_t joined() const { return joined_.load(std::memory_order_acquire); }
   size_t closed() const {
     size_t n = 0;
     for (const auto& c : conns_) n += !c->open.load();
@@ -656,6 +657,7 @@ class TcpMembers {
         (absl::StrContains(line, absl::StrCat(c->room_marker, " ")) ||
          absl::StrContains(line, absl::StrCat(c->room_marker, ",")))) {
       c->joined.store(true, std::memory_order_release);
+      joined_.fetch_add(1, std::memory_order_release);
       if (c->receiver != nullptr) c->receiver->SetJoined();
     }
     if (c->receiver != nullptr && absl::StartsWith(line, "!! ")) {
@@ -667,6 +669,7 @@ class TcpMembers {
   std::vector<int> epolls_;
   std::vector<std::thread> threads;
   std::vector<std::unique_ptr<Conn>> conns_;
+  std::atomic<size_t> joined_{0};
   std::atomic<bool> stop_{false};
   sockaddr_storage addr_{};
   socklen_t addr_len_ = 0;
@@ -710,8 +713,13 @@ class TcpSender final : public Sender {
 class GrpcMember final
     : public grpc::ClientBidiReactor<v1::ChatRequest, v1::ChatResponse> {
  public:
-  GrpcMember(uint32_t run, uint32_t index, size_t size, Receiver* receiver)
-      : run_(run), index_(index), size_(size), receiver_(receiver) {}
+  GrpcMember(uint32_t run, uint32_t index, size_t size, Receiver* receiver,
+             std::atomic<size_t>* joined_count)
+      : run_(run),
+        index_(index),
+        size_(size),
+        receiver_(receiver),
+        joined_count_(joined_count) {}
 
   void Start(v1::ChatRoom::Stub* stub, const std::string& name,
              const std::string& room) {
@@ -732,7 +740,9 @@ class GrpcMember final
           receiver_->OnText(read_.message().text(), NowNs());
         break;
       case v1::ChatResponse::kWelcome:
-        joined_.store(true, std::memory_order_release);
+        if (!joined_.exchange(true, std::memory_order_acq_rel)) {
+          joined_count_->fetch_add(1, std::memory_order_release);
+        }
         if (receiver_ != nullptr) receiver_->SetJoined();
         break;
       case v1::ChatResponse::kNotice:
@@ -823,6 +833,7 @@ class GrpcMember final
   const uint32_t index_;
   const size_t size_;
   Receiver* const receiver_;
+  std::atomic<size_t>* const joined_count_;
   grpc::ClientContext context_;
   v1::ChatResponse read_;  // Owned by the read in flight.
   std::atomic<bool> joined_{false};
@@ -870,7 +881,7 @@ class GrpcMembers {
           target_, grpc::InsecureChannelCredentials(), args);
       stubs_.push_back(v1::ChatRoom::NewStub(channel));
     }
-    auto m = std::make_unique<GrpcMember>(run, index, size, receiver);
+    auto m = std::make_unique<GrpcMember>(run, index, size, receiver, &joined_);
     GrpcMember* raw = m.get();
     members_.push_back(std::move(m));
     raw->Start(stubs_[slot].get(), name, room);
@@ -878,11 +889,7 @@ class GrpcMembers {
   }
 
   size_t size() const { return members_.size(); }
-  size_t joined() const {
-    size_t n = 0;
-    for (const auto& m : members_) n += m->joined();
-    return n;
-  }
+  size_t joined() const { return joined_.load(std::memory_order_acquire); }
   size_t channels() const { return stubs_.size(); }
   size_t ended() const {
     size_t n = 0;
@@ -915,6 +922,7 @@ class GrpcMembers {
   const size_t channels_;
   std::vector<std::unique_ptr<v1::ChatRoom::Stub>> stubs_;
   std::vector<std::unique_ptr<GrpcMember>> members_;
+  std::atomic<size_t> joined_{0};
 };
 
 // ---------------------------------------------------------------- Run
@@ -1000,6 +1008,21 @@ bool WaitFor(Ready ready, Describe describe, absl::Time deadline,
   return true;
 }
 
+// Waits until fewer than --join_window of the `connected` members are still
+// joining. False when the deadline passes or a connection ends first.
+bool PaceJoins(const Options& o, size_t connected, const TcpMembers* tcp,
+               const GrpcMembers* grpc_members, absl::Time deadline) {
+  for (;;) {
+    const size_t joined =
+        (tcp ? tcp->joined() : 0) + (grpc_members ? grpc_members->joined() : 0);
+    if (connected < joined + static_cast<size_t>(o.join_window)) return true;
+    const size_t ended =
+        (tcp ? tcp->closed() : 0) + (grpc_members ? grpc_members->ended() : 0);
+    if (ended > 0 || absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Microseconds(200));
+  }
+}
+
 int RunLoad(const Options& o) {
   Progress progress(o.progress);
   const absl::Time deadline = absl::Now() + absl::Seconds(o.timeout);
@@ -1035,7 +1058,19 @@ int RunLoad(const Options& o) {
   // Join everyone: receivers first, then senders.
   const absl::Time join_start = absl::Now();
   std::vector<std::unique_ptr<Sender>> sender_list;
+  size_t connected = 0;
+  auto pace = [&] {
+    if (PaceJoins(o, connected++, tcp.get(), grpc_members.get(), deadline)) {
+      return true;
+    }
+    std::fprintf(stderr,
+                 "chatctl bench: FAILED: members stopped joining after %zu "
+                 "connections (a connection ended, or --timeout passed)\n",
+                 connected);
+    return false;
+  };
   for (int i = 0; i < o.receivers; ++i) {
+    if (!pace()) return 1;
     if (IsTcp(o, i)) {
       if (tcp->Connect(absl::StrCat("b", run, "r", i), o.room,
                        receivers[i].get(), &error) == nullptr) {
@@ -1048,6 +1083,7 @@ int RunLoad(const Options& o) {
     }
   }
   for (int i = 0; i < o.senders; ++i) {
+    if (!pace()) return 1;
     if (IsTcp(o, i)) {
       TcpMembers::Conn* c =
           tcp->Connect(absl::StrCat("b", run, "s", i), o.room, nullptr, &error);
@@ -1379,6 +1415,7 @@ int RunIdle(const Options& o) {
   };
   const absl::Time start = absl::Now();
   for (int i = 0; i < o.connections; ++i) {
+    if (!PaceJoins(o, i, tcp.get(), grpc_members.get(), deadline)) break;
     if (IsTcp(o, i)) {
       if (tcp->Connect(absl::StrCat("b", run, "i", i), room_of(i), nullptr,
                        &error) == nullptr) {
