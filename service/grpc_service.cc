@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "chat_wire.pb.h"
 
 namespace chat {
 namespace {
@@ -154,14 +155,22 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
       }
       return;
     }
-    v1::ChatRequest request;
+    // Parsed as chat.wire.ChatRequest (strings as bytes): text that is not
+    // valid UTF-8 reaches the core, which repairs it.
+    wire::ChatRequest request;
     grpc::Status parsed =
-        grpc::SerializationTraits<v1::ChatRequest>::Deserialize(&request_bytes_,
-                                                                &request);
+        grpc::SerializationTraits<wire::ChatRequest>::Deserialize(
+            &request_bytes_, &request);
     if (!parsed.ok()) {
-      FinishOrLeave(
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                       "malformed ChatRequest: " + parsed.error_message()));
+      // gRPC frames each message, so one bad message spoils nothing else.
+      if (std::shared_ptr<Member> member = this->member()) {
+        member->Notify("request ignored: it is not a valid ChatRequest");
+        StartRead(&request_bytes_);
+      } else {
+        FinishOnce(grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            "the first request is not a valid ChatRequest with a join"));
+      }
       return;
     }
     if (Handle(request)) StartRead(&request_bytes_);
@@ -212,7 +221,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
   }
 
   // Acts on one request. Returns true to read the next one.
-  bool Handle(const v1::ChatRequest& request) {
+  bool Handle(const wire::ChatRequest& request) {
     std::shared_ptr<Member> member = this->member();
     if (!member) {
       if (!request.has_join()) {
@@ -220,7 +229,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
                                 "the first request must be a join"));
         return false;
       }
-      const v1::Join& j = request.join();
+      const wire::Join& j = request.join();
       JoinRequest join;
       join.name = j.name();
       join.room = j.room();
@@ -241,38 +250,26 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
     }
     switch (request.kind_case()) {
       // Errors that do not end the stream reach the member as notices.
-      case v1::ChatRequest::kSay:
+      case wire::ChatRequest::kSay:
         member->Say(request.say().text(), request.say().action()).IgnoreError();
         return true;
-      case v1::ChatRequest::kRename:
+      case wire::ChatRequest::kRename:
         member->Rename(request.rename().name()).IgnoreError();
         return true;
-      case v1::ChatRequest::kJoin:
+      case wire::ChatRequest::kJoin:
         member->Move(request.join().room(), request.join().history())
             .IgnoreError();
         return true;
-      case v1::ChatRequest::kLeave:
+      case wire::ChatRequest::kLeave:
         member->Leave(request.leave().reason());
         return false;
-      case v1::ChatRequest::KIND_NOT_SET:
+      case wire::ChatRequest::KIND_NOT_SET:
         member->Notify(
             "empty request ignored: set one of join, say, "
             "rename or leave");
         return true;
     }
     return true;
-  }
-
-  // Before a member exists the stream ends at once; after, the member leaves
-  // and the stream ends with `status` once the outbox is written.
-  void FinishOrLeave(grpc::Status status) {
-    std::shared_ptr<Member> member = this->member();
-    if (!member) {
-      FinishOnce(std::move(status));
-      return;
-    }
-    member->Notify(status.error_message());
-    member->Leave("bad request");
   }
 
   // Picks the next event to write, draining the outbox when the pending batch

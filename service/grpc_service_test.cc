@@ -144,6 +144,14 @@ TEST_F(GrpcServiceTest, TooLongMessageGetsANoticeAndTheStreamGoesOn) {
   EXPECT_EQ(alice.Read().message().text(), "short");
 }
 
+TEST_F(GrpcServiceTest, InvalidUtf8IsRepairedNotRefused) {
+  Client alice = Join("alice");
+  alice.Say("caf\xc3\xa9 \xff end");
+  EXPECT_EQ(alice.Read().message().text(), "caf\xc3\xa9 \xEF\xBF\xBD end");
+  alice.Say("still here");
+  EXPECT_EQ(alice.Read().message().text(), "still here");
+}
+
 TEST_F(GrpcServiceTest, CancelledClientIsSeenLeaving) {
   Client alice = Join("alice");
   {

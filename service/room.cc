@@ -500,7 +500,10 @@ absl::Status Member::Move(absl::string_view room, uint32_t history) {
 }
 
 void Member::Leave(absl::string_view reason) {
-  End(reason, absl::OkStatus(), /*discard=*/false);
+  // The reason comes from the user and is shown to everyone.
+  End(TruncateUtf8(SanitizeText(reason), kMaxLeaveReasonBytes),
+      absl::OkStatus(),
+      /*discard=*/false);
 }
 
 void Member::Disconnect(absl::string_view reason) {

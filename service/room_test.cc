@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/text.h"
 
 namespace chat {
 namespace {
@@ -114,14 +115,15 @@ TEST_F(RoomTest, EveryoneSeesTheSameEventsInSeqOrder) {
   ASSERT_TRUE(alice.member->Say("hi bob", false).ok());
   ASSERT_TRUE(bob.member->Say("waves", true).ok());
   ASSERT_TRUE(alice.member->Rename("alicia").ok());
-  bob.member->Leave("bye");
+  bob.member->Leave("bye\x1b[2J" + std::string(500, 'x'));
   alice.Drain();
   bob.Drain();
   EXPECT_THAT(alice.Seqs(), ElementsAre(1, 2, 3, 4, 5, 6));
   EXPECT_THAT(bob.Seqs(), ElementsAre(2, 3, 4, 5));
   const auto& left = alice.received.back()->response().member_left();
   EXPECT_EQ(left.member().name(), "bob");
-  EXPECT_EQ(left.reason(), "bye");
+  // The reason is cleaned and capped like any text shown to others.
+  EXPECT_EQ(left.reason(), "bye" + std::string(kMaxLeaveReasonBytes - 3, 'x'));
   EXPECT_TRUE(alice.received[4]->response().message().action());
   EXPECT_EQ(alice.received[5]->response().member_renamed().new_name(),
             "alicia");

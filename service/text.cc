@@ -156,6 +156,14 @@ std::string SanitizeText(absl::string_view text) {
   return out;
 }
 
+std::string TruncateUtf8(absl::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t end = max_bytes;
+  // Step back over continuation bytes to the start of a character.
+  while (end > 0 && (static_cast<uint8_t>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
+}
+
 bool IsBlank(absl::string_view text) {
   for (char c : text) {
     if (c != ' ' && c != '\t') return false;

@@ -13,6 +13,8 @@ namespace chat {
 
 inline constexpr size_t kMaxNameLength = 32;
 inline constexpr absl::string_view kDefaultRoom = "lobby";
+// Longest leave reason shown to others, in bytes.
+inline constexpr size_t kMaxLeaveReasonBytes = 200;
 
 // ValidateName
 //
@@ -39,6 +41,12 @@ absl::StatusOr<std::string> NormalizeRoom(absl::string_view room);
 //
 //   SanitizeText("\x1b[31mred\x1b[0m") == "red"
 std::string SanitizeText(absl::string_view text);
+
+// TruncateUtf8
+//
+// Shortens valid UTF-8 `text` to at most `max_bytes` without cutting a
+// character in two.
+std::string TruncateUtf8(absl::string_view text, size_t max_bytes);
 
 // IsBlank
 //

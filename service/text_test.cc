@@ -74,6 +74,14 @@ TEST(SanitizeTextTest, RepairsInvalidUtf8) {
             "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
+TEST(TruncateUtf8Test, NeverCutsACharacter) {
+  EXPECT_EQ(TruncateUtf8("hello", 10), "hello");
+  EXPECT_EQ(TruncateUtf8("hello", 3), "hel");
+  EXPECT_EQ(TruncateUtf8("h\xC3\xA9llo", 2), "h");  // "é" is 2 bytes
+  EXPECT_EQ(TruncateUtf8("h\xC3\xA9llo", 3), "h\xC3\xA9");
+  EXPECT_EQ(TruncateUtf8("\xF0\x9F\x98\x80", 3), "");
+}
+
 TEST(IsBlankTest, SpacesAndTabsOnly) {
   EXPECT_TRUE(IsBlank(""));
   EXPECT_TRUE(IsBlank(" \t "));
