@@ -1,5 +1,6 @@
 #include "legacy_tcp/line_decoder.h"
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -257,6 +258,36 @@ TEST(LineDecoderTest, FinishResetsTelnetState) {
   EXPECT_THAT(Decode(decoder, {"a\xff\xfa"}, /*finish=*/true),
               ElementsAre("a"));
   EXPECT_THAT(Decode(decoder, {"b\n"}), ElementsAre("b"));
+}
+
+TEST(LineDecoderTest, RandomInputKeepsTheBounds) {
+  // Bytes biased towards the interesting ones, in random chunks.
+  const std::string alphabet = "ab\r\n\0\b\x7f\xff\xfa\xf0\xfb\xf4\xf7\xf8"s;
+  std::mt19937 random(42);
+  LineDecoder::Limits limits{.max_line_bytes = 16,
+                             .max_unterminated_bytes = 64};
+  for (int round = 0; round < 200; ++round) {
+    LineDecoder decoder(limits);
+    std::string input;
+    for (int i = 0; i < 2000; ++i)
+      input += alphabet[random() % alphabet.size()];
+    absl::string_view rest = input, line;
+    bool overflowed = false;
+    while (!rest.empty()) {
+      absl::string_view chunk = rest.substr(0, 1 + random() % 64);
+      rest.remove_prefix(chunk.size());
+      for (;;) {
+        Result r = decoder.Next(&chunk, &line);
+        if (r == Result::kNeedMore) break;
+        EXPECT_FALSE(overflowed) << "nothing after an overflow";
+        if (r == Result::kOverflow) overflowed = true;
+        if (r != Result::kLine) continue;
+        EXPECT_LE(line.size(), limits.max_line_bytes);
+        EXPECT_EQ(line.find_first_of("\r\n"), absl::string_view::npos);
+      }
+      EXPECT_TRUE(chunk.empty());
+    }
+  }
 }
 
 }  // namespace
