@@ -164,6 +164,21 @@ TEST_F(ChatctlTest, PipeJoinSeesOthersAndRunsCommands) {
                         "<w2> after rename\n"));
 }
 
+TEST_F(ChatctlTest, SlashJoinMovesToAnotherRoom) {
+  std::string out, err;
+  EXPECT_EQ(Chatctl({"join", "--name", "mover", ServerFlag()},
+                    "/join #Dev\nin dev\n", &out, &err),
+            0)
+      << err;
+  EXPECT_THAT(out, HasSubstr("-- you are mover in room dev, alone so far\n"
+                             "-- mover joined\n"
+                             "<mover> in dev\n"));
+  EXPECT_EQ(Chatctl({"history", "--room", "dev", ServerFlag()}, "", &out), 0);
+  EXPECT_EQ(out, "<mover> in dev\n");
+  EXPECT_EQ(Chatctl({"history", ServerFlag()}, "", &out), 0);
+  EXPECT_EQ(out, "");
+}
+
 TEST_F(ChatctlTest, PipeJoinBadCommandSaysWhyOnStderrAndGoesOn) {
   std::string out, err;
   EXPECT_EQ(Chatctl({"join", "--name", "c", ServerFlag()}, "/frob\n/nick\nok\n",
