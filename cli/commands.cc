@@ -324,7 +324,7 @@ class JoinLoop {
       }
       DrainLines();
       if (want_stdin && n > 0 &&
-          (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+          (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
         if (terminal_) {
           ReadTerminal();
         } else {
