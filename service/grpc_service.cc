@@ -84,11 +84,20 @@ class StreamSink final : public MemberSink,
   StreamSink(ChatStream* stream, WriteStarter* starter)
       : starter_(starter), stream_(stream) {}
   // Starts the stream's next write: right here when the stream has been
-  // idle a while (a quiet room: the hand-off would only add latency and a
-  // thread hop per write), else through the WriteStarter thread, so that a
-  // busy room's events pile up and leave in batches.
+  // idle a while and this thread has not already written for many streams
+  // just now (a quiet room: the hand-off would only add latency and a thread
+  // hop per write); else through the WriteStarter thread, so that a busy
+  // room's events pile up and leave in batches, and the poster of a big
+  // room's event goes back to reading instead of writing to every member.
   void Wake() override {
-    if (NowNanos() - idle_since_.load(std::memory_order_relaxed) < kBusyNanos) {
+    const int64_t now = NowNanos();
+    // Wakes on this thread less than kBurstGapNanos apart form a burst.
+    thread_local int64_t last_wake = 0;
+    thread_local int burst = 0;
+    if (now - last_wake > kBurstGapNanos) burst = 0;
+    last_wake = now;
+    if (now - idle_since_.load(std::memory_order_relaxed) < kBusyNanos ||
+        ++burst > kMaxInlineWakesPerBurst) {
       starter_->Schedule(shared_from_this());
     } else {
       StartWrite();
@@ -106,6 +115,9 @@ class StreamSink final : public MemberSink,
  private:
   // A stream woken within this long of going idle counts as busy.
   static constexpr int64_t kBusyNanos = 1000 * 1000;
+  // At most this many streams are written inline per burst of wakes.
+  static constexpr int kMaxInlineWakesPerBurst = 128;
+  static constexpr int64_t kBurstGapNanos = 200 * 1000;
 
   static int64_t NowNanos() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
