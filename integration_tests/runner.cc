@@ -1,11 +1,15 @@
 #include "integration_tests/runner.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -93,6 +97,15 @@ absl::Status Runner::Run() {
 
 absl::Status Runner::Finish() {
   const absl::Time start = absl::Now();
+  if (options_.verbose && server_ && server_->running()) {
+    rusage self{};
+    getrusage(RUSAGE_SELF, &self);
+    const double harness =
+        self.ru_utime.tv_sec + self.ru_stime.tv_sec +
+        (self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+    std::printf("          CPU: chat-service %.2fs, chat-scenario %.2fs\n",
+                absl::ToDoubleSeconds(server_->CpuTime()), harness);
+  }
   users_.clear();
   retired_.clear();
   channels_.clear();
@@ -317,8 +330,10 @@ absl::Status Runner::StartTcp(const Step& step, const std::string& alias,
 
 absl::Status Runner::AwaitTcpName(const Step& step, User* user,
                                   absl::Time deadline) {
-  if (user->WaitUntil([](const User::View& v) { return !v.name.empty(); },
-                      deadline)) {
+  if (user->WaitUntil(
+          [](const User::View& v) { return !v.name.empty() || v.ending.ended; },
+          deadline) &&
+      !user->name().empty()) {
     return absl::OkStatus();
   }
   return Fail(step,
@@ -770,26 +785,48 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
   }
   const std::vector<Burst> bursts = std::move(bursts_);
   bursts_.clear();
-  // Who should get what: every burst message, except that TCP users do not
-  // get their own messages back.
-  using Key = std::tuple<int, std::string, int>;
-  auto expected_for = [&](User* u) {
-    std::set<Key> keys;
-    for (const Burst& b : bursts) {
-      for (const std::string& sender : b.senders) {
-        if (u->transport() == "tcp" && sender == u->alias()) continue;
-        for (int k = 1; k <= b.count; ++k) keys.insert({b.id, sender, k});
+
+  // A burst message is a Key: (burst id, sender number, index) packed.
+  absl::flat_hash_map<std::string, uint64_t> sender_ids;
+  std::vector<std::string> sender_names;
+  absl::flat_hash_set<uint64_t> all;
+  absl::flat_hash_map<std::string, size_t> sent_by;  // Alias -> count.
+  auto key_of = [](uint64_t burst, uint64_t sender, uint64_t index) {
+    return burst << 40 | sender << 20 | index;
+  };
+  for (const Burst& b : bursts) {
+    for (const std::string& sender : b.senders) {
+      auto [it, fresh] = sender_ids.emplace(sender, sender_names.size());
+      if (fresh) sender_names.push_back(sender);
+      sent_by[sender] += b.count;
+      for (int k = 1; k <= b.count; ++k) {
+        all.insert(key_of(b.id, it->second, k));
       }
     }
-    return keys;
+  }
+  auto describe = [&](uint64_t key) {
+    return absl::StrCat("b", key >> 40, " ",
+                        sender_names[(key >> 20) & 0xfffff], " ",
+                        key & 0xfffff);
   };
+  // Who should get what: every burst message, except that TCP users do not
+  // get their own messages back.
+  auto expects = [&](User* u, uint64_t key) {
+    if (!all.count(key)) return false;
+    return !(u->transport() == "tcp" &&
+             sender_names[(key >> 20) & 0xfffff] == u->alias());
+  };
+  auto expected_count = [&](User* u) {
+    size_t n = all.size();
+    auto it = sent_by.find(u->alias());
+    if (u->transport() == "tcp" && it != sent_by.end()) n -= it->second;
+    return n;
+  };
+
   const absl::Time deadline = absl::Now() + Timeout(step, kGroupTimeout);
-  std::vector<std::set<Key>> expected;
-  for (User* u : users) expected.push_back(expected_for(u));
-  for (size_t i = 0; i < users.size(); ++i) {
-    User* u = users[i];
-    const size_t want = expected[i].size();
-    users[i]->WaitUntil(
+  for (User* u : users) {
+    const size_t want = expected_count(u);
+    u->WaitUntil(
         [&](const User::View& v) {
           size_t got = 0;
           for (const Burst& b : bursts) {
@@ -801,6 +838,27 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
         deadline);
     if (!u->violations().empty()) return CheckViolations(&step);
   }
+
+  // What each user received of these bursts, in order, as keys and seqs.
+  struct Got {
+    uint64_t key;
+    uint64_t seq;
+  };
+  absl::flat_hash_set<int> ids;
+  for (const Burst& b : bursts) ids.insert(b.id);
+  auto received = [&](User* u) {
+    std::vector<Got> out;
+    for (const BurstMessage& m : u->bursts()) {
+      if (!ids.count(m.burst)) continue;
+      auto it = sender_ids.find(m.sender);
+      // A stray sender gets a key no one expects.
+      const uint64_t sender = it == sender_ids.end() ? 0xfffff : it->second;
+      out.push_back(
+          Got{key_of(m.burst, sender, static_cast<uint64_t>(m.index)), m.seq});
+    }
+    return out;
+  };
+
   // The reference order: the first gRPC user's (it sees every message, its
   // own included), else the first user's.
   size_t ref_index = 0;
@@ -810,115 +868,99 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
       break;
     }
   }
-  auto received = [&](User* u) {
-    std::vector<BurstMessage> out;
-    for (BurstMessage& m : u->bursts()) {
-      for (const Burst& b : bursts) {
-        if (m.burst == b.id) {
-          out.push_back(std::move(m));
-          break;
-        }
-      }
-    }
-    return out;
-  };
-  auto describe_key = [](const Key& k) {
-    return absl::StrCat("b", std::get<0>(k), " ", std::get<1>(k), " ",
-                        std::get<2>(k));
-  };
-  const std::vector<BurstMessage> ref = received(users[ref_index]);
-  std::map<Key, size_t> ref_pos;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    ref_pos.emplace(Key{ref[i].burst, ref[i].sender, ref[i].index}, i);
-  }
+  User* const ref_user = users[ref_index];
+  const std::vector<Got> ref = received(ref_user);
+  absl::flat_hash_map<uint64_t, size_t> ref_pos;
+  for (size_t i = 0; i < ref.size(); ++i) ref_pos.emplace(ref[i].key, i);
+
   size_t total = 0;
-  for (size_t i = 0; i < users.size(); ++i) {
-    User* u = users[i];
-    const std::vector<BurstMessage> got = received(u);
+  for (User* u : users) {
+    const std::vector<Got> got = u == ref_user ? ref : received(u);
     total += got.size();
     // Duplicates and strays.
-    std::map<Key, size_t> seen;
+    absl::flat_hash_map<uint64_t, size_t> seen;
     for (size_t j = 0; j < got.size(); ++j) {
-      const Key key{got[j].burst, got[j].sender, got[j].index};
-      auto [it, fresh] = seen.emplace(key, j);
+      auto [it, fresh] = seen.emplace(got[j].key, j);
       if (!fresh) {
-        return Fail(step,
-                    absl::StrCat(u->alias(), " received burst message \"",
-                                 describe_key(key), "\" twice (burst lines #",
-                                 it->second + 1, " and #", j + 1, ")"),
-                    {u});
+        return Fail(
+            step,
+            absl::StrCat(u->alias(), " received burst message \"",
+                         describe(got[j].key), "\" twice (its burst lines #",
+                         it->second + 1, " and #", j + 1, ")"),
+            {u});
       }
-      if (!expected[i].count(key)) {
+      if (!expects(u, got[j].key)) {
         return Fail(step,
                     absl::StrCat(u->alias(), " received burst message \"",
-                                 describe_key(key),
+                                 describe(got[j].key),
                                  "\" that it should not have (a TCP user's "
                                  "own message echoed back?)"),
                     {u});
       }
     }
     // Missing ones.
-    if (seen.size() < expected[i].size()) {
-      std::vector<std::string> missing;
-      for (const Key& k : expected[i]) {
-        if (!seen.count(k)) missing.push_back(describe_key(k));
+    const size_t want = expected_count(u);
+    if (seen.size() < want) {
+      std::vector<uint64_t> missing;
+      for (uint64_t k : all) {
+        if (expects(u, k) && !seen.count(k)) missing.push_back(k);
+      }
+      std::sort(missing.begin(), missing.end());
+      std::vector<std::string> first;
+      for (size_t m = 0; m < missing.size() && m < 5; ++m) {
+        first.push_back(describe(missing[m]));
       }
       const Ending e = u->ending();
       return Fail(
           step,
           absl::StrCat(
               u->alias(), " (", u->transport(), ") received ", seen.size(),
-              " of ", expected[i].size(), " burst messages",
+              " of ", want, " burst messages",
               e.ended ? absl::StrCat(" before its connection ended ", e.code,
                                      " \"", e.message, "\"")
                       : absl::StrCat(" within ", absl::FormatDuration(Timeout(
                                                      step, kGroupTimeout))),
-              "; missing ", missing.size(), ", first: ",
-              absl::StrJoin(
-                  missing.begin(),
-                  missing.begin() + std::min<size_t>(5, missing.size()), ", ")),
+              "; missing ", missing.size(),
+              ", first: ", absl::StrJoin(first, ", ")),
           {u});
     }
-    if (i == ref_index) continue;
+    if (u == ref_user) continue;
     // One order: u's messages in the reference's order, and for gRPC users
     // the same seq for the same message.
+    const Got* last = nullptr;
     size_t last_pos = 0;
-    const BurstMessage* last = nullptr;
-    for (const BurstMessage& m : got) {
-      const Key key{m.burst, m.sender, m.index};
-      auto it = ref_pos.find(key);
+    for (const Got& m : got) {
+      auto it = ref_pos.find(m.key);
       if (it == ref_pos.end()) continue;  // Own message (TCP reference).
       if (last != nullptr && it->second < last_pos) {
-        return Fail(step,
-                    absl::StrCat(
-                        "order differs: ", u->alias(), " received \"",
-                        describe_key(key), "\" after \"",
-                        describe_key({last->burst, last->sender, last->index}),
-                        "\", but ", users[ref_index]->alias(),
-                        " received them the other way round (its burst lines #",
-                        it->second + 1, " and #", last_pos + 1, ")"),
-                    {u, users[ref_index]});
+        return Fail(
+            step,
+            absl::StrCat("order differs: ", u->alias(), " received \"",
+                         describe(m.key), "\" after \"", describe(last->key),
+                         "\", but ", ref_user->alias(),
+                         " received them the other way round (its "
+                         "burst lines #",
+                         it->second + 1, " and #", last_pos + 1, ")"),
+            {u, ref_user});
       }
-      const BurstMessage& r = ref[it->second];
-      if (u->transport() == "grpc" && users[ref_index]->transport() == "grpc" &&
-          m.seq != r.seq) {
-        return Fail(step,
-                    absl::StrCat("\"", describe_key(key), "\" has seq ", m.seq,
-                                 " at ", u->alias(), " but seq ", r.seq, " at ",
-                                 users[ref_index]->alias()),
-                    {u, users[ref_index]});
+      if (u->transport() == "grpc" && ref_user->transport() == "grpc" &&
+          m.seq != ref[it->second].seq) {
+        return Fail(
+            step,
+            absl::StrCat("\"", describe(m.key), "\" has seq ", m.seq, " at ",
+                         u->alias(), " but seq ", ref[it->second].seq, " at ",
+                         ref_user->alias()),
+            {u, ref_user});
       }
       last_pos = it->second;
       last = &m;
     }
   }
   if (options_.verbose) {
-    size_t sent = 0;
-    for (const Burst& b : bursts) sent += b.senders.size() * b.count;
     std::printf(
         "          %zu users received their %zu burst messages in one order "
         "(%zu deliveries)\n",
-        users.size(), sent, total);
+        users.size(), all.size(), total);
   }
   return absl::OkStatus();
 }

@@ -153,6 +153,22 @@ void ServerProcess::Kill() {
   Reap(absl::Seconds(10), &code);
 }
 
+absl::Duration ServerProcess::CpuTime() const {
+  if (!running()) return absl::ZeroDuration();
+  std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
+  std::string stat;
+  std::getline(in, stat);
+  // Fields after the ")" that ends the command name: state is field 3,
+  // utime and stime are fields 14 and 15.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return absl::ZeroDuration();
+  std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(close + 2), ' ', absl::SkipEmpty());
+  if (fields.size() < 13) return absl::ZeroDuration();
+  const double ticks = std::stod(fields[11]) + std::stod(fields[12]);
+  return absl::Seconds(ticks / sysconf(_SC_CLK_TCK));
+}
+
 std::string ServerProcess::LogTail(int n) const {
   std::ifstream in(log_path_);
   std::vector<std::string> lines;

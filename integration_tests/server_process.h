@@ -48,6 +48,10 @@ class ServerProcess {
   const std::string& ready_line() const { return ready_line_; }
   const std::vector<std::string>& flags() const { return flags_; }
 
+  // CPU time (user + system) the running server has used so far, from
+  // /proc; zero when it is not running.
+  absl::Duration CpuTime() const;
+
   // The last `n` lines of the server's stderr log.
   std::string LogTail(int n) const;
 

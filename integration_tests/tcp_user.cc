@@ -134,6 +134,9 @@ void TcpUser::ReadLoop() {
       buffer_.clear();
     }
     if (got == 0) {
+      // As telnet and nc do: the server closed, so close our side too (the
+      // descriptor stays open for the runner's sends, which now fail).
+      shutdown(fds[1].fd, SHUT_WR);
       SetEnding("closed", "");
     } else {
       SetEnding(errno == ECONNRESET ? "reset" : "closed", strerror(errno));

@@ -6,6 +6,7 @@
 // violation) and records them. Pausing stops the reads, so the kernel
 // buffers fill and the server sees a client that stopped reading. Kill
 // resets the connection (SO_LINGER 0, an RST); close half-closes it (FIN).
+// When the server closes, the user closes its side too, as telnet does.
 //
 // Threads: the reader thread records; the runner thread calls the public
 // methods and is the only one that sends. The reader closes the socket only
