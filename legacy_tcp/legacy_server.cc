@@ -43,7 +43,6 @@ constexpr size_t kMaxUnwrittenLocalBytes = 64 * 1024;
 // Batches written back to back in one handler before yielding the thread.
 constexpr int kMaxBatchesPerTurn = 16;
 constexpr size_t kMaxWhoNames = 1000;
-constexpr size_t kMaxReasonBytes = 200;
 constexpr size_t kMaxIov = IOV_MAX;
 
 constexpr absl::string_view kWelcome =
@@ -261,19 +260,17 @@ class SessionSink final : public MemberSink {
 }  // namespace
 
 void LegacySession::Start() {
-  thread_local absl::InsecureBitGen random;
   auto sink = std::make_shared<SessionSink>(weak_from_this());
   JoinRequest join;
   join.room = std::string(kDefaultRoom);
   join.transport = v1::TRANSPORT_TCP;
   absl::StatusOr<std::shared_ptr<Member>> joined =
       absl::ResourceExhaustedError("no free guest name; try again later");
-  // Five digits while they last; eight once the room is full of guests.
+  // Guest numbers come from one counter, so that two guests never share a
+  // name, in any room (a guest may /join another room); a name taken by a
+  // /nick is skipped.
   for (int attempt = 0; attempt < 32; ++attempt) {
-    const uint32_t number = attempt < 16
-                                ? absl::Uniform(random, 10000u, 100000u)
-                                : absl::Uniform(random, 10000000u, 100000000u);
-    join.name = absl::StrCat("guest-", number);
+    join.name = server_->NextGuestName();
     joined = server_->hub_->Join(join, sink);
     if (!absl::IsAlreadyExists(joined.status())) break;
   }
@@ -400,8 +397,8 @@ void LegacySession::HandleCommand(absl::string_view command,
   } else if (absl::EqualsIgnoreCase(command, "who")) {
     Who();
   } else if (absl::EqualsIgnoreCase(command, "quit")) {
-    std::string reason = SanitizeText(arg.substr(0, kMaxReasonBytes));
-    Quit(IsBlank(reason) ? "quit" : reason);
+    // The core sanitizes and shortens the reason.
+    Quit(arg.empty() ? "quit" : arg);
   } else if (absl::EqualsIgnoreCase(command, "help")) {
     Reply(kHelp);
   } else {
@@ -630,7 +627,9 @@ void LegacySession::CloseSocket() {
 // ---------------------------------------------------------------- Server
 
 LegacyServer::LegacyServer(Hub* hub, LegacyServerOptions options)
-    : hub_(hub), options_(std::move(options)) {
+    : hub_(hub),
+      options_(std::move(options)),
+      next_guest_(absl::Uniform<uint32_t>(absl::InsecureBitGen(), 0, 90000)) {
   const int threads = std::max(1, options_.threads);
   for (int i = 0; i < threads; ++i) {
     contexts_.push_back(std::make_unique<asio::io_context>(1));
@@ -730,6 +729,11 @@ void LegacyServer::Refuse(Socket socket) {
   socket.write_some(asio::buffer(line), ignored);  // Non-blocking.
   socket.shutdown(tcp::socket::shutdown_send, ignored);
   socket.close(ignored);
+}
+
+std::string LegacyServer::NextGuestName() {
+  constexpr uint32_t kFirst = 10000, kCount = 90000;  // Five digits.
+  return absl::StrCat("guest-", kFirst + next_guest_++ % kCount);
 }
 
 bool LegacyServer::stopped() const {

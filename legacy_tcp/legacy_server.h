@@ -34,7 +34,9 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -114,6 +116,8 @@ class LegacyServer {
   // Writes the "server full" line to a socket without blocking, and closes it.
   void Refuse(Socket socket);
   bool stopped() const;
+  // "guest-NNNNN": the next of a sequence that starts at a random number.
+  std::string NextGuestName();
   void Register(LegacySession* session);
   void Unregister(LegacySession* session);
   // Posts `action` to every open session, on its thread.
@@ -123,6 +127,8 @@ class LegacyServer {
   // Constant after construction.
   Hub* const hub_;
   const LegacyServerOptions options_;
+
+  std::atomic<uint32_t> next_guest_;
 
   // Sessions register in their constructor and unregister in their
   // destructor; the set is read by Shutdown. Declared before the

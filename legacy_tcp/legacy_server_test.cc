@@ -284,6 +284,17 @@ TEST_F(LegacyServerTest, WelcomeSaysWhoYouAreAndOthersSeeYouJoin) {
   EXPECT_EQ(legacy_->connection_count(), 2u);
 }
 
+TEST_F(LegacyServerTest, GuestNamesAreUniqueAcrossRooms) {
+  // Guests that move to another room never meet a guest of the same name.
+  for (int i = 0; i < 200; ++i) {
+    TcpClient guest(port_);
+    const std::string name = guest.Welcome();
+    guest.Send("/join dev\n");
+    EXPECT_THAT(guest.ReadLine().value_or(""),
+                StartsWith("-- you are " + name + " in room dev"));
+  }
+}
+
 TEST_F(LegacyServerTest, TcpAndGrpcUsersChatBothWays) {
   GrpcClient alice = JoinGrpc("alice");
   auto tcp = Connect();
@@ -366,7 +377,7 @@ TEST_F(LegacyServerTest, QuitFlushesLeavesAndCloses) {
   auto carol = Connect();
   const std::string carol_guest = carol->Welcome();
   bob->ReadUntil(carol_guest + " joined");
-  carol->Send("/who\n/quit gone fishing\nignored after quit\n");
+  carol->Send("/who\n/quit gone \x1b[1mfishing\nignored after quit\n");
   EXPECT_THAT(carol->ReadLine().value_or(""), StartsWith("-- 2 in lobby"));
   EXPECT_TRUE(carol->ReadsEof());
   EXPECT_EQ(bob->ReadLine(), "-- " + carol_guest + " left (gone fishing)");
