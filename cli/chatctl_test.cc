@@ -505,5 +505,49 @@ TEST_F(ChatctlTest, TerminalKeepsTheHalfTypedLineIntact) {
   EXPECT_TRUE(carol->WaitForStdout("-- alice left\n", kTimeout));
 }
 
+TEST_F(ChatctlTest, TerminalKeepsAWrappedHalfLineIntact) {
+  if (RunProgram({"/bin/sh", "-c", "command -v tmux"}, "", nullptr, nullptr) !=
+      0) {
+    GTEST_SKIP() << "tmux is not installed";
+  }
+  Tmux tmux;
+  ASSERT_EQ(tmux.Run({"new-session", "-d", "-s", "chat", "-x", "40", "-y", "20",
+                      absl::StrCat(CHATCTL_BIN, " join --name alice ",
+                                   ServerFlag())}),
+            0);
+  ASSERT_TRUE(
+      PollUntil([&] { return tmux.ScreenHas("\n[lobby] alice>"); }, kTimeout))
+      << tmux.Screen();
+  // 15 + 50 columns: two rows. The cursor goes back to the first row.
+  const std::string typed(50, 'x');
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "chat", "-l", typed}), 0);
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "chat", "Home", "Right"}), 0);
+  ASSERT_TRUE(PollUntil([&] { return tmux.Cursor().first == 16; }, kTimeout))
+      << tmux.Screen();
+
+  ASSERT_EQ(Chatctl({"send", "--name", "bob", ServerFlag(), "hi"}), 0);
+  ASSERT_TRUE(
+      PollUntil([&] { return tmux.ScreenHas("-- bob left"); }, kTimeout));
+  std::vector<std::string> rows = Lines(tmux.Screen());
+  while (!rows.empty() && rows.back().empty()) rows.pop_back();
+  ASSERT_GE(rows.size(), 4u);
+  const int last = static_cast<int>(rows.size()) - 1;
+  EXPECT_EQ(rows[last - 1] + rows[last], "[lobby] alice> " + typed);
+  EXPECT_EQ(rows[last - 2], "-- bob left");
+  EXPECT_EQ(rows[last - 3], "<bob> hi");
+  EXPECT_EQ(tmux.Cursor(), std::make_pair(16, last - 1));
+
+  // Sent: the wrapped input rows are erased, nothing else is.
+  ASSERT_EQ(tmux.Run({"send-keys", "-t", "chat", "Enter"}), 0);
+  ASSERT_TRUE(PollUntil([&] { return tmux.ScreenHas("<alice> x"); }, kTimeout));
+  rows = Lines(tmux.Screen());
+  while (!rows.empty() && rows.back().empty()) rows.pop_back();
+  ASSERT_GE(rows.size(), 4u);
+  const int end = static_cast<int>(rows.size()) - 1;
+  EXPECT_EQ(rows[end], "[lobby] alice>");
+  EXPECT_EQ(rows[end - 2] + rows[end - 1], "<alice> " + typed);
+  EXPECT_EQ(rows[end - 3], "-- bob left");
+}
+
 }  // namespace
 }  // namespace chat

@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cwchar>
@@ -14,6 +15,9 @@
 
 namespace chat {
 namespace {
+
+// Lines kept for the up arrow.
+constexpr int kHistoryLines = 500;
 
 // Where OnLine, a plain C callback, leaves its result for ReadChar.
 LineEditor::Result* g_result = nullptr;
@@ -71,9 +75,11 @@ void LineEditor::OnLine(char* line) {
 
 void LineEditor::Start(absl::string_view prompt) {
   prompt_ = std::string(prompt);
+  stifle_history(kHistoryLines);
   rl_callback_handler_install(prompt_.c_str(), &LineEditor::OnLine);
   active_ = true;
   dirty_ = false;
+  input_empty_ = true;
 }
 
 void LineEditor::SetPrompt(absl::string_view prompt) {
@@ -91,6 +97,7 @@ LineEditor::Result LineEditor::ReadChar() {
   g_result = &result;
   rl_callback_read_char();
   g_result = nullptr;
+  input_empty_ = result.line.has_value();
   if (result.line) {
     // libedit leaves the accepted line on the screen with the cursor below
     // it; erase it, and its wrapped rows.
@@ -111,7 +118,23 @@ LineEditor::Result LineEditor::ReadChar() {
 }
 
 void LineEditor::PrintAbove(absl::string_view line) {
-  if (active_) Write("\r\x1b[K");
+  if (active_ && !dirty_) {
+    // The prompt and the input may wrap over several rows: go up to the
+    // first one, and clear from there down.
+    // rl_line_buffer and rl_point are current after each read, but keep
+    // the accepted line until the next one.
+    const int before_cursor =
+        DisplayWidth(prompt_) +
+        (input_empty_ || rl_line_buffer == nullptr
+             ? 0
+             : DisplayWidth(
+                   absl::string_view(rl_line_buffer, std::max(rl_point, 0))));
+    const int rows_up = before_cursor / TerminalColumns();
+    if (rows_up > 0) Write(absl::StrCat("\x1b[", rows_up, "A"));
+    Write("\r\x1b[J");
+  } else if (active_) {
+    Write("\r\x1b[K");
+  }
   Write(line);
   Write("\n");
   dirty_ = true;

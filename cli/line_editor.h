@@ -64,7 +64,8 @@ class LineEditor {
 
   std::string prompt_;
   bool active_ = false;
-  bool dirty_ = false;  // Printed since the last redraw.
+  bool dirty_ = false;  // Printed (or prompt changed) since the last redraw.
+  bool input_empty_ = true;  // A fresh prompt: nothing typed yet.
 };
 
 // DisplayWidth
