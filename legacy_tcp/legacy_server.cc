@@ -226,6 +226,7 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   std::string final_line_;         // The last line, e.g. "!! too slow".
   std::vector<iovec> iov_;         // The batch; iov_[write_index_] onward
   size_t write_index_ = 0;         // is still to be written.
+  bool partial_ = false;           // iov_[write_index_] is partly written.
 
   // Ending.
   bool left_ = false;           // The member left or was removed.
@@ -447,11 +448,16 @@ void LegacySession::Quit(absl::string_view reason) {
 void LegacySession::StartWrite() {
   if (closed_ || output_done_) return;
   if (writing_) {
-    // A wake during a write: if the core just removed the member as too
-    // slow, the write may never finish; do not wait for it forever.
-    if (!close_deadline_ && member_ &&
-        absl::IsResourceExhausted(member_->outbox().closed_status())) {
-      ArmCloseDeadline();
+    // A wake while a write waits for the client: if the core just removed
+    // the member as too slow, drop the rest of the batch (the core dropped
+    // the rest of the outbox), but finish the line being written, and end
+    // with the line that says why. The deadline bounds the wait.
+    if (!outbox_closed_ && member_ != nullptr) {
+      absl::Status status = member_->outbox().closed_status();
+      if (absl::IsResourceExhausted(status)) {
+        iov_.resize(write_index_ + (partial_ ? 1 : 0));
+        OnOutboxClosed(status);
+      }
     }
     return;
   }
@@ -466,6 +472,7 @@ void LegacySession::StartWrite() {
 bool LegacySession::PrepareBatch() {
   iov_.clear();
   write_index_ = 0;
+  partial_ = false;
   if (!local_.empty()) {
     local_writing_.swap(local_);
     local_.clear();
@@ -541,7 +548,8 @@ LegacySession::WriteResult LegacySession::WriteSome() {
       left -= iov_[write_index_].iov_len;
       ++write_index_;
     }
-    if (left > 0) {
+    partial_ = left > 0;
+    if (partial_) {
       iovec& partial = iov_[write_index_];
       partial.iov_base = static_cast<char*>(partial.iov_base) + left;
       partial.iov_len -= left;
@@ -579,6 +587,7 @@ bool LegacySession::AfterWrite(WriteResult result) {
 void LegacySession::ReleaseBatch() {
   iov_.clear();
   write_index_ = 0;
+  partial_ = false;
   pending_.clear();  // Drops this session's hold on the events.
   local_writing_.clear();
   if (local_writing_.capacity() > kMaxUnwrittenLocalBytes) {

@@ -65,7 +65,7 @@ struct LegacyServerOptions {
   size_t max_unterminated_bytes = 64 * 1024;
   // How long a closing session may take to flush what it has left, and to
   // let the client read it, before its socket is closed hard.
-  absl::Duration close_grace = absl::Seconds(2);
+  absl::Duration close_grace = absl::Seconds(5);
 };
 
 class LegacyServer {
