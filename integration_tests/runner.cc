@@ -753,26 +753,58 @@ absl::Status Runner::DoMembers(const Step& step) {
 absl::Status Runner::DoBurst(const Step& step) {
   absl::StatusOr<std::vector<User*>> users = FindAll(step, step.args[0].text);
   if (!users.ok()) return users.status();
-  Burst burst;
-  burst.id = next_burst_++;
-  burst.count = static_cast<int>(ToU32(step.args[1].text));
+  std::vector<User*> pacers;
+  if (step.HasOption("pace")) {
+    absl::StatusOr<std::vector<User*>> p = FindAll(step, step.Option("pace"));
+    if (!p.ok()) return p.status();
+    pacers = *p;
+  }
+  const int count = static_cast<int>(ToU32(step.args[1].text));
   const size_t size = ToU32(step.Option("size", "0"));
-  for (User* u : *users) burst.senders.push_back(u->alias());
-  // Round-robin, one message per user at a time: every sender is busy at
-  // once. gRPC sends are queued (asynchronous); a TCP send is one small
-  // write that the kernel buffers.
-  for (int k = 1; k <= burst.count; ++k) {
-    for (User* u : *users) {
-      absl::Status s = u->Say(FormatBurstText(burst.id, u->alias(), k, size));
-      if (!s.ok()) {
-        return Fail(step,
-                    absl::StrCat(u->alias(), " could not send burst message ",
-                                 k, ": ", s.message()),
-                    {u});
+  const int times = std::max<int>(1, ToU32(step.Option("times", "1")));
+  for (int t = 0; t < times; ++t) {
+    Burst burst;
+    burst.id = next_burst_++;
+    burst.count = count;
+    for (User* u : *users) burst.senders.push_back(u->alias());
+    // Round-robin, one message per user at a time: every sender is busy at
+    // once. gRPC sends are queued (asynchronous); a TCP send is one small
+    // write that the kernel buffers.
+    for (int k = 1; k <= count; ++k) {
+      for (User* u : *users) {
+        absl::Status s = u->Say(FormatBurstText(burst.id, u->alias(), k, size));
+        if (!s.ok()) {
+          return Fail(step,
+                      absl::StrCat(u->alias(), " could not send burst message ",
+                                   k, ": ", s.message()),
+                      {u});
+        }
       }
     }
+    // pace=: the next round only once these users have each sender's last
+    // message of this one (a TCP user has no echo of its own). Their
+    // cursors stay where they were.
+    const absl::Time deadline = absl::Now() + kGroupTimeout;
+    for (User* p : pacers) {
+      for (User* u : *users) {
+        if (p->transport() == "tcp" && p == u) continue;
+        const std::string last =
+            absl::StrCat("<", u->name(), "> ",
+                         FormatBurstText(burst.id, u->alias(), count, size));
+        if (p->WaitForMatch([&](const std::string& l) { return l == last; },
+                            false, false, deadline) < 0) {
+          if (!p->violations().empty()) return CheckViolations(&step);
+          return Fail(step,
+                      absl::StrCat("pace: ", p->alias(),
+                                   " did not receive the last message of "
+                                   "round ",
+                                   t + 1, " from ", u->alias()),
+                      {p});
+        }
+      }
+    }
+    bursts_.push_back(std::move(burst));
   }
-  bursts_.push_back(std::move(burst));
   return absl::OkStatus();
 }
 

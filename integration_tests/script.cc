@@ -68,7 +68,8 @@ const std::map<std::string, OpSpec>& Ops() {
        {{Arg::kUser, Arg::kWord, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-all", {{Arg::kUsers, Arg::kPattern}, 2, false, {"timeout"}}},
       {"members", {{Arg::kText, Arg::kPattern}, 2, false, {}}},
-      {"burst", {{Arg::kUsers, Arg::kCount}, 2, false, {"size"}}},
+      {"burst",
+       {{Arg::kUsers, Arg::kCount}, 2, false, {"size", "times", "pace"}}},
       {"check-order", {{Arg::kUsers}, 1, false, {"timeout"}}},
       {"flush", {{Arg::kUsers}, 1, false, {}}},
       {"sleep", {{Arg::kDuration}, 1, false, {}}},
@@ -280,8 +281,12 @@ absl::Status CheckOption(const std::string& key, const std::string& value) {
     }
     return absl::OkStatus();
   };
-  if (key == "history" || key == "rcvbuf" || key == "repeat" || key == "size" ||
-      key == "code" || key == "channels") {
+  if (key == "pace") {
+    std::vector<std::string> users;
+    return ExpandUsersInto(value, &users);
+  }
+  if (key == "history" || key == "rcvbuf" || key == "repeat" ||
+      key == "times" || key == "size" || key == "code" || key == "channels") {
     return number();
   }
   if (key == "timeout") return ParseDuration(value).status();

@@ -146,13 +146,14 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
       "expect-all u1..u20 \"<alice> hi\"\n"
       "members lobby \"alice:grpc bob:tcp\"\n"
       "burst u1..u20 50 size=100\n"
+      "burst alice 10 times=3 pace=alice,u1..u3\n"
       "check-order u1..u20 timeout=20s\n"
       "flush alice\n"
       "sleep 10ms\n"
       "restart\n"
       "stop code=0 timeout=5s\n");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->steps.size(), 30u);
+  EXPECT_EQ(s->steps.size(), 31u);
 }
 
 TEST(ParseDurationTest, UnitsRequired) {
