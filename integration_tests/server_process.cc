@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,8 +18,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-
-extern char** environ;
 
 namespace chat {
 
@@ -44,20 +42,50 @@ absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
 
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError(strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  const int err = posix_spawn(&pid_, binary_.c_str(), &actions, nullptr,
-                              argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(out[1]);
-  if (err != 0) {
+  // The log is opened here, the exec error reported through a pipe: after
+  // fork, a multithreaded parent's child may only make async-signal-safe
+  // calls.
+  const int log =
+      open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) {
     close(out[0]);
+    close(out[1]);
+    return absl::InternalError(
+        absl::StrCat("cannot open ", log_path_, ": ", strerror(errno)));
+  }
+  int failed[2];
+  if (pipe2(failed, O_CLOEXEC) != 0) {
+    return absl::InternalError(strerror(errno));
+  }
+  const pid_t parent = getpid();
+  pid_ = fork();
+  if (pid_ == 0) {
+    // The server dies with the harness, even if the harness is killed.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    dup2(out[1], STDOUT_FILENO);
+    dup2(log, STDERR_FILENO);
+    execv(binary_.c_str(), argv.data());
+    const int e = errno;
+    if (write(failed[1], &e, sizeof(e)) < 0) _exit(127);
+    _exit(127);
+  }
+  const int fork_errno = errno;
+  close(out[1]);
+  close(log);
+  close(failed[1]);
+  int exec_errno = 0;
+  const bool exec_failed =
+      pid_ > 0 && read(failed[0], &exec_errno, sizeof(exec_errno)) ==
+                      static_cast<ssize_t>(sizeof(exec_errno));
+  close(failed[0]);
+  if (pid_ < 0 || exec_failed) {
+    close(out[0]);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
     pid_ = -1;
     return absl::InternalError(
-        absl::StrCat("cannot run ", binary_, ": ", strerror(err)));
+        absl::StrCat("cannot run ", binary_, ": ",
+                     strerror(exec_failed ? exec_errno : fork_errno)));
   }
   if (stdout_fd_ >= 0) close(stdout_fd_);
   stdout_fd_ = out[0];

@@ -4,6 +4,8 @@
 // flags, and reads its one ready line from stdout:
 //   chat-service ready grpc=HOST:PORT legacy=HOST:PORT   (or legacy=off)
 // Its stderr goes to a log file, whose last lines failure messages quote.
+// The child gets SIGKILL if the harness dies (PR_SET_PDEATHSIG), so a
+// killed test leaves no server behind.
 // Stop sends SIGTERM and waits for the exit; Kill sends SIGKILL. Not
 // thread-safe: the runner thread owns it.
 #ifndef CHATROOM_INTEGRATION_TESTS_SERVER_PROCESS_H_
