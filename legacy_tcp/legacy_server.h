@@ -10,6 +10,8 @@
 // write, with one write in flight. The session keeps no queue of its own
 // beyond what it drained for that write: a client that stops reading lets
 // the core's bounded outbox overflow, and the core removes it as too slow.
+// Answers to its own commands are bounded too: a session that owes its client
+// more than a few unwritten answers stops reading until they are written.
 //
 // Threads: the server runs `threads` io_context threads ("legacy-io-N"),
 // separate from gRPC's. A session lives on one of them for its whole life
