@@ -1390,6 +1390,7 @@ int RunIdle(const Options& o) {
   const int pid = ResolveServerPid(o);
   const ProcSample before = SampleProcess(pid);
   const ProcSample self_before = SampleProcess(getpid());
+  const double client_cpu_before = SelfCpuSeconds();
 
   std::unique_ptr<TcpMembers> tcp;
   std::unique_ptr<GrpcMembers> grpc_members;
@@ -1443,6 +1444,7 @@ int RunIdle(const Options& o) {
       },
       deadline, &progress);
   const double join_s = absl::ToDoubleSeconds(absl::Now() - start);
+  const double client_cpu = SelfCpuSeconds() - client_cpu_before;
   progress.Done();
   if (!all || joined() != static_cast<size_t>(o.connections)) {
     const std::string within =
@@ -1473,10 +1475,11 @@ int RunIdle(const Options& o) {
         "\"connect_s\":%.3f,\"join_s\":%.3f,\"joins_per_s\":%.0f,"
         "\"server_pid\":%d,\"server_rss_before_kib\":%.0f,"
         "\"server_rss_after_kib\":%.0f,\"server_kib_per_member\":%.2f,"
-        "\"server_cpu_s\":%.3f,\"client_kib_per_member\":%.2f,\"ok\":true}\n",
+        "\"server_cpu_s\":%.3f,\"client_cpu_s\":%.3f,"
+        "\"client_kib_per_member\":%.2f,\"ok\":true}\n",
         o.transport.c_str(), o.connections, o.rooms, connect_s, join_s,
         o.connections / join_s, pid, before.rss_kib, after.rss_kib,
-        per_member_kib, server_cpu, client_per_member_kib);
+        per_member_kib, server_cpu, client_cpu, client_per_member_kib);
   } else {
     std::printf("chatctl bench --idle: %d %s members in %d room%s\n",
                 o.connections, o.transport.c_str(), o.rooms,
@@ -1494,7 +1497,9 @@ int RunIdle(const Options& o) {
     } else {
       std::printf("  server rss   unknown (pass --server_pid)\n");
     }
-    std::printf("  client rss   %.2f KiB per member\n", client_per_member_kib);
+    std::printf(
+        "  client       %.2f KiB RSS per member, %.2f s CPU for the joins\n",
+        client_per_member_kib, client_cpu);
   }
   std::fflush(stdout);
   return 0;
