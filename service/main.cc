@@ -121,11 +121,13 @@ int Run() {
   sigwait(&signals, &sig);
   Log("shutting down (", sig == SIGINT ? "SIGINT" : "SIGTERM", ")");
   // Members get the notice and their outboxes close; both transports then
-  // flush and end their connections, in parallel, within about 1.5 s.
+  // flush and end their connections, in parallel. gRPC waits for streams
+  // whose clients keep their side open until the deadline, then cancels
+  // them: the process exits within about 1 s either way.
   hub.Shutdown("chat-service is shutting down");
   std::thread grpc_stop([&server] {
     server->Shutdown(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(1500));
+                     std::chrono::milliseconds(1000));
   });
 #if CHAT_HAVE_LEGACY_TCP
   if (legacy_server) legacy_server->Shutdown(absl::Seconds(1));
