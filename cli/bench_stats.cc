@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace chat {
@@ -22,11 +21,20 @@ constexpr size_t kBuckets = kDirect + (kMaxBit - kSubBits) * kHalf;
 
 int MostSignificantBit(uint64_t v) { return 63 - __builtin_clzll(v); }
 
-// Reads one space-terminated unsigned number from *text.
+// Reads one space-terminated unsigned decimal number from *text, and the
+// space after it. Hand-rolled: the bench parses one stamp per delivery, and
+// absl::SimpleAtoi was a quarter of its CPU.
 bool TakeNumber(absl::string_view* text, uint64_t* value) {
-  const size_t end = std::min(text->find(' '), text->size());
-  if (end == 0 || !absl::SimpleAtoi(text->substr(0, end), value)) return false;
-  text->remove_prefix(std::min(end + 1, text->size()));
+  uint64_t v = 0;
+  size_t i = 0;
+  for (; i < text->size() && (*text)[i] != ' '; ++i) {
+    const unsigned digit = static_cast<unsigned char>((*text)[i]) - '0';
+    if (digit > 9 || i >= 19) return false;  // 19 digits cannot overflow.
+    v = v * 10 + digit;
+  }
+  if (i == 0) return false;
+  *value = v;
+  text->remove_prefix(std::min(i + 1, text->size()));
   return true;
 }
 
@@ -99,7 +107,7 @@ void Histogram::Record(uint64_t value) {
   ++count_;
   max_ = std::max(max_, value);
   min_ = std::min(min_, value);
-  sum_ += value;
+  sum_ += static_cast<double>(value);
 }
 
 void Histogram::Merge(const Histogram& other) {
@@ -111,7 +119,7 @@ void Histogram::Merge(const Histogram& other) {
 }
 
 double Histogram::mean() const {
-  return count_ == 0 ? 0 : static_cast<double>(sum_ / count_);
+  return count_ == 0 ? 0 : sum_ / static_cast<double>(count_);
 }
 
 uint64_t Histogram::Percentile(double p) const {

@@ -76,7 +76,7 @@ class Histogram {
   uint64_t count_ = 0;
   uint64_t max_ = 0;
   uint64_t min_ = UINT64_MAX;
-  long double sum_ = 0;
+  double sum_ = 0;
 };
 
 // ---------------------------------------------------------------- Checking
