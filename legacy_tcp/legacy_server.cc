@@ -11,6 +11,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <cstdint>
+#include <cstring>
 #include <system_error>
 #include <utility>
 
@@ -200,6 +201,8 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   // (closes).
   bool AfterWrite(WriteResult result);
   void ReleaseBatch();
+  // Cuts a partly written iovec of gathered_ lines at the end of its line.
+  void TrimGatheredToLine(iovec* partial);
   // Everything is written: shut down sending and wait for the client's close.
   void FinishOutput();
   void ArmCloseDeadline();
@@ -224,9 +227,12 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   std::vector<EventPtr> pending_;  // Drained; kept alive for the batch.
   std::string local_writing_;      // Local answers in the batch.
   std::string final_line_;         // The last line, e.g. "!! too slow".
-  std::vector<iovec> iov_;         // The batch; iov_[write_index_] onward
-  size_t write_index_ = 0;         // is still to be written.
-  bool partial_ = false;           // iov_[write_index_] is partly written.
+  // The batch's event lines, copied back to back: one iovec for the kernel
+  // to copy instead of one per line.
+  std::string gathered_;
+  std::vector<iovec> iov_;  // The batch; iov_[write_index_] onward
+  size_t write_index_ = 0;  // is still to be written.
+  bool partial_ = false;    // iov_[write_index_] is partly written.
 
   // Ending.
   bool left_ = false;           // The member left or was removed.
@@ -456,6 +462,7 @@ void LegacySession::StartWrite() {
       absl::Status status = member_->outbox().closed_status();
       if (absl::IsResourceExhausted(status)) {
         iov_.resize(write_index_ + (partial_ ? 1 : 0));
+        if (partial_) TrimGatheredToLine(&iov_[write_index_]);
         OnOutboxClosed(status);
       }
     }
@@ -495,11 +502,12 @@ bool LegacySession::PrepareBatch() {
       if (event.origin() == member_id_ && event.response().has_message()) {
         continue;
       }
-      const std::string& line = event.Rendered(&RenderLine);
-      iov_.push_back({const_cast<char*>(line.data()), line.size()});
+      gathered_.append(event.Rendered(&RenderLine));
     }
-    if (!iov_.empty()) break;
+    pending_.clear();  // The lines are copied: the events can go.
+    if (!gathered_.empty()) break;
   }
+  if (!gathered_.empty()) iov_.push_back({gathered_.data(), gathered_.size()});
   if (!iov_.empty()) return true;
   ReleaseBatch();
   if (outbox_closed_) {
@@ -584,8 +592,23 @@ bool LegacySession::AfterWrite(WriteResult result) {
   return false;
 }
 
+void LegacySession::TrimGatheredToLine(iovec* partial) {
+  const char* begin = static_cast<const char*>(partial->iov_base);
+  if (begin < gathered_.data() ||
+      begin >= gathered_.data() + gathered_.size()) {
+    return;  // Local answers are kept whole, as before.
+  }
+  const void* newline = std::memchr(begin, '\n', partial->iov_len);
+  if (newline != nullptr) {
+    partial->iov_len = static_cast<const char*>(newline) - begin + 1;
+  }
+}
+
 void LegacySession::ReleaseBatch() {
   iov_.clear();
+  gathered_.clear();
+  // An idle session keeps no batch memory (there may be thousands).
+  if (gathered_.capacity() > 1024) std::string().swap(gathered_);
   write_index_ = 0;
   partial_ = false;
   pending_.clear();  // Drops this session's hold on the events.
