@@ -27,7 +27,7 @@ class ABSL_LOCKABLE SpinLock {
       // Wait on a plain load, so waiting does not bounce the cache line.
       while (locked_.load(std::memory_order_relaxed)) {
         if (++spins < 64) {
-          __builtin_ia32_pause();
+          CpuRelax();
         } else {
           sched_yield();
         }
@@ -40,6 +40,15 @@ class ABSL_LOCKABLE SpinLock {
   }
 
  private:
+  // Tells the CPU this is a spin-wait loop (x86's PAUSE, ARM's YIELD).
+  static void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+
   std::atomic<bool> locked_{false};
 };
 
