@@ -1023,6 +1023,28 @@ bool PaceJoins(const Options& o, size_t connected, const TcpMembers* tcp,
   }
 }
 
+// The member pools a run needs: TCP members (resolved and started) when
+// `tcp_count` > 0, gRPC members when `grpc_count` > 0. Returns false, having
+// said why, when the legacy address does not resolve.
+bool StartMembers(const Options& o, int tcp_count, int grpc_count,
+                  std::unique_ptr<TcpMembers>* tcp,
+                  std::unique_ptr<GrpcMembers>* grpc_members) {
+  if (tcp_count > 0) {
+    *tcp = std::make_unique<TcpMembers>(o.tcp_threads);
+    std::string error;
+    if (!(*tcp)->Resolve(o.legacy_server, &error)) {
+      std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
+      return false;
+    }
+    (*tcp)->Start();
+  }
+  if (grpc_count > 0) {
+    *grpc_members =
+        std::make_unique<GrpcMembers>(o.server, o.channels, grpc_count);
+  }
+  return true;
+}
+
 int RunLoad(const Options& o) {
   Progress progress(o.progress);
   const absl::Time deadline = absl::Now() + absl::Seconds(o.timeout);
@@ -1041,19 +1063,8 @@ int RunLoad(const Options& o) {
   }
   std::unique_ptr<TcpMembers> tcp;
   std::unique_ptr<GrpcMembers> grpc_members;
+  if (!StartMembers(o, tcp_count, grpc_count, &tcp, &grpc_members)) return 1;
   std::string error;
-  if (tcp_count > 0) {
-    tcp = std::make_unique<TcpMembers>(o.tcp_threads);
-    if (!tcp->Resolve(o.legacy_server, &error)) {
-      std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
-      return 1;
-    }
-    tcp->Start();
-  }
-  if (grpc_count > 0) {
-    grpc_members =
-        std::make_unique<GrpcMembers>(o.server, o.channels, grpc_count);
-  }
 
   // Join everyone: receivers first, then senders.
   const absl::Time join_start = absl::Now();
@@ -1394,19 +1405,8 @@ int RunIdle(const Options& o) {
 
   std::unique_ptr<TcpMembers> tcp;
   std::unique_ptr<GrpcMembers> grpc_members;
+  if (!StartMembers(o, tcp_count, grpc_count, &tcp, &grpc_members)) return 1;
   std::string error;
-  if (tcp_count > 0) {
-    tcp = std::make_unique<TcpMembers>(o.tcp_threads);
-    if (!tcp->Resolve(o.legacy_server, &error)) {
-      std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
-      return 1;
-    }
-    tcp->Start();
-  }
-  if (grpc_count > 0) {
-    grpc_members =
-        std::make_unique<GrpcMembers>(o.server, o.channels, grpc_count);
-  }
   auto room_of = [&](int i) {
     return o.rooms == 1 ? o.room : absl::StrCat(o.room, "-", i % o.rooms);
   };
