@@ -182,7 +182,12 @@ absl::Status Runner::DoStart(const Step& step) {
   for (const Token& t : step.args) flags.push_back(t.text);
   server_ = std::make_unique<ServerProcess>(options_.server_binary,
                                             options_.log_path);
-  channels_.clear();
+  return LaunchServer(step, flags);
+}
+
+absl::Status Runner::LaunchServer(const Step& step,
+                                  const std::vector<std::string>& flags) {
+  channels_.clear();  // Channels to an earlier server are useless now.
   absl::Status s = server_->Start(flags, absl::Seconds(15));
   if (!s.ok()) return Fail(step, std::string(s.message()), {});
   if (options_.verbose) {
@@ -194,13 +199,7 @@ absl::Status Runner::DoStart(const Step& step) {
 absl::Status Runner::DoRestart(const Step& step) {
   const std::vector<std::string> flags = server_->flags();
   server_->Kill();  // kill -9: no goodbye to anyone.
-  channels_.clear();
-  absl::Status s = server_->Start(flags, absl::Seconds(15));
-  if (!s.ok()) return Fail(step, std::string(s.message()), {});
-  if (options_.verbose) {
-    std::printf("          %s\n", server_->ready_line().c_str());
-  }
-  return absl::OkStatus();
+  return LaunchServer(step, flags);
 }
 
 absl::Status Runner::DoStop(const Step& step) {

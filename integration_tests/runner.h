@@ -62,6 +62,9 @@ class Runner {
   // Steps.
   absl::Status DoStart(const Step& step);
   absl::Status DoRestart(const Step& step);
+  // (Re)starts the server process with `flags`, for start and restart.
+  absl::Status LaunchServer(const Step& step,
+                            const std::vector<std::string>& flags);
   absl::Status DoStop(const Step& step);
   absl::Status DoGrpc(const Step& step);
   absl::Status DoTcp(const Step& step);
