@@ -247,6 +247,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
       join.room = j.room();
       join.history = j.history();
       join.resume_after_seq = j.resume_after_seq();
+      join.resume_epoch = j.resume_epoch();
       join.transport = v1::TRANSPORT_GRPC;
       absl::StatusOr<std::shared_ptr<Member>> joined = hub_->Join(join, sink_);
       if (!joined.ok()) {
@@ -412,18 +413,23 @@ grpc::ServerUnaryReactor* ChatRoomService::GetHistory(
     grpc::CallbackServerContext* context, const v1::GetHistoryRequest* request,
     v1::GetHistoryResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::vector<EventPtr> events;
-  uint64_t last_seq = 0;
-  std::string room;
-  absl::Status s = hub_->History(request->room(), request->limit(), &events,
-                                 &last_seq, &room);
-  if (!s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
+  HistoryQuery query;
+  query.room = request->room();
+  query.limit = request->limit();
+  query.before_seq = request->before_seq();
+  query.after_seq = request->after_seq();
+  absl::StatusOr<HistoryPage> page = hub_->History(query);
+  if (!page.ok()) {
+    reactor->Finish(ToGrpcStatus(page.status()));
     return reactor;
   }
-  response->set_room(room);
-  response->set_last_seq(last_seq);
-  for (const EventPtr& e : events) *response->add_events() = e->response();
+  response->set_room(page->room);
+  response->set_last_seq(page->last_seq);
+  response->set_first_seq(page->first_seq);
+  response->set_epoch(page->epoch);
+  for (const EventPtr& e : page->messages) {
+    *response->add_events() = e->response();
+  }
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -23,9 +23,11 @@ Outbox::PushResult Outbox::Push(EventPtr event, bool forced) {
                      max_events_, " events or ", max_bytes_, " bytes"));
     dropped.swap(queue_);
     bytes_ = 0;
+    DropReplaysLocked();
     return PushResult::kOverflow;
   }
   bytes_ += cost;
+  ++pushes_;
   queue_.push_back(std::move(event));
   if (waiting_) {
     waiting_ = false;
@@ -42,15 +44,90 @@ bool Outbox::Close(absl::Status status, bool discard_queued) {
   if (discard_queued) {
     queue_.clear();
     bytes_ = 0;
+    DropReplaysLocked();
   }
   const bool wake = waiting_;
   waiting_ = false;
   return wake;
 }
 
+void Outbox::AddReplay(std::unique_ptr<Replay> replay) {
+  SpinLockHolder lock(&mu_);
+  if (closed_) return;
+  replays_.push_back(Segment{queue_.size(), std::move(replay)});
+}
+
+void Outbox::DropReplaysLocked() {
+  // A replay that Drain is reading right now is dropped by Drain.
+  replays_.clear();
+  ++replay_drops_;
+}
+
 Outbox::DrainResult Outbox::Drain(std::vector<EventPtr>* out,
                                   absl::Status* status) {
-  SpinLockHolder lock(&mu_);
+  {
+    SpinLockHolder lock(&mu_);
+    if (replays_.empty()) return DrainQueueLocked(out, status);
+  }
+  return DrainReplay(out, status);
+}
+
+Outbox::DrainResult Outbox::DrainReplay(std::vector<EventPtr>* out,
+                                        absl::Status* status) {
+  for (;;) {
+    std::unique_ptr<Replay> replay;
+    uint64_t pushes;
+    uint64_t drops;
+    {
+      SpinLockHolder lock(&mu_);
+      if (replays_.empty()) return DrainQueueLocked(out, status);
+      Segment& front = replays_.front();
+      if (front.before > 0) {
+        // What was queued before the replay goes first.
+        const size_t n = front.before;
+        for (size_t i = 0; i < n; ++i) {
+          bytes_ -= queue_[i]->cost();
+          out->push_back(std::move(queue_[i]));
+        }
+        queue_.erase(queue_.begin(), queue_.begin() + n);
+        for (Segment& s : replays_) s.before -= n;
+        return DrainResult::kEvents;
+      }
+      replay = std::move(front.replay);
+      pushes = pushes_;
+      drops = replay_drops_;
+    }
+    // The log is read without the lock: pushes go on meanwhile.
+    const size_t had = out->size();
+    const Replay::Step step = replay->Next(out);
+    SpinLockHolder lock(&mu_);
+    if (replay_drops_ != drops) {
+      // Dropped as too slow or discarded while it was read.
+      out->resize(had);
+      continue;
+    }
+    if (step == Replay::Step::kDone ||
+        (step == Replay::Step::kBlocked && closed_)) {
+      // A closed outbox gets no wake for the commit a blocked replay waits
+      // for: it ends there.
+      replays_.pop_front();
+    } else {
+      replays_.front().replay = std::move(replay);
+    }
+    if (out->size() > had) return DrainResult::kEvents;
+    if (step != Replay::Step::kBlocked || closed_ || pushes_ != pushes) {
+      continue;
+    }
+    // Blocked, and nothing was pushed while it was read: the push of the
+    // commit it waits for (the member's own join, queued after the replay)
+    // will wake the transport.
+    waiting_ = true;
+    return DrainResult::kEmpty;
+  }
+}
+
+Outbox::DrainResult Outbox::DrainQueueLocked(std::vector<EventPtr>* out,
+                                             absl::Status* status) {
   if (!queue_.empty()) {
     if (out->empty()) {
       out->swap(queue_);

@@ -1,6 +1,7 @@
 #include "service/room.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "absl/time/time.h"
 #include "service/format.h"
 #include "service/log.h"
+#include "service/memory_log.h"
 #include "service/text.h"
 
 namespace chat {
@@ -47,19 +49,157 @@ struct AfterUnlock {
 
 }  // namespace
 
-// Room: one room's members, sequence and history. Internal to the core.
-class Room {
+// LogReplay: a member's replay, handed out in bounded batches as the
+// member's transport drains (see Outbox::AddReplay).
+//
+// From a synchronous log (in memory, where reading costs no I/O) the replay
+// takes its events when it is made, under the room's lock, so that events
+// the room trims afterwards (a busy room, the joiner's own member_joined)
+// are still replayed; it holds only pointers to events the history shares.
+// From an asynchronous log (a store) it reads the log batch by batch as the
+// transport drains, never under a core lock.
+class LogReplay final : public Replay {
+ public:
+  // Every event in (after, until], with a notice for each run of seqs the
+  // log no longer holds.
+  static std::unique_ptr<LogReplay> Events(std::shared_ptr<RoomLog> log,
+                                           uint64_t after, uint64_t until) {
+    auto r = std::unique_ptr<LogReplay>(new LogReplay(std::move(log), until));
+    r->after_ = after;
+    r->TakeIfSynchronous();
+    return r;
+  }
+  // The last `count` messages up to `until`.
+  static std::unique_ptr<LogReplay> Messages(std::shared_ptr<RoomLog> log,
+                                             uint32_t count, uint64_t until) {
+    auto r = std::unique_ptr<LogReplay>(new LogReplay(std::move(log), until));
+    r->messages_ = count;
+    r->TakeIfSynchronous();
+    return r;
+  }
+
+  Step Next(std::vector<EventPtr>* out) override {
+    if (messages_ > 0) {
+      // The start is found on the first batch: it may read the store.
+      absl::StatusOr<uint64_t> start =
+          log_->MessagesStart(messages_, until_ + 1);
+      if (!start.ok()) return Fail(start.status(), out);
+      after_ = *start;
+      messages_ = 0;
+      messages_only_ = true;
+    }
+    if (after_ >= until_) return Step::kDone;
+    std::vector<EventPtr> batch;
+    uint64_t through;
+    if (taken_) {
+      // A batch of what was taken; then everything up to until_ is done.
+      size_t bytes = 0;
+      while (next_ < held_.size() && batch.size() < kBatchEvents &&
+             bytes < kBatchBytes) {
+        bytes += held_[next_]->cost();
+        batch.push_back(std::move(held_[next_++]));
+      }
+      through = next_ < held_.size() ? batch.back()->seq() : until_;
+    } else {
+      LogRead read;
+      read.after = after_;
+      read.until = until_;
+      read.messages_only = messages_only_;
+      read.max_events = kBatchEvents;
+      read.max_bytes = kBatchBytes;
+      absl::StatusOr<uint64_t> got = log_->Read(read, &batch);
+      if (!got.ok()) return Fail(got.status(), out);
+      through = *got;
+    }
+    const size_t had = out->size();
+    for (EventPtr& e : batch) {
+      // Notices for what is missing, in their places.
+      if (!messages_only_ && e->seq() > after_ + 1) {
+        out->push_back(Lost(after_, e->seq()));
+      }
+      after_ = e->seq();
+      out->push_back(std::move(e));
+    }
+    if (!messages_only_ && through == until_ && after_ < until_) {
+      out->push_back(Lost(after_, until_ + 1));
+    }
+    after_ = std::max(after_, through);
+    if (after_ >= until_) return Step::kDone;
+    return out->size() > had ? Step::kMore : Step::kBlocked;
+  }
+
+ private:
+  static constexpr size_t kBatchEvents = 64;
+  static constexpr size_t kBatchBytes = 256 * 1024;
+
+  LogReplay(std::shared_ptr<RoomLog> log, uint64_t until)
+      : log_(std::move(log)), until_(until) {}
+
+  void TakeIfSynchronous() {
+    if (!log_->synchronous() || after_ >= until_) return;
+    if (messages_ > 0) {
+      absl::StatusOr<uint64_t> start =
+          log_->MessagesStart(messages_, until_ + 1);
+      if (!start.ok()) return;  // Read again at the first batch.
+      after_ = *start;
+      messages_ = 0;
+      messages_only_ = true;
+    }
+    LogRead read;
+    read.after = after_;
+    read.until = until_;
+    read.messages_only = messages_only_;
+    read.max_events = std::numeric_limits<size_t>::max();
+    read.max_bytes = std::numeric_limits<size_t>::max();
+    taken_ = log_->Read(read, &held_).ok();
+    if (!taken_) held_.clear();
+  }
+
+  // A notice for the seqs between `had` and `next`, exclusive.
+  static EventPtr Lost(uint64_t had, uint64_t next) {
+    return MakeNotice(absl::StrCat(next - had - 1, " events after seq ", had,
+                                   " are no longer held and were lost"));
+  }
+
+  Step Fail(const absl::Status& status, std::vector<EventPtr>* out) {
+    out->push_back(MakeNotice(
+        absl::StrCat("history could not be read: ", status.message())));
+    return Step::kDone;
+  }
+
+  const std::shared_ptr<RoomLog> log_;
+  const uint64_t until_;
+  uint64_t after_ = 0;
+  uint32_t messages_ = 0;
+  bool messages_only_ = false;
+  // Taken from a synchronous log when made; handed out from next_.
+  bool taken_ = false;
+  std::vector<EventPtr> held_;
+  size_t next_ = 0;
+};
+
+// Room: one room's members and its log. Internal to the core.
+class Room final : public CommitListener {
  public:
   Room(std::string name, const HubOptions& options)
       : name_(std::move(name)), options_(options) {}
+
+  // Before the room is shared: the room's log.
+  void SetLog(std::unique_ptr<RoomLog> log) {
+    absl::MutexLock lock(&mu_);
+    log_ = std::move(log);
+    synchronous_ = log_->synchronous();
+  }
 
   const std::string& name() const { return name_; }
 
   // Adds `m` under `name`, queues its welcome and replay, and broadcasts its
   // member_joined. ALREADY_EXISTS when the name is taken, ABORTED when the
-  // room was retired (the caller looks it up again).
+  // room was retired (the caller looks it up again), the log's error when
+  // it refuses the join.
   absl::Status Add(const std::shared_ptr<Member>& m, const std::string& name,
                    uint32_t history, uint64_t resume_after_seq,
+                   const std::string& resume_epoch,
                    std::shared_ptr<Room> self) {
     AfterUnlock after;
     {
@@ -73,11 +213,25 @@ class Room {
           return absl::AlreadyExistsError(
               absl::StrCat("name \"", name, "\" is taken in room ", name_));
         }
+        const uint64_t before = log_->last_seq();
+        // Planned before the member's own join is appended, which could
+        // trim the history it replays.
+        std::vector<EventPtr> notices;
+        std::unique_ptr<Replay> replay = PlanReplayLocked(
+            before, history, resume_after_seq, resume_epoch, &notices);
         {
           absl::MutexLock member_lock(&m->mu_);
           if (m->ended_) {
             return absl::FailedPreconditionError("the member has left");
           }
+          v1::ChatResponse r;
+          v1::Member* who = r.mutable_member_joined()->mutable_member();
+          who->set_name(name);
+          who->set_transport(m->transport());
+          absl::StatusOr<EventPtr> e =
+              log_->Append(std::move(r), m->id(), /*must=*/false);
+          if (!e.ok()) return e.status();
+          joined = *std::move(e);
           m->name_ = name;
           m->room_ = std::move(self);
         }
@@ -88,17 +242,13 @@ class Room {
         members = std::move(next);
         // A member moving in from another room may have drained its outbox
         // empty and be waiting: the welcome must wake it.
-        if (QueueWelcomeLocked(m.get(), name, history, resume_after_seq)) {
+        if (QueueWelcomeLocked(m.get(), name, before, std::move(notices),
+                               std::move(replay))) {
           after.wake.push_back(m.get());
         }
-
-        v1::ChatResponse r;
-        v1::Member* who = r.mutable_member_joined()->mutable_member();
-        who->set_name(name);
-        who->set_transport(m->transport());
-        joined = SequenceLocked(std::move(r), m->id());
+        KeepLocked(joined, members);
       }
-      DeliverLocked(joined, std::move(members), &after);
+      if (synchronous_) DeliverLocked(joined, std::move(members), &after);
       after.log.push_back(absl::StrCat(name, " joined #", name_, " (",
                                        TransportName(m->transport()), ")"));
     }
@@ -135,10 +285,13 @@ class Room {
         msg->set_sender(m->name());
         msg->set_text(std::move(text));
         msg->set_action(action);
-        event = SequenceLocked(std::move(r), m->id());
+        absl::StatusOr<EventPtr> e = log_->Append(std::move(r), m->id(), false);
+        if (!e.ok()) return e.status();
+        event = *std::move(e);
         members = members_;
+        KeepLocked(event, members);
       }
-      DeliverLocked(event, std::move(members), &after);
+      if (synchronous_) DeliverLocked(event, std::move(members), &after);
     }
     after.Run();
     return absl::OkStatus();
@@ -167,24 +320,47 @@ class Room {
           return absl::AlreadyExistsError(
               absl::StrCat("name \"", new_name, "\" is taken in room ", name_));
         }
+        v1::ChatResponse r;
+        r.mutable_member_renamed()->set_old_name(old_name);
+        r.mutable_member_renamed()->set_new_name(new_name);
+        absl::StatusOr<EventPtr> e = log_->Append(std::move(r), m->id(), false);
+        if (!e.ok()) return e.status();
+        event = *std::move(e);
         by_name_.erase(NameKey(old_name));
         by_name_[key] = m;
         {
           absl::MutexLock member_lock(&m->mu_);
           m->name_ = new_name;
         }
-        v1::ChatResponse r;
-        r.mutable_member_renamed()->set_old_name(old_name);
-        r.mutable_member_renamed()->set_new_name(new_name);
-        event = SequenceLocked(std::move(r), m->id());
         members = members_;
+        KeepLocked(event, members);
       }
-      DeliverLocked(event, std::move(members), &after);
+      if (synchronous_) DeliverLocked(event, std::move(members), &after);
       after.log.push_back(absl::StrCat(old_name, " is now known as ", new_name,
                                        " in #", name_));
     }
     after.Run();
     return absl::OkStatus();
+  }
+
+  // CommitListener: delivers what the (asynchronous) log committed, in seq
+  // order, to the members each event was appended for.
+  void Committed(uint64_t through_seq) override {
+    AfterUnlock after;
+    {
+      absl::MutexLock fanout(&fanout_mu_);
+      for (;;) {
+        Kept next;
+        {
+          absl::MutexLock lock(&mu_);
+          if (kept_.empty() || kept_.front().event->seq() > through_seq) break;
+          next = std::move(kept_.front());
+          kept_.pop_front();
+        }
+        DeliverLocked(next.event, std::move(next.members), &after);
+      }
+    }
+    after.Run();
   }
 
   bool IsNameFree(const std::string& name) {
@@ -208,11 +384,35 @@ class Room {
     return out;
   }
 
-  void History(uint32_t limit, std::vector<EventPtr>* events,
-               uint64_t* last_seq) {
-    absl::MutexLock lock(&mu_);
-    *last_seq = last_seq_;
-    LastMessagesLocked(limit, events);
+  absl::Status History(const HistoryQuery& query, HistoryPage* page) {
+    std::shared_ptr<RoomLog> log = this->log();
+    page->epoch = log->epoch();
+    page->last_seq = log->committed_seq();
+    page->first_seq = log->first_seq();
+    const uint32_t limit = query.limit == 0 || query.limit > kHistoryPage
+                               ? kHistoryPage
+                               : query.limit;
+    uint64_t until = page->last_seq;
+    if (query.before_seq > 0) until = std::min(until, query.before_seq - 1);
+    LogRead read;
+    read.messages_only = true;
+    read.until = until;
+    if (query.after_seq > 0) {
+      read.after = query.after_seq;
+    } else {
+      absl::StatusOr<uint64_t> start = log->MessagesStart(limit, until + 1);
+      if (!start.ok()) return start.status();
+      read.after = *start;
+    }
+    // In batches, until the page is full or the range read.
+    while (read.after < until && page->messages.size() < limit) {
+      read.max_events = limit - page->messages.size();
+      absl::StatusOr<uint64_t> through = log->Read(read, &page->messages);
+      if (!through.ok()) return through.status();
+      if (*through <= read.after) break;
+      read.after = *through;
+    }
+    return absl::OkStatus();
   }
 
   // Empties the room without any member_left (the server is shutting down).
@@ -229,56 +429,84 @@ class Room {
     return members;
   }
 
-  // Retires the room if it is empty; a retired room takes no members.
+  // Retires the room if it is empty and has nothing left to deliver; a
+  // retired room takes no members.
   bool RetireIfEmpty() {
     absl::MutexLock lock(&mu_);
-    if (!members_->empty()) return false;
+    if (!members_->empty() || !kept_.empty()) return false;
     retired_ = true;
     return true;
   }
 
  private:
+  // An appended event that waits for its commit, with the members it is for.
+  struct Kept {
+    EventPtr event;
+    MemberListPtr members;
+  };
+
+  std::shared_ptr<RoomLog> log() {
+    absl::MutexLock lock(&mu_);
+    return log_;
+  }
+
   bool IsMemberLocked(Member* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = by_name_.find(NameKey(m->name()));
     return it != by_name_.end() && it->second == m;
   }
 
-  // Gives `r` the next seq and the time, and keeps it in the history.
-  EventPtr SequenceLocked(v1::ChatResponse r, uint64_t origin)
+  // An asynchronous log's event waits here until Committed.
+  void KeepLocked(const EventPtr& event, const MemberListPtr& members)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    r.set_seq(++last_seq_);
-    SetNow(&r);
-    auto event = std::make_shared<const Event>(std::move(r), origin);
-    history_.push_back(event);
-    while (history_.size() > options_.history_events) history_.pop_front();
-    return event;
+    if (!synchronous_) kept_.push_back(Kept{event, members});
   }
 
-  void LastMessagesLocked(uint32_t limit, std::vector<EventPtr>* out)
+  // What a joining member is replayed, given the room's last seq before its
+  // own member_joined: a replay (or null), and notices to go before it.
+  std::unique_ptr<Replay> PlanReplayLocked(uint64_t before, uint32_t history,
+                                           uint64_t resume_after_seq,
+                                           const std::string& resume_epoch,
+                                           std::vector<EventPtr>* notices)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    size_t start = history_.size();
-    uint32_t found = 0;
-    while (start > 0 && (limit == 0 || found < limit)) {
-      --start;
-      if (history_[start]->response().has_message()) ++found;
+    if (resume_after_seq > 0 && resume_epoch != log_->epoch()) {
+      notices->push_back(MakeNotice(absl::StrCat(
+          "room ", name_, "'s history was reset since you saw seq ",
+          resume_after_seq,
+          " (the server restarted without its history, or the room was "
+          "emptied and forgotten): what was said after that is gone, and "
+          "seqs start again")));
+      resume_after_seq = 0;
+    } else if (resume_after_seq > before) {
+      notices->push_back(MakeNotice(
+          absl::StrCat("cannot resume after seq ", resume_after_seq, ": room ",
+                       name_, " is only at seq ", before)));
+      return nullptr;
     }
-    for (size_t i = start; i < history_.size(); ++i) {
-      if (history_[i]->response().has_message()) out->push_back(history_[i]);
+    if (resume_after_seq > 0) {
+      if (resume_after_seq == before) return nullptr;
+      return LogReplay::Events(log_, resume_after_seq, before);
     }
+    if (history > 0 && before > 0) {
+      return LogReplay::Messages(log_, history, before);
+    }
+    return nullptr;
   }
 
-  // Queues the welcome, and the replay asked for, into a joining member's
-  // outbox. Forced pushes: the replay is bounded by the history size.
-  // Returns true when the member's transport must be woken.
-  bool QueueWelcomeLocked(Member* m, const std::string& name, uint32_t history,
-                          uint64_t resume_after_seq)
+  // Queues the welcome into a joining member's outbox, then the notices and
+  // the replay planned. `before` is the room's last seq before the member's
+  // own member_joined. Returns true when the member's transport must be
+  // woken.
+  bool QueueWelcomeLocked(Member* m, const std::string& name, uint64_t before,
+                          std::vector<EventPtr> notices,
+                          std::unique_ptr<Replay> replay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     v1::ChatResponse r;
     SetNow(&r);
     v1::Welcome* w = r.mutable_welcome();
     w->set_room(name_);
     w->set_name(name);
-    w->set_last_seq(last_seq_);
+    w->set_last_seq(before);
+    w->set_epoch(log_->epoch());
     for (const auto& other : *members_) {
       v1::Member* info = w->add_members();
       info->set_name(other.get() == m ? name : other->name());
@@ -287,38 +515,14 @@ class Room {
     Outbox& out = m->outbox();
     const bool wake = out.Push(std::make_shared<const Event>(std::move(r), 0),
                                true) == Outbox::PushResult::kQueuedWake;
-
-    std::vector<EventPtr> replay;
-    if (resume_after_seq > 0) {
-      if (resume_after_seq > last_seq_) {
-        out.Push(MakeNotice(absl::StrCat("cannot resume after seq ",
-                                         resume_after_seq, ": room ", name_,
-                                         " is only at seq ", last_seq_,
-                                         " (the server may have restarted)")),
-                 true);
-      } else {
-        const uint64_t first_held =
-            history_.empty() ? last_seq_ + 1 : history_.front()->seq();
-        if (resume_after_seq + 1 < first_held) {
-          out.Push(MakeNotice(absl::StrCat(
-                       first_held - resume_after_seq - 1, " events after seq ",
-                       resume_after_seq, " are no longer held and were lost")),
-                   true);
-        }
-        for (const auto& e : history_) {
-          if (e->seq() > resume_after_seq) replay.push_back(e);
-        }
-      }
-    } else if (history > 0) {
-      LastMessagesLocked(history, &replay);
-    }
-    for (auto& e : replay) out.Push(std::move(e), true);
+    for (EventPtr& notice : notices) out.Push(std::move(notice), true);
+    if (replay != nullptr) out.AddReplay(std::move(replay));
     return wake;
   }
 
   bool RemoveLocked(Member* m, absl::string_view reason, AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
-    EventPtr left;
+    absl::StatusOr<EventPtr> left;
     MemberListPtr members;
     std::string name;
     {
@@ -342,17 +546,25 @@ class Room {
       l->mutable_member()->set_name(name);
       l->mutable_member()->set_transport(m->transport());
       l->set_reason(std::string(reason));
-      left = SequenceLocked(std::move(r), m->id());
+      left = log_->Append(std::move(r), m->id(), /*must=*/true);
+      if (left.ok()) KeepLocked(*left, members);
     }
-    DeliverLocked(left, std::move(members), after);
+    if (!left.ok()) {
+      // A leave cannot be refused; a log that still fails one loses it.
+      after->log.push_back(
+          absl::StrCat("#", name_, ": ", name,
+                       "'s leave was not logged: ", left.status().message()));
+    } else if (synchronous_) {
+      DeliverLocked(*left, std::move(members), after);
+    }
     after->log.push_back(absl::StrCat(name, " left #", name_, " (",
                                       reason.empty() ? "left" : reason, ")"));
     return true;
   }
 
   // Hands `event` to every member's outbox, in the order events were
-  // sequenced (the caller holds fanout_mu_). Members that overflow are
-  // removed as too slow, which is itself an event delivered here.
+  // committed (the caller holds fanout_mu_). Members that overflow are
+  // removed as too slow, which is itself an event.
   void DeliverLocked(const EventPtr& event, MemberListPtr members,
                      AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
@@ -384,13 +596,16 @@ class Room {
   const std::string name_;
   const HubOptions& options_;
 
-  // Held while an event is sequenced and handed to every outbox, so that
+  // Held while committed events are handed to every outbox, so that
   // outboxes receive events in seq order. Never held across I/O.
   absl::Mutex fanout_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   // Guards the state below; readers (ListMembers, History) need only this.
   absl::Mutex mu_;
-  uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<EventPtr> history_ ABSL_GUARDED_BY(mu_);
+  // Set once by SetLog, before the room is shared; shared with replays.
+  std::shared_ptr<RoomLog> log_ ABSL_GUARDED_BY(mu_);
+  bool synchronous_ = true;
+  // Appended, not yet committed (asynchronous logs), in seq order.
+  std::deque<Kept> kept_ ABSL_GUARDED_BY(mu_);
   // Copy-on-write, so fan-out can walk it without mu_.
   std::shared_ptr<const MemberList> members_ ABSL_GUARDED_BY(mu_) =
       std::make_shared<MemberList>();
@@ -481,11 +696,11 @@ absl::Status Member::Move(absl::string_view room, uint32_t history) {
       status = absl::AlreadyExistsError(
           absl::StrCat("name \"", name, "\" is taken in room ", *target));
     } else if (old->Remove(this, absl::StrCat("moved to #", *target))) {
-      status = hub_->Enter(shared_from_this(), name, *target, history, 0);
+      status = hub_->Enter(shared_from_this(), name, *target, history, 0, "");
       if (!status.ok()) {
         // Lost a race for the name: go back where we were.
         absl::Status back =
-            hub_->Enter(shared_from_this(), name, old->name(), 0, 0);
+            hub_->Enter(shared_from_this(), name, old->name(), 0, 0, "");
         if (!back.ok()) {
           End("", back, /*discard=*/false);
           return status;
@@ -523,7 +738,12 @@ void Member::End(absl::string_view reason, absl::Status status, bool discard) {
 
 // ---------------------------------------------------------------- Hub
 
-Hub::Hub(HubOptions options) : options_(std::move(options)) {}
+Hub::Hub(HubOptions options, std::unique_ptr<LogBackend> logs)
+    : options_(std::move(options)),
+      logs_(logs != nullptr
+                ? std::move(logs)
+                : std::make_unique<MemoryLogBackend>(
+                      options_.history_events, options_.history_memory)) {}
 
 Hub::~Hub() {
   // Members and rooms point at each other; empty the rooms to let both go.
@@ -539,19 +759,21 @@ absl::StatusOr<std::shared_ptr<Member>> Hub::Join(
   auto member = std::make_shared<Member>(this, next_member_id_++,
                                          request.transport, std::move(sink));
   absl::Status s = Enter(member, request.name, *room, request.history,
-                         request.resume_after_seq);
+                         request.resume_after_seq, request.resume_epoch);
   if (!s.ok()) return s;
   return member;
 }
 
 absl::Status Hub::Enter(const std::shared_ptr<Member>& member,
                         const std::string& name, const std::string& room,
-                        uint32_t history, uint64_t resume_after_seq) {
+                        uint32_t history, uint64_t resume_after_seq,
+                        const std::string& resume_epoch) {
   // A room can be retired between FindRoom and Add; look it up again then.
   for (int attempt = 0; attempt < 3; ++attempt) {
     absl::StatusOr<std::shared_ptr<Room>> r = FindRoom(room, true);
     if (!r.ok()) return r.status();
-    absl::Status s = (*r)->Add(member, name, history, resume_after_seq, *r);
+    absl::Status s =
+        (*r)->Add(member, name, history, resume_after_seq, resume_epoch, *r);
     if (!absl::IsAborted(s)) return s;
   }
   return absl::UnavailableError("the room is busy; try again");
@@ -579,6 +801,9 @@ absl::StatusOr<std::shared_ptr<Room>> Hub::FindRoom(const std::string& name,
     }
   }
   auto room = std::make_shared<Room>(name, options_);
+  absl::StatusOr<std::unique_ptr<RoomLog>> log = logs_->Open(name, room);
+  if (!log.ok()) return log.status();
+  room->SetLog(*std::move(log));
   rooms_.emplace(name, room);
   return room;
 }
@@ -594,20 +819,23 @@ absl::StatusOr<std::vector<v1::Member>> Hub::ListMembers(
   return (*r)->Members();
 }
 
-absl::Status Hub::History(absl::string_view room, uint32_t limit,
-                          std::vector<EventPtr>* events, uint64_t* last_seq,
-                          std::string* normalized) {
-  absl::StatusOr<std::string> name = NormalizeRoom(room);
+absl::StatusOr<HistoryPage> Hub::History(const HistoryQuery& query) {
+  absl::StatusOr<std::string> name = NormalizeRoom(query.room);
   if (!name.ok()) return name.status();
-  *normalized = *name;
-  *last_seq = 0;
-  absl::StatusOr<std::shared_ptr<Room>> r = FindRoom(*name, false);
+  HistoryPage page;
+  page.room = *name;
+  // A room the hub does not hold may still have stored history.
+  absl::StatusOr<std::shared_ptr<Room>> r =
+      FindRoom(*name, /*create=*/logs_->Holds(*name));
   if (!r.ok()) return r.status();
-  if (*r) (*r)->History(limit, events, last_seq);
-  return absl::OkStatus();
+  if (*r == nullptr) return page;
+  if (absl::Status s = (*r)->History(query, &page); !s.ok()) return s;
+  return page;
 }
 
 void Hub::Shutdown(absl::string_view text) {
+  // What was appended reaches the members before the shutdown notice.
+  logs_->Flush();
   std::vector<std::shared_ptr<Room>> rooms;
   {
     absl::MutexLock lock(&mu_);

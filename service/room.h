@@ -5,13 +5,22 @@
 // then drains the member's Outbox on its own thread.
 //
 // Order: every room event (message, joined, left, renamed) takes the room's
-// next seq and reaches every member's outbox in seq order, because sequencing
-// and fan-out happen under the room's fan-out lock. No lock is held while a
-// transport does I/O: transports drain outboxes on their own threads, and
-// the core wakes them only after releasing its locks.
+// next seq from the room's log (service/room_log.h: in memory, or the store
+// behind --data_dir) and reaches every member's outbox in seq order, once
+// the log has committed it: sequencing happens under the room's lock, and
+// delivery of committed events under its fan-out lock, in seq order. No lock
+// is held while a transport does I/O: transports drain outboxes on their own
+// threads, and the core wakes them only after releasing its locks.
 //
-// Lock order: Hub::mu_, Room::fanout_mu_, Room::mu_, Member::mu_, Outbox::mu_.
-// Everything here is thread-safe.
+// Replays (the last N messages on join, a resume after a seq) are read from
+// the log as the member's transport drains them (Outbox::AddReplay), so they
+// never count against the member's live limits. A resume names the epoch of
+// the seq it resumes after; when that is not the room's epoch the member is
+// told the history was reset instead of being given another history's
+// events under seqs it has seen.
+//
+// Lock order: Hub::mu_, Room::fanout_mu_, Room::mu_, Member::mu_, the log's
+// own locks, Outbox::mu_. Everything here is thread-safe.
 #ifndef CHATROOM_SERVICE_ROOM_H_
 #define CHATROOM_SERVICE_ROOM_H_
 
@@ -31,6 +40,7 @@
 #include "chat/v1/chat.pb.h"
 #include "service/event.h"
 #include "service/outbox.h"
+#include "service/room_log.h"
 
 namespace chat {
 
@@ -39,11 +49,13 @@ class Room;
 
 // Limits, all set by chat-service flags.
 struct HubOptions {
-  size_t max_message_bytes = 4096;  // Longer messages are refused.
-  size_t history_events = 1000;     // Room events kept per room.
-  size_t outbox_events = 1024;      // A member's outbox limits: over either,
-  size_t outbox_bytes = 1 << 20;    // the member is removed as too slow.
-  size_t max_rooms = 10000;         // Empty rooms are forgotten past this.
+  size_t max_message_bytes = 4096;    // Longer messages are refused.
+  size_t history_events = 1000;       // Room events kept per room, and
+  size_t history_memory = 256 << 20;  // bytes across all rooms (0: none),
+                                      // for the default in-memory logs.
+  size_t outbox_events = 1024;        // A member's outbox limits: over either,
+  size_t outbox_bytes = 1 << 20;      // the member is removed as too slow.
+  size_t max_rooms = 10000;           // Empty rooms are forgotten past this.
 };
 
 // MemberSink: what a transport gives the core for each member.
@@ -63,8 +75,29 @@ struct JoinRequest {
   std::string name;
   std::string room;               // "" means "lobby".
   uint32_t history = 0;           // Replay the last N messages.
-  uint64_t resume_after_seq = 0;  // Or: replay every event after this seq.
+  uint64_t resume_after_seq = 0;  // Or: replay every event after this seq
+  std::string resume_epoch;       // of this epoch.
   v1::Transport transport = v1::TRANSPORT_GRPC;
+};
+
+// What GetHistory asks for (see chat.v1.GetHistoryRequest).
+struct HistoryQuery {
+  std::string room;
+  uint32_t limit = 0;  // 0, or over kHistoryPage: kHistoryPage.
+  uint64_t before_seq = 0;
+  uint64_t after_seq = 0;
+};
+
+// The most messages one History call returns.
+inline constexpr uint32_t kHistoryPage = 1000;
+
+// What it gets back.
+struct HistoryPage {
+  std::string room;  // Normalized.
+  std::string epoch;
+  uint64_t last_seq = 0;           // The last committed seq.
+  uint64_t first_seq = 1;          // The oldest seq held.
+  std::vector<EventPtr> messages;  // Oldest first.
 };
 
 // Member: one person in one room, as the core sees them. Created by
@@ -148,7 +181,9 @@ class Member : public std::enable_shared_from_this<Member> {
 // Hub: every room of one chat-service.
 class Hub {
  public:
-  explicit Hub(HubOptions options);
+  // `logs` holds the rooms' logs; null means in memory (MemoryLogBackend
+  // with options.history_events and options.history_memory).
+  explicit Hub(HubOptions options, std::unique_ptr<LogBackend> logs = nullptr);
   ~Hub();
 
   Hub(const Hub&) = delete;
@@ -173,15 +208,16 @@ class Hub {
 
   // History
   //
-  // The last `limit` messages of `room` still held (all of them for 0),
-  // oldest first, and the room's last seq.
-  absl::Status History(absl::string_view room, uint32_t limit,
-                       std::vector<EventPtr>* events, uint64_t* last_seq,
-                       std::string* normalized);
+  // A page of the committed messages of a room still held: the last `limit`
+  // before `before_seq` (or the newest), or with `after_seq` the first
+  // `limit` after it. Reads the log (maybe the store); call it from a thread
+  // that may block briefly.
+  absl::StatusOr<HistoryPage> History(const HistoryQuery& query);
 
   // Shutdown
   //
-  // Sends every member a notice with `text` and closes its outbox with
+  // Waits until the logs have committed and delivered what they hold, then
+  // sends every member a notice with `text` and closes its outbox with
   // UNAVAILABLE; later joins fail with UNAVAILABLE.
   void Shutdown(absl::string_view text);
 
@@ -199,9 +235,11 @@ class Hub {
   // Joins `member` (already named) to `room`; see Hub::Join for errors.
   absl::Status Enter(const std::shared_ptr<Member>& member,
                      const std::string& name, const std::string& room,
-                     uint32_t history, uint64_t resume_after_seq);
+                     uint32_t history, uint64_t resume_after_seq,
+                     const std::string& resume_epoch);
 
   const HubOptions options_;
+  const std::unique_ptr<LogBackend> logs_;
   std::atomic<uint64_t> next_member_id_{1};
 
   mutable absl::Mutex mu_;

@@ -56,6 +56,15 @@ struct Client {
     return out;
   }
 
+  // The epoch of the last welcome.
+  std::string Epoch() const {
+    std::string epoch;
+    for (const auto& e : received) {
+      if (e->response().has_welcome()) epoch = e->response().welcome().epoch();
+    }
+    return epoch;
+  }
+
   std::vector<std::string> Notices() const {
     std::vector<std::string> out;
     for (const auto& e : received) {
@@ -70,13 +79,15 @@ class RoomTest : public ::testing::Test {
  protected:
   absl::StatusOr<Client> Join(const std::string& name,
                               const std::string& room = "",
-                              uint32_t history = 0, uint64_t resume = 0) {
+                              uint32_t history = 0, uint64_t resume = 0,
+                              const std::string& epoch = "") {
     Client c;
     JoinRequest req;
     req.name = name;
     req.room = room;
     req.history = history;
     req.resume_after_seq = resume;
+    req.resume_epoch = epoch;
     absl::StatusOr<std::shared_ptr<Member>> m = hub_->Join(req, c.sink);
     if (!m.ok()) return m.status();
     c.member = *m;
@@ -216,7 +227,7 @@ TEST_F(RoomTest, ResumeReplaysEverythingAfterASeq) {
   const uint64_t last_seen = bob.Seqs().back();  // 2
   bob.member->Disconnect("disconnected");
   ASSERT_TRUE(alice.member->Say("while you were away", false).ok());
-  absl::StatusOr<Client> back = Join("bob", "", 0, last_seen);
+  absl::StatusOr<Client> back = Join("bob", "", 0, last_seen, bob.Epoch());
   ASSERT_TRUE(back.ok());
   back->Drain();
   // Bob's own leave (3), the message (4), then his new join (5).
@@ -229,18 +240,137 @@ TEST_F(RoomTest, ResumeSaysHowManyEventsWereLost) {
   options_.history_events = 3;
   hub_ = std::make_unique<Hub>(options_);
   Client alice = MustJoin("alice");  // seq 1
+  alice.Drain();
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(alice.member->Say("x", false).ok());
   // Held: 4, 5, 6. Resuming after 1 loses 2 and 3.
-  absl::StatusOr<Client> bob = Join("bob", "", 0, 1);
+  absl::StatusOr<Client> bob = Join("bob", "", 0, 1, alice.Epoch());
   ASSERT_TRUE(bob.ok());
   bob->Drain();
   EXPECT_THAT(bob->Notices(), ElementsAre(HasSubstr("2 events after seq 1")));
   EXPECT_THAT(bob->Seqs(), ElementsAre(4, 5, 6, 7));
   // Resuming ahead of the room says so.
-  absl::StatusOr<Client> carol = Join("carol", "", 0, 100);
+  absl::StatusOr<Client> carol = Join("carol", "", 0, 100, alice.Epoch());
   ASSERT_TRUE(carol.ok());
   carol->Drain();
   EXPECT_THAT(carol->Notices(), ElementsAre(HasSubstr("cannot resume")));
+}
+
+TEST_F(RoomTest, ResumeWithAnotherEpochSaysTheHistoryWasReset) {
+  Client alice = MustJoin("alice");
+  alice.Drain();
+  const std::string old_epoch = alice.Epoch();
+  ASSERT_FALSE(old_epoch.empty());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(alice.member->Say("old", false).ok());
+  // An in-memory server restarting: a new hub, a new room, a new epoch; the
+  // room passes seq 4 again with other events.
+  hub_ = std::make_unique<Hub>(options_);
+  Client carol = MustJoin("carol");
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(carol.member->Say("new", false).ok());
+  carol.Drain();
+  EXPECT_NE(carol.Epoch(), old_epoch);
+  absl::StatusOr<Client> back = Join("alice", "", 2, 4, old_epoch);
+  ASSERT_TRUE(back.ok());
+  back->Drain();
+  EXPECT_THAT(back->Notices(), ElementsAre(HasSubstr("history was reset")));
+  // Not the new room's events as if they followed seq 4: the join's own
+  // history=2 instead, then its member_joined.
+  EXPECT_THAT(back->Texts(), ElementsAre("new", "new"));
+  EXPECT_THAT(back->Seqs(), ElementsAre(5, 6, 7));
+  // Without an epoch the server cannot tell either: the same notice.
+  absl::StatusOr<Client> blind = Join("blind", "", 0, 2);
+  ASSERT_TRUE(blind.ok());
+  blind->Drain();
+  EXPECT_THAT(blind->Notices(), ElementsAre(HasSubstr("history was reset")));
+  EXPECT_THAT(blind->Seqs(), ElementsAre(8));
+}
+
+TEST_F(RoomTest, ABigReplayNeverDropsTheJoiner) {
+  // 1000 messages of 4 KiB: 4 MB of replay against a 1 MiB outbox.
+  options_.max_message_bytes = 4096;
+  hub_ = std::make_unique<Hub>(options_);
+  Client alice = MustJoin("alice");
+  const std::string text(4000, 'x');
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(alice.member->Say(text, false).ok());
+    alice.Drain();
+  }
+  absl::StatusOr<Client> late = Join("late", "", 1000);
+  ASSERT_TRUE(late.ok());
+  // Live events arrive while the replay is still being read.
+  ASSERT_TRUE(alice.member->Say("live", false).ok());
+  std::vector<EventPtr> batch;
+  absl::Status closed;
+  ASSERT_EQ(late->member->outbox().Drain(&batch, &closed),
+            Outbox::DrainResult::kEvents);
+  // The first drain is only the welcome: the replay is read in batches.
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_TRUE(batch[0]->response().has_welcome());
+  late->received = batch;
+  size_t most = 0;
+  while (!late->ended) {
+    std::vector<EventPtr> next;
+    const Outbox::DrainResult r = late->member->outbox().Drain(&next, &closed);
+    if (r != Outbox::DrainResult::kEvents) break;
+    most = std::max(most, next.size());
+    late->received.insert(late->received.end(), next.begin(), next.end());
+  }
+  EXPECT_FALSE(late->ended);
+  EXPECT_LE(most, 64u);
+  std::vector<std::string> texts = late->Texts();
+  ASSERT_EQ(texts.size(), 1001u);
+  EXPECT_EQ(texts.back(), "live");
+  // Replay 2..1001, the own join 1002, then the live message 1003.
+  std::vector<uint64_t> seqs = late->Seqs();
+  ASSERT_EQ(seqs.size(), 1002u);
+  for (size_t i = 0; i < seqs.size(); ++i) EXPECT_EQ(seqs[i], i + 2);
+}
+
+TEST_F(RoomTest, HistoryMemoryEvictsTheLeastRecentlyActiveRoom) {
+  options_.history_memory = 64 * 1024;
+  hub_ = std::make_unique<Hub>(options_);
+  Client a = MustJoin("a", "old");
+  Client b = MustJoin("b", "new");
+  const std::string text(1000, 'x');
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(a.member->Say(text, false).ok());
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(b.member->Say(text, false).ok());
+  HistoryQuery query;
+  query.room = "old";
+  absl::StatusOr<HistoryPage> old_page = hub_->History(query);
+  query.room = "new";
+  absl::StatusOr<HistoryPage> new_page = hub_->History(query);
+  ASSERT_TRUE(old_page.ok() && new_page.ok());
+  // The quiet room lost its history first; the busy one kept its recent one.
+  EXPECT_LT(old_page->messages.size(), 30u);
+  EXPECT_GT(old_page->first_seq, 1u);
+  EXPECT_GE(new_page->messages.size(), 40u);
+  EXPECT_EQ(new_page->messages.back()->seq(), new_page->last_seq);
+}
+
+TEST_F(RoomTest, HistoryPagesBeforeAndAfterASeq) {
+  Client alice = MustJoin("alice");  // seq 1
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_TRUE(alice.member->Say("m" + std::to_string(i), false).ok());
+  }  // m1..m20 are seqs 2..21.
+  auto texts = [](const HistoryPage& p) {
+    std::vector<std::string> out;
+    for (const auto& e : p.messages)
+      out.push_back(e->response().message().text());
+    return out;
+  };
+  HistoryQuery q;
+  q.limit = 3;
+  EXPECT_THAT(texts(*hub_->History(q)), ElementsAre("m18", "m19", "m20"));
+  q.before_seq = 19;  // m18's seq.
+  EXPECT_THAT(texts(*hub_->History(q)), ElementsAre("m15", "m16", "m17"));
+  q.before_seq = 0;
+  q.after_seq = 3;  // m2's seq.
+  EXPECT_THAT(texts(*hub_->History(q)), ElementsAre("m3", "m4", "m5"));
+  q.after_seq = 20;
+  EXPECT_THAT(texts(*hub_->History(q)), ElementsAre("m20"));
+  q.after_seq = 5;
+  q.before_seq = 8;
+  q.limit = 0;
+  EXPECT_THAT(texts(*hub_->History(q)), ElementsAre("m5", "m6"));
 }
 
 TEST_F(RoomTest, SlowMemberIsRemovedAndOthersSeeItLeave) {
@@ -313,12 +443,17 @@ TEST_F(RoomTest, ListMembersAndHistory) {
   EXPECT_EQ(room, "lobby");
   ASSERT_EQ(members->size(), 2u);
   EXPECT_EQ((*members)[1].name(), "bob");
-  std::vector<EventPtr> events;
-  uint64_t last_seq;
-  ASSERT_TRUE(hub_->History("lobby", 1, &events, &last_seq, &room).ok());
-  EXPECT_EQ(last_seq, 4u);
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_EQ(events[0]->response().message().text(), "two");
+  HistoryQuery query;
+  query.room = "Lobby";
+  query.limit = 1;
+  absl::StatusOr<HistoryPage> page = hub_->History(query);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->room, "lobby");
+  EXPECT_EQ(page->last_seq, 4u);
+  EXPECT_EQ(page->first_seq, 1u);
+  EXPECT_FALSE(page->epoch.empty());
+  ASSERT_EQ(page->messages.size(), 1u);
+  EXPECT_EQ(page->messages[0]->response().message().text(), "two");
   EXPECT_TRUE(hub_->ListMembers("nowhere", &room)->empty());
 }
 
