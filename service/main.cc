@@ -1,7 +1,8 @@
 // chat-service: the chat server. Serves the chat.v1.ChatRoom gRPC service
 // (with health and reflection) and the legacy TCP line port, both into one
-// room core. Prints one "chat-service ready ..." line to stdout once
-// listening; logs to stderr; SIGINT/SIGTERM shut it down cleanly.
+// room core, whose rooms' logs live in memory or, with --data_dir, in the
+// store. Prints one "chat-service ready ..." line to stdout once listening;
+// logs to stderr; SIGINT/SIGTERM shut it down cleanly.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -18,9 +19,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/flag_types.h"
 #include "service/grpc_service.h"
 #include "service/log.h"
 #include "service/room.h"
+#include "store/sqlite_log.h"
 
 #if CHAT_HAVE_LEGACY_TCP
 #include "legacy_tcp/legacy_server.h"
@@ -37,7 +40,25 @@ ABSL_FLAG(size_t, max_connections, 10000,
 ABSL_FLAG(int, legacy_threads, 2, "Threads serving the legacy TCP port.");
 ABSL_FLAG(size_t, max_message_bytes, 4096,
           "Longest message accepted, in bytes.");
-ABSL_FLAG(size_t, history_events, 1000, "Events kept per room for replay.");
+ABSL_FLAG(size_t, history_events, 1000,
+          "Events kept per room for replay and history (in memory, and in "
+          "the store with --data_dir).");
+ABSL_FLAG(chat::ByteSize, history_memory, chat::ByteSize{256 << 20},
+          "History held in memory across all rooms (e.g. 256MiB, 1GiB; 0: no "
+          "limit); the least recently active rooms' history goes first. With "
+          "--data_dir it is a cache: evicted history is read back from the "
+          "store.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Directory of the store: room history and seqs survive a restart. "
+          "Empty: history in memory only.");
+ABSL_FLAG(std::string, sync, "batch",
+          "With --data_dir: when events reach the disk. every: before anyone "
+          "sees them (nothing acknowledged is lost, even on power loss); "
+          "batch: written before anyone sees them, flushed to disk every "
+          "10 ms; none: written, flushed when the OS decides.");
+ABSL_FLAG(chat::Age, history_age, chat::Age{},
+          "With --data_dir: also drop stored events older than this (e.g. "
+          "7d, 12h; 0 keeps by --history_events only).");
 ABSL_FLAG(size_t, outbox_events, 1024,
           "Events queued for one member before it is dropped as too slow.");
 ABSL_FLAG(size_t, outbox_bytes, 1 << 20,
@@ -47,6 +68,24 @@ ABSL_FLAG(size_t, max_rooms, 10000,
 
 namespace chat {
 namespace {
+
+// Opens the rooms' logs: the store in --data_dir, else memory (null).
+absl::StatusOr<std::unique_ptr<LogBackend>> OpenLogs(const HubOptions& hub) {
+  const std::string dir = absl::GetFlag(FLAGS_data_dir);
+  if (dir.empty()) return nullptr;
+  StoreOptions options;
+  options.dir = dir;
+  absl::StatusOr<SyncMode> sync = ParseSyncMode(absl::GetFlag(FLAGS_sync));
+  if (!sync.ok()) return sync.status();
+  options.sync = *sync;
+  options.history_events = hub.history_events;
+  options.history_memory = hub.history_memory;
+  options.history_age = absl::GetFlag(FLAGS_history_age).duration;
+  absl::StatusOr<std::unique_ptr<StoreBackend>> store =
+      StoreBackend::Open(options);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<LogBackend>(*std::move(store));
+}
 
 // "127.0.0.1:0" with port 54321 -> "127.0.0.1:54321".
 std::string WithPort(const std::string& addr, int port) {
@@ -73,7 +112,14 @@ int Run() {
   options.outbox_events = absl::GetFlag(FLAGS_outbox_events);
   options.outbox_bytes = absl::GetFlag(FLAGS_outbox_bytes);
   options.max_rooms = absl::GetFlag(FLAGS_max_rooms);
-  Hub hub(options);
+  options.history_memory = absl::GetFlag(FLAGS_history_memory).bytes;
+  absl::StatusOr<std::unique_ptr<LogBackend>> logs = OpenLogs(options);
+  if (!logs.ok()) {
+    std::fprintf(stderr, "chat-service: %s\n",
+                 std::string(logs.status().message()).c_str());
+    return 1;
+  }
+  Hub hub(options, *std::move(logs));
 
   ChatRoomService service(&hub);
   grpc::EnableDefaultHealthCheckService(true);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -39,9 +40,16 @@ struct AfterUnlock {
   // reference count of its own.
   std::vector<Member*> wake;
   std::vector<MemberListPtr> snapshots;
+  // Members who left, to close once their leave was delivered (Member::End).
+  std::vector<std::pair<std::shared_ptr<Member>, absl::Status>> close;
   std::vector<std::string> log;
 
   void Run() {
+    for (auto& [m, status] : close) {
+      if (m->outbox().Close(std::move(status), /*discard_queued=*/false)) {
+        m->WakeTransport();
+      }
+    }
     for (Member* m : wake) m->WakeTransport();
     for (const auto& line : log) LogLine(line);
   }
@@ -115,13 +123,13 @@ class LogReplay final : public Replay {
     for (EventPtr& e : batch) {
       // Notices for what is missing, in their places.
       if (!messages_only_ && e->seq() > after_ + 1) {
-        out->push_back(Lost(after_, e->seq()));
+        Missing(after_, e->seq(), out);
       }
       after_ = e->seq();
       out->push_back(std::move(e));
     }
     if (!messages_only_ && through == until_ && after_ < until_) {
-      out->push_back(Lost(after_, until_ + 1));
+      Missing(after_, until_ + 1, out);
     }
     after_ = std::max(after_, through);
     if (after_ >= until_) return Step::kDone;
@@ -133,7 +141,7 @@ class LogReplay final : public Replay {
   static constexpr size_t kBatchBytes = 256 * 1024;
 
   LogReplay(std::shared_ptr<RoomLog> log, uint64_t until)
-      : log_(std::move(log)), until_(until) {}
+      : log_(std::move(log)), until_(until), skipped_(log_->Skipped()) {}
 
   void TakeIfSynchronous() {
     if (!log_->synchronous() || after_ >= until_) return;
@@ -155,10 +163,27 @@ class LogReplay final : public Replay {
     if (!taken_) held_.clear();
   }
 
-  // A notice for the seqs between `had` and `next`, exclusive.
-  static EventPtr Lost(uint64_t had, uint64_t next) {
-    return MakeNotice(absl::StrCat(next - had - 1, " events after seq ", had,
-                                   " are no longer held and were lost"));
+  // Notices for the seqs between `had` and `next`, exclusive: those lost,
+  // and those skipped (never used).
+  void Missing(uint64_t had, uint64_t next, std::vector<EventPtr>* out) const {
+    uint64_t skipped = 0;
+    for (const SeqRange& r : skipped_) {
+      const uint64_t first = std::max(r.first, had + 1);
+      const uint64_t last = std::min(r.last, next - 1);
+      if (first <= last) skipped += last - first + 1;
+    }
+    const uint64_t lost = next - had - 1 - skipped;
+    if (lost > 0) {
+      out->push_back(
+          MakeNotice(absl::StrCat(lost, " events after seq ", had,
+                                  " are no longer held and were lost")));
+    }
+    if (skipped > 0) {
+      out->push_back(MakeNotice(absl::StrCat(
+          skipped, " seqs after seq ", had,
+          " were skipped when chat-service restarted after an unclean stop: "
+          "no event had them (unless the machine lost power first)")));
+    }
   }
 
   Step Fail(const absl::Status& status, std::vector<EventPtr>* out) {
@@ -169,6 +194,7 @@ class LogReplay final : public Replay {
 
   const std::shared_ptr<RoomLog> log_;
   const uint64_t until_;
+  const std::vector<SeqRange> skipped_;
   uint64_t after_ = 0;
   uint32_t messages_ = 0;
   bool messages_only_ = false;
@@ -234,6 +260,7 @@ class Room final : public CommitListener {
           joined = *std::move(e);
           m->name_ = name;
           m->room_ = std::move(self);
+          m->joined_room_.store(this, std::memory_order_relaxed);
         }
         by_name_[NameKey(name)] = m.get();
         auto next = std::make_shared<MemberList>(*members_);
@@ -258,12 +285,16 @@ class Room final : public CommitListener {
 
   // Takes `m` out of the room; the others see member_left with `reason`.
   // Returns false when `m` was not here.
-  bool Remove(Member* m, absl::string_view reason) {
+  // With `close`, also closes m's outbox with it once its leave is
+  // delivered, so that m first gets every event appended before its leave
+  // (with a store, those may still be waiting for their commit).
+  bool Remove(Member* m, absl::string_view reason,
+              std::optional<absl::Status> close = std::nullopt) {
     AfterUnlock after;
     bool removed;
     {
       absl::MutexLock fanout(&fanout_mu_);
-      removed = RemoveLocked(m, reason, &after);
+      removed = RemoveLocked(m, reason, &after, std::move(close));
     }
     after.Run();
     return removed;
@@ -358,6 +389,10 @@ class Room final : public CommitListener {
           kept_.pop_front();
         }
         DeliverLocked(next.event, std::move(next.members), &after);
+        if (next.closing != nullptr) {
+          after.close.emplace_back(std::move(next.closing),
+                                   std::move(next.close_status));
+        }
       }
     }
     after.Run();
@@ -443,6 +478,9 @@ class Room final : public CommitListener {
   struct Kept {
     EventPtr event;
     MemberListPtr members;
+    // A member whose leave this is, to close once it is delivered.
+    std::shared_ptr<Member> closing;
+    absl::Status close_status;
   };
 
   std::shared_ptr<RoomLog> log() {
@@ -458,7 +496,9 @@ class Room final : public CommitListener {
   // An asynchronous log's event waits here until Committed.
   void KeepLocked(const EventPtr& event, const MemberListPtr& members)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (!synchronous_) kept_.push_back(Kept{event, members});
+    if (!synchronous_) {
+      kept_.push_back(Kept{event, members, nullptr, absl::OkStatus()});
+    }
   }
 
   // What a joining member is replayed, given the room's last seq before its
@@ -520,7 +560,8 @@ class Room final : public CommitListener {
     return wake;
   }
 
-  bool RemoveLocked(Member* m, absl::string_view reason, AfterUnlock* after)
+  bool RemoveLocked(Member* m, absl::string_view reason, AfterUnlock* after,
+                    std::optional<absl::Status> close = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
     absl::StatusOr<EventPtr> left;
     MemberListPtr members;
@@ -547,7 +588,14 @@ class Room final : public CommitListener {
       l->mutable_member()->set_transport(m->transport());
       l->set_reason(std::string(reason));
       left = log_->Append(std::move(r), m->id(), /*must=*/true);
-      if (left.ok()) KeepLocked(*left, members);
+      if (left.ok() && !synchronous_) {
+        kept_.push_back(Kept{*left, members, nullptr, absl::OkStatus()});
+        if (close) {
+          kept_.back().closing = m->shared_from_this();
+          kept_.back().close_status = *std::move(close);
+          close.reset();
+        }
+      }
     }
     if (!left.ok()) {
       // A leave cannot be refused; a log that still fails one loses it.
@@ -556,6 +604,9 @@ class Room final : public CommitListener {
                        "'s leave was not logged: ", left.status().message()));
     } else if (synchronous_) {
       DeliverLocked(*left, std::move(members), after);
+    }
+    if (close) {
+      after->close.emplace_back(m->shared_from_this(), *std::move(close));
     }
     after->log.push_back(absl::StrCat(name, " left #", name_, " (",
                                       reason.empty() ? "left" : reason, ")"));
@@ -571,6 +622,13 @@ class Room final : public CommitListener {
     std::vector<Member*> too_slow;
     const size_t woken = after->wake.size();
     for (const auto& m : *members) {
+      // With an asynchronous log, a member that moved on to another room
+      // since this event was appended gets no more of this room's events:
+      // its new room's welcome may already be queued.
+      if (!synchronous_ &&
+          m->joined_room_.load(std::memory_order_relaxed) != this) {
+        continue;
+      }
       switch (m->outbox().Push(event)) {
         case Outbox::PushResult::kQueuedWake:
           after->wake.push_back(m.get());
@@ -732,7 +790,9 @@ void Member::End(absl::string_view reason, absl::Status status, bool discard) {
     ended_ = true;
     r = room_;
   }
-  if (r) r->Remove(this, reason);
+  // Leaving cleanly: the room closes the outbox once the leave is delivered.
+  if (r && !discard && r->Remove(this, reason, status)) return;
+  if (r && discard) r->Remove(this, reason);
   if (outbox_.Close(std::move(status), discard)) WakeTransport();
 }
 

@@ -176,6 +176,9 @@ class Member : public std::enable_shared_from_this<Member> {
   std::shared_ptr<Room> room_ ABSL_GUARDED_BY(mu_);
   // Set once the member ended; no room takes it after that.
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  // The room the member last entered (not cleared when it leaves): fan-out
+  // from an asynchronous log skips members that have moved on.
+  std::atomic<const Room*> joined_room_{nullptr};
 };
 
 // Hub: every room of one chat-service.

@@ -74,6 +74,14 @@ struct LogRead {
   size_t max_bytes = 256 * 1024;
 };
 
+// A run of seqs [first, last] that no event was given: after an unclean stop
+// a stored log continues past the seqs it had reserved, so that no seq a
+// client may have seen is ever used again for another event.
+struct SeqRange {
+  uint64_t first = 0;
+  uint64_t last = 0;
+};
+
 class RoomLog {
  public:
   virtual ~RoomLog() = default;
@@ -127,6 +135,13 @@ class RoomLog {
   // Reading messages_only from S through before - 1 returns them.
   virtual absl::StatusOr<uint64_t> MessagesStart(uint32_t count,
                                                  uint64_t before) = 0;
+
+  // Skipped
+  //
+  // The runs of seqs never used (see SeqRange), oldest first; a gap there
+  // hides nothing (unless the machine lost power before the store synced).
+  // Empty for logs that never skip.
+  virtual std::vector<SeqRange> Skipped() const { return {}; }
 };
 
 // LogBackend: where the rooms' logs live.
