@@ -3,8 +3,11 @@
 // (CHATCTL_BIN, CHAT_SERVICE_BIN). Every wait polls a condition with a
 // timeout.
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,13 +40,36 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
+// The seq of an event printed by --json ("seq":"12"), 0 if none.
+uint64_t SeqOf(const std::string& json) {
+  const std::string key = R"("seq":")";
+  const size_t at = json.find(key);
+  uint64_t seq = 0;
+  if (at == std::string::npos) return 0;
+  const size_t start = at + key.size();
+  if (!absl::SimpleAtoi(json.substr(start, json.find('"', start) - start),
+                        &seq)) {
+    return 0;
+  }
+  return seq;
+}
+
+std::vector<std::string> ServerArgs(const std::string& addr,
+                                    const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {CHAT_SERVICE_BIN, "--grpc_addr=" + addr,
+                                   "--legacy_addr="};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 // A chat-service on a free port, legacy port off.
 class Server {
  public:
-  // `addr`: "127.0.0.1:0" for a free port, or a port to reuse.
-  explicit Server(const std::string& addr = "127.0.0.1:0")
-      : process_(std::make_unique<Subprocess>(std::vector<std::string>{
-            CHAT_SERVICE_BIN, "--grpc_addr=" + addr, "--legacy_addr="})) {
+  // `addr`: "127.0.0.1:0" for a free port, or a port to reuse. `extra`:
+  // more chat-service flags.
+  explicit Server(const std::string& addr = "127.0.0.1:0",
+                  const std::vector<std::string>& extra = {})
+      : process_(std::make_unique<Subprocess>(ServerArgs(addr, extra))) {
     EXPECT_TRUE(process_->WaitForStdout("\n", kTimeout))
         << "chat-service did not get ready: " << process_->err();
     // "chat-service ready grpc=127.0.0.1:PORT legacy=off"
@@ -62,6 +88,14 @@ class Server {
     if (process_ == nullptr) return;
     process_->Signal(SIGTERM);
     EXPECT_EQ(process_->Wait(kTimeout), 0) << process_->err();
+    process_.reset();
+  }
+
+  // A crash: SIGKILL, no shutdown of any kind.
+  void Kill() {
+    if (process_ == nullptr) return;
+    process_->Signal(SIGKILL);
+    EXPECT_EQ(process_->Wait(kTimeout), 128 + SIGKILL);
     process_.reset();
   }
 
@@ -317,7 +351,11 @@ TEST_F(ChatctlTest, BadUsageExitsTwoWithTheUsageLine) {
            {"send", "--name", "x"},
            {"send", "hi"},
            {"who", "--last", "3"},
-           {"history", "--name"}}) {
+           {"history", "--name"},
+           {"history", "--before", "abc"},
+           {"history", "--after", "-1"},
+           {"history", "--before", "0"},
+           {"history", "--before", "5", "--after", "3"}}) {
     std::string out, err;
     EXPECT_EQ(Chatctl(args, "", &out, &err), 2) << absl::StrJoin(args, " ");
     EXPECT_THAT(err, HasSubstr("usage: chatctl")) << absl::StrJoin(args, " ");
@@ -338,6 +376,105 @@ TEST_F(ChatctlTest, HelpExplainsEachCommand) {
   }
   EXPECT_EQ(Chatctl({"help", "join"}, "", &out), 0);
   EXPECT_THAT(out, HasSubstr("--timestamps"));
+  EXPECT_EQ(Chatctl({"help", "history"}, "", &out), 0);
+  EXPECT_THAT(out, HasSubstr("[--before SEQ | --after SEQ]"));
+  EXPECT_THAT(out, HasSubstr("--after"));
+}
+
+TEST_F(ChatctlTest, BadHistoryPageSaysWhy) {
+  std::string err;
+  EXPECT_EQ(
+      Chatctl({"history", "--before", "5", "--after", "3"}, "", nullptr, &err),
+      2);
+  EXPECT_THAT(err, StartsWith("chatctl history: give --before or --after, "
+                              "not both\n"));
+  EXPECT_EQ(Chatctl({"history", "--before", "abc"}, "", nullptr, &err), 2);
+  EXPECT_THAT(err, StartsWith("chatctl history: --before: "));
+}
+
+// Texts (and seqs, from --json) of a history page.
+struct Page {
+  std::vector<std::string> texts;
+  std::vector<uint64_t> seqs;
+  std::string err;
+};
+
+TEST_F(ChatctlTest, HistoryPagesThroughEverythingHeld) {
+  std::string input;
+  for (int i = 1; i <= 30; ++i) absl::StrAppend(&input, "m", i, "\n");
+  std::string out, err;
+  ASSERT_EQ(
+      Chatctl({"join", "--name", "pager", ServerFlag()}, input, &out, &err), 0)
+      << err;
+  // One page: plain text on stdout, the same page's seqs from --json.
+  auto page = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "history");
+    args.push_back(ServerFlag());
+    Page p;
+    std::string text;
+    EXPECT_EQ(Chatctl(args, "", &text, &p.err), 0) << p.err;
+    for (const std::string& line : Lines(text)) {
+      p.texts.push_back(std::string(absl::StripPrefix(line, "<pager> ")));
+    }
+    args.push_back("--json");
+    std::string json, json_err;
+    EXPECT_EQ(Chatctl(args, "", &json, &json_err), 0) << json_err;
+    EXPECT_EQ(json_err, p.err);  // The hint does not depend on the format.
+    for (const std::string& line : Lines(json)) p.seqs.push_back(SeqOf(line));
+    EXPECT_EQ(p.seqs.size(), p.texts.size()) << json;
+    return p;
+  };
+  auto texts = [](int from, int to) {
+    std::vector<std::string> t;
+    for (int i = from; i <= to; ++i) t.push_back(absl::StrCat("m", i));
+    return t;
+  };
+  const std::string hint_prefix =
+      absl::StrCat("chatctl history --server ", server_.address());
+
+  // The last ten, and a hint on stderr where the older ones are.
+  const Page last = page({"--last", "10"});
+  ASSERT_THAT(last.texts, ContainerEq(texts(21, 30)));
+  for (size_t i = 1; i < last.seqs.size(); ++i) {
+    EXPECT_LT(last.seqs[i - 1], last.seqs[i]);
+  }
+  EXPECT_EQ(last.err, absl::StrCat("(older messages: ", hint_prefix,
+                                   " --before ", last.seqs[0], ")\n"));
+
+  // The page before it, as the hint says.
+  const Page older =
+      page({"--last", "10", "--before", absl::StrCat(last.seqs[0])});
+  ASSERT_THAT(older.texts, ContainerEq(texts(11, 20)));
+  EXPECT_LT(older.seqs.back(), last.seqs[0]);
+  EXPECT_EQ(older.err, absl::StrCat("(older messages: ", hint_prefix,
+                                    " --before ", older.seqs[0], ")\n"));
+
+  // The first page: older events are held (pager's join), older messages
+  // are not, so no hint.
+  const Page first =
+      page({"--last", "0", "--before", absl::StrCat(older.seqs[0])});
+  EXPECT_THAT(first.texts, ContainerEq(texts(1, 10)));
+  EXPECT_EQ(first.err, "");
+  const Page none = page({"--before", absl::StrCat(first.seqs[0])});
+  EXPECT_THAT(none.texts, IsEmpty());
+  EXPECT_EQ(none.err, "");
+
+  // Forwards: the oldest N after a seq, and a hint where the newer ones are.
+  const Page after =
+      page({"--last", "5", "--after", absl::StrCat(older.seqs.back())});
+  ASSERT_THAT(after.texts, ContainerEq(texts(21, 25)));
+  EXPECT_EQ(after.err, absl::StrCat("(newer messages: ", hint_prefix,
+                                    " --after ", after.seqs.back(), ")\n"));
+  const Page rest = page({"--after", absl::StrCat(after.seqs.back())});
+  EXPECT_THAT(rest.texts, ContainerEq(texts(26, 30)));
+  EXPECT_EQ(rest.err, "");
+  const Page beyond = page({"--after", absl::StrCat(rest.seqs.back())});
+  EXPECT_THAT(beyond.texts, IsEmpty());
+
+  // Everything, in one page.
+  const Page all = page({"--last", "0"});
+  EXPECT_THAT(all.texts, ContainerEq(texts(1, 30)));
+  EXPECT_EQ(all.err, "");
 }
 
 TEST_F(ChatctlTest, ReconnectsAfterTheServerRestarts) {
@@ -360,10 +497,101 @@ TEST_F(ChatctlTest, ReconnectsAfterTheServerRestarts) {
       << p->err();
   p->Write("after\n");
   EXPECT_TRUE(p->WaitForStdout("<r> after\n", kTimeout)) << p->out();
-  // The new server has no history: chatctl is told what it cannot resume.
-  EXPECT_THAT(p->out(), HasSubstr("!! cannot resume after seq "));
+  // The new server has no history (a new epoch): chatctl is told so.
+  EXPECT_THAT(p->out(), HasSubstr("history was reset"));
   p->CloseStdin();
   EXPECT_EQ(p->Wait(kTimeout), 0) << p->err();
+}
+
+// The number N of each "<p> line N" in `text`, in order.
+std::vector<int> LineNumbers(const std::string& text) {
+  std::vector<int> numbers;
+  for (const std::string& line : Lines(text)) {
+    int n;
+    if (absl::StartsWith(line, "<p> line ") &&
+        absl::SimpleAtoi(absl::StripPrefix(line, "<p> line "), &n)) {
+      numbers.push_back(n);
+    }
+  }
+  return numbers;
+}
+
+// chat-service --data_dir keeps history and seqs (and the epoch) across a
+// crash. chatctl, piping lines while the server is killed and restarted on
+// the same port, keeps its promise (session.h): every line is posted exactly
+// once, or reported on stderr as not sent; nothing twice, in order.
+TEST_F(ChatctlTest, PipeJoinAcrossAKilledServerWithDataDir) {
+  std::string dir = absl::StrCat(::testing::TempDir(), "chatctl-data-XXXXXX");
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string data_flag = "--data_dir=" + dir;
+  auto server = std::make_unique<Server>("127.0.0.1:0",
+                                         std::vector<std::string>{data_flag});
+  const std::string address = server->address();
+  ASSERT_FALSE(address.empty())
+      << "chat-service " << data_flag << " did not start (no --data_dir?)";
+
+  Subprocess p({CHATCTL_BIN, "join", "--name", "p", "--server", address});
+  ASSERT_TRUE(p.WaitForStdout("-- p joined\n", kTimeout)) << p.err();
+  // Lines 0-19 one at a time, each seen back: sequenced and stored.
+  for (int i = 0; i < 20; ++i) {
+    p.Write(absl::StrCat("line ", i, "\n"));
+    ASSERT_TRUE(p.WaitForStdout(absl::StrCat("<p> line ", i, "\n"), kTimeout))
+        << p.err();
+  }
+  // Lines 20-39 in one go, and the server dies while they are in flight.
+  std::string burst;
+  for (int i = 20; i < 40; ++i) absl::StrAppend(&burst, "line ", i, "\n");
+  p.Write(burst);
+  server->Kill();
+  server =
+      std::make_unique<Server>(address, std::vector<std::string>{data_flag});
+  ASSERT_EQ(server->address(), address);
+  ASSERT_TRUE(
+      p.WaitForStderr("chatctl: reconnected to chat-service at ", kTimeout))
+      << p.err();
+  for (int i = 40; i < 60; ++i) {
+    p.Write(absl::StrCat("line ", i, "\n"));
+  }
+  p.CloseStdin();
+  ASSERT_EQ(p.Wait(kTimeout), 0) << p.err();
+
+  std::string out, err;
+  ASSERT_EQ(
+      Chatctl({"history", "--last", "0", "--server", address}, "", &out, &err),
+      0)
+      << err;
+  const std::vector<int> held = LineNumbers(out);
+  // The same history: the restarted server did not reset it.
+  EXPECT_THAT(p.out(), testing::Not(HasSubstr("history was reset")));
+  // p saw exactly what the server holds: nothing twice, nothing missed.
+  EXPECT_THAT(LineNumbers(p.out()), ContainerEq(held)) << p.out();
+  // In order, each once.
+  for (size_t i = 1; i < held.size(); ++i) {
+    EXPECT_LT(held[i - 1], held[i]) << out;
+  }
+  // Each line is held, or reported as not sent: one or the other.
+  std::map<int, int> fate;
+  for (int n : held) ++fate[n];
+  for (const std::string& line : Lines(p.err())) {
+    absl::string_view rest = line;
+    if (!absl::ConsumePrefix(&rest, "chatctl: not sent (")) continue;
+    const size_t at = rest.find("): line ");
+    int n;
+    if (at != absl::string_view::npos &&
+        absl::SimpleAtoi(rest.substr(at + 8), &n)) {
+      fate[n] += 100;
+    }
+  }
+  for (int i = 0; i < 60; ++i) {
+    EXPECT_TRUE(fate[i] == 1 || fate[i] == 100)
+        << "line " << i << (fate[i] == 0 ? " vanished" : " came twice")
+        << "\nheld: " << out << "\nstderr: " << p.err();
+  }
+  // Lines sequenced before the crash, and after the restart, are all there.
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(fate[i], 1) << "line " << i;
+  for (int i = 40; i < 60; ++i) EXPECT_EQ(fate[i], 1) << "line " << i;
+  server.reset();
+  RunProgram({"/bin/rm", "-rf", dir}, "", nullptr, nullptr);
 }
 
 TEST_F(ChatctlTest, InterruptLeavesCleanly) {

@@ -130,12 +130,9 @@ absl::StatusOr<v1::ListMembersResponse> ListMembers(
 
 absl::StatusOr<v1::GetHistoryResponse> GetHistory(
     v1::ChatRoom::StubInterface* stub, absl::string_view server,
-    absl::string_view room, uint32_t limit) {
+    const v1::GetHistoryRequest& request) {
   grpc::ClientContext context;
   context.set_deadline(DeadlineIn(kConnectTimeout));
-  v1::GetHistoryRequest request;
-  request.set_room(std::string(room));
-  request.set_limit(limit);
   v1::GetHistoryResponse response;
   absl::Status s =
       FromGrpc(stub->GetHistory(&context, request, &response), server);

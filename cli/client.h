@@ -51,13 +51,14 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view server);
 // ListMembers / GetHistory
 //
 // The unary calls, with a kConnectTimeout deadline and the errors of
-// FromGrpc.
+// FromGrpc. GetHistory sends `request` as is (room, limit, and a page's
+// before_seq or after_seq).
 absl::StatusOr<v1::ListMembersResponse> ListMembers(
     v1::ChatRoom::StubInterface* stub, absl::string_view server,
     absl::string_view room);
 absl::StatusOr<v1::GetHistoryResponse> GetHistory(
     v1::ChatRoom::StubInterface* stub, absl::string_view server,
-    absl::string_view room, uint32_t limit);
+    const v1::GetHistoryRequest& request);
 
 }  // namespace chat
 

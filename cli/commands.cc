@@ -49,7 +49,13 @@ ABSL_FLAG(std::string, color, "auto",
 ABSL_FLAG(bool, timestamps, false, "show each event's time");
 ABSL_FLAG(bool, json, false,
           "print each event as one JSON object per line (for scripts)");
-ABSL_FLAG(uint32_t, last, 20, "how many recent messages (0: all held)");
+ABSL_FLAG(uint32_t, last, 20,
+          "how many messages: the most recent, or with --after the oldest "
+          "(0: all held, up to the server's page of 1000)");
+ABSL_FLAG(std::optional<uint64_t>, before, std::nullopt,
+          "only messages with a seq below SEQ: an older page");
+ABSL_FLAG(std::optional<uint64_t>, after, std::nullopt,
+          "only messages with a seq above SEQ: a newer page");
 
 namespace chat {
 namespace {
@@ -97,11 +103,20 @@ const std::vector<Command>& Commands() {
        {"server", "room", "json"}},
       {"history",
        "chatctl history [--server HOST:PORT] [--room ROOM] [--last N] "
-       "[--color=auto|always|never] [--timestamps] [--json]",
-       "print a room's recent messages",
-       "Prints the last N messages the server holds, oldest first, in the\n"
-       "same formats as join.",
-       {"server", "room", "last", "color", "timestamps", "json"}},
+       "[--before SEQ | --after SEQ] [--color=auto|always|never] "
+       "[--timestamps] [--json]",
+       "print a room's messages",
+       "Prints messages the server holds, oldest first, in the same formats\n"
+       "as join: the last N; with --before SEQ the last N below that seq (an\n"
+       "older page); with --after SEQ the first N above it (a newer page).\n"
+       "--json shows each message's seq.\n"
+       "\n"
+       "When the server holds older messages than the page (with --after:\n"
+       "newer ones), a hint on stderr gives the command for the next page,\n"
+       "e.g. \"(older messages: chatctl history --before 123)\". stdout has\n"
+       "the messages only.",
+       {"server", "room", "last", "before", "after", "color", "timestamps",
+        "json"}},
       {"bench",
        "chatctl bench [flags]",
        "load-test a chat-service",
@@ -388,6 +403,7 @@ class JoinLoop {
         Say(e.text);
         break;
       case SessionEvent::Kind::kReconnected:
+      case SessionEvent::Kind::kNotSent:
         Say(e.text);
         break;
       case SessionEvent::Kind::kEnded:
@@ -492,8 +508,12 @@ class JoinLoop {
         return;
     }
     if (s.ok()) return;
-    if (!terminal_ && !session_->connected() && !quitting_) {
-      pending_ = line;  // Send it once reconnected.
+    // In a pipe, a line not sent because the connection is down (or just
+    // dropped: the write failed before the reader noticed) waits for the
+    // reconnect, so lines arrive in order, each once.
+    if (!terminal_ && !quitting_ &&
+        (!session_->connected() || absl::IsUnavailable(s))) {
+      pending_ = line;
       return;
     }
     Say(s.message());
@@ -672,6 +692,47 @@ int RunWho(const Command& c, const std::vector<std::string>& positional) {
   return kExitOk;
 }
 
+// For history: when the server holds messages beyond `page` (the answer to
+// `request`) in the direction one pages in (older; newer with after_seq),
+// the command that shows them, as "(older messages: chatctl history
+// --before 123)"; else "". Seqs count every event, not only messages, so a
+// one-message probe tells whether such a message exists. A failed probe
+// gives no hint: the page itself was shown.
+std::string NextPageHint(v1::ChatRoom::Stub* stub, const std::string& server,
+                         const v1::GetHistoryRequest& request,
+                         const v1::GetHistoryResponse& page) {
+  // first_seq 0: a server from before paging, which ignores the bounds.
+  if (page.events().empty() || page.first_seq() == 0) return "";
+  v1::GetHistoryRequest probe;
+  probe.set_room(request.room());
+  probe.set_limit(1);
+  const char* which;
+  std::string flag;
+  if (request.after_seq() > 0) {
+    const uint64_t last_shown = page.events(page.events_size() - 1).seq();
+    if (last_shown >= page.last_seq()) return "";
+    probe.set_after_seq(last_shown);
+    which = "newer";
+    flag = absl::StrCat("--after ", last_shown);
+  } else {
+    const uint64_t first_shown = page.events(0).seq();
+    if (page.first_seq() >= first_shown) return "";
+    probe.set_before_seq(first_shown);
+    which = "older";
+    flag = absl::StrCat("--before ", first_shown);
+  }
+  absl::StatusOr<v1::GetHistoryResponse> more = GetHistory(stub, server, probe);
+  if (!more.ok() || more->events().empty()) return "";
+  std::string command = "chatctl history";
+  if (!absl::GetFlag(FLAGS_server).empty()) {
+    absl::StrAppend(&command, " --server ", absl::GetFlag(FLAGS_server));
+  }
+  if (!request.room().empty()) {
+    absl::StrAppend(&command, " --room ", request.room());
+  }
+  return absl::StrCat("(", which, " messages: ", command, " ", flag, ")");
+}
+
 int RunHistory(const Command& c, const std::vector<std::string>& positional) {
   if (!positional.empty()) {
     return UsageError(
@@ -679,17 +740,34 @@ int RunHistory(const Command& c, const std::vector<std::string>& positional) {
   }
   absl::StatusOr<RenderOptions> render = RenderFlags(STDOUT_FILENO);
   if (!render.ok()) return UsageError(c, render.status().message());
+  const std::optional<uint64_t> before = absl::GetFlag(FLAGS_before);
+  const std::optional<uint64_t> after = absl::GetFlag(FLAGS_after);
+  if (before && after) {
+    return UsageError(c, "give --before or --after, not both");
+  }
+  if ((before && *before == 0) || (after && *after == 0)) {
+    return UsageError(c, "--before and --after take a seq, 1 or more");
+  }
+  v1::GetHistoryRequest request;
+  request.set_room(absl::GetFlag(FLAGS_room));
+  request.set_limit(absl::GetFlag(FLAGS_last));
+  if (before) request.set_before_seq(*before);
+  if (after) request.set_after_seq(*after);
+
   const std::string server = Server();
   std::shared_ptr<grpc::Channel> channel = Dial(server);
   absl::Status s = WaitForServer(channel.get(), server, kConnectTimeout);
   if (!s.ok()) return Fail(s);
   v1::ChatRoom::Stub stub(channel);
-  absl::StatusOr<v1::GetHistoryResponse> history = GetHistory(
-      &stub, server, absl::GetFlag(FLAGS_room), absl::GetFlag(FLAGS_last));
+  absl::StatusOr<v1::GetHistoryResponse> history =
+      GetHistory(&stub, server, request);
   if (!history.ok()) return Fail(history.status());
   for (const v1::ChatResponse& e : history->events()) {
     std::printf("%s\n", RenderEvent(e, *render).c_str());
   }
+  std::fflush(stdout);
+  const std::string hint = NextPageHint(&stub, server, request, *history);
+  if (!hint.empty()) std::fprintf(stderr, "%s\n", hint.c_str());
   return kExitOk;
 }
 

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "service/text.h"
 
 namespace chat {
 
@@ -74,6 +75,7 @@ absl::Status ChatSession::Start() {
   {
     absl::MutexLock lock(&mu_);
     call_ = call;
+    call_number_ = 1;
   }
   reader_ = std::thread([this, call] { Run(call); });
   pthread_setname_np(reader_.native_handle(), "chat-reader");
@@ -96,7 +98,8 @@ absl::Status ChatSession::Start() {
   return start_state_ == StartState::kJoined ? absl::OkStatus() : start_error_;
 }
 
-absl::Status ChatSession::Write(const v1::ChatRequest& request) {
+absl::Status ChatSession::Write(const v1::ChatRequest& request,
+                                std::optional<Unconfirmed> say) {
   absl::MutexLock write_lock(&write_mu_);
   std::shared_ptr<Call> call;
   {
@@ -108,8 +111,21 @@ absl::Status ChatSession::Write(const v1::ChatRequest& request) {
       return absl::UnavailableError("not connected to chat-service; not sent");
     }
     call = call_;
+    if (say) {
+      // Recorded before the write: the server's answer may be read first.
+      // call_number_ cannot change while write_mu_ is ours (see EndCall).
+      say->call = call_number_;
+      unconfirmed_.push_back(*std::move(say));
+      if (unconfirmed_.size() > kMaxUnconfirmed) unconfirmed_.pop_front();
+    }
   }
   if (!call->stream->Write(request)) {
+    if (say) {
+      // Not sent, so not seen back; the reader only takes out Says it saw
+      // back or of earlier calls, so ours is still the last.
+      absl::MutexLock lock(&mu_);
+      if (!unconfirmed_.empty()) unconfirmed_.pop_back();
+    }
     return absl::UnavailableError("the connection dropped; not sent");
   }
   return absl::OkStatus();
@@ -119,7 +135,11 @@ absl::Status ChatSession::Say(absl::string_view text, bool action) {
   v1::ChatRequest request;
   request.mutable_say()->set_text(std::string(text));
   request.mutable_say()->set_action(action);
-  return Write(request);
+  Unconfirmed say;
+  say.line = action ? absl::StrCat("/me ", text) : std::string(text);
+  say.clean = SanitizeText(text);
+  say.action = action;
+  return Write(request, std::move(say));
 }
 
 absl::Status ChatSession::Rename(absl::string_view name) {
@@ -191,22 +211,63 @@ uint64_t ChatSession::last_seq() const {
   return last_seq_;
 }
 
+std::string ChatSession::epoch() const {
+  absl::MutexLock lock(&mu_);
+  return epoch_;
+}
+
 bool ChatSession::Stopping() const {
   absl::MutexLock lock(&mu_);
   return leaving_ || cancelled_;
 }
 
-void ChatSession::Track(const v1::ChatResponse& event) {
+std::vector<std::string> ChatSession::Track(const v1::ChatResponse& event,
+                                            bool rejoin_welcome) {
   absl::MutexLock lock(&mu_);
+  std::vector<std::string> not_sent;
+  if (replay_until_ && event.seq() > *replay_until_) {
+    replay_until_.reset();
+    not_sent = TakeLost("the connection dropped first");
+  }
+  // An own message newer than what was seen confirms the oldest Say it
+  // matches; older unconfirmed Says were refused (the server answers a
+  // stream's requests in order; refusals come as notices).
+  if (event.has_message() && event.seq() > last_seq_ &&
+      event.message().sender() == name_) {
+    const v1::Message& m = event.message();
+    auto it = std::find_if(
+        unconfirmed_.begin(), unconfirmed_.end(), [&m](const Unconfirmed& u) {
+          return u.clean == m.text() && u.action == m.action();
+        });
+    if (it != unconfirmed_.end())
+      unconfirmed_.erase(unconfirmed_.begin(), it + 1);
+  }
   if (event.has_welcome()) {
     const v1::Welcome& w = event.welcome();
-    if (!welcomed_ || room_ != w.room()) {
-      // A new room: seqs start over; resume from here.
+    const bool resumed = welcomed_ && room_ == w.room() && epoch_ == w.epoch();
+    if (rejoin_welcome) {
+      if (resumed) {
+        replay_until_ = w.last_seq();
+      } else {
+        // The seqs resumed from mean nothing here: nobody can tell which
+        // Says the lost history held.
+        replay_until_.reset();
+        std::vector<std::string> lost =
+            TakeLost("maybe, the room's history was reset");
+        not_sent.insert(not_sent.end(), lost.begin(), lost.end());
+      }
+    }
+    if (!resumed) {
+      // A new room, or a history that was reset (the server said so in a
+      // notice): our seqs mean nothing there; count from here.
       last_seq_ = w.last_seq();
     } else if (w.last_seq() < last_seq_) {
-      last_seq_ = w.last_seq();  // The server restarted.
+      last_seq_ = w.last_seq();  // A server that sends no epoch restarted.
     }
+    // Same room, same epoch: a resume; the replay that follows moves
+    // last_seq_ on, event by event, so a drop mid-replay loses nothing.
     welcomed_ = true;
+    epoch_ = w.epoch();
     room_ = w.room();
     name_ = w.name();
   }
@@ -215,6 +276,27 @@ void ChatSession::Track(const v1::ChatResponse& event) {
       event.member_renamed().old_name() == name_) {
     name_ = event.member_renamed().new_name();
   }
+  return not_sent;
+}
+
+std::vector<std::string> ChatSession::TakeLost(absl::string_view why) {
+  std::vector<std::string> lost;
+  while (!unconfirmed_.empty() && unconfirmed_.front().call < call_number_) {
+    lost.push_back(
+        absl::StrCat("not sent (", why, "): ", unconfirmed_.front().line));
+    unconfirmed_.pop_front();
+  }
+  return lost;
+}
+
+void ChatSession::Deliver(const std::vector<std::string>& not_sent,
+                          v1::ChatResponse event) {
+  for (const std::string& line : not_sent) {
+    Emit(SessionEvent::Kind::kNotSent, line);
+  }
+  SessionEvent e;
+  e.event = std::move(event);
+  listener_->OnSessionEvent(std::move(e));
 }
 
 void ChatSession::Emit(SessionEvent::Kind kind, std::string text) {
@@ -245,7 +327,7 @@ void ChatSession::EmitEnded(absl::Status status) {
 bool ChatSession::ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after) {
   v1::ChatResponse event;
   if (!call->stream->Read(&event)) return false;
-  Track(event);
+  const std::vector<std::string> not_sent = Track(event, rejoin);
   {
     absl::MutexLock lock(&mu_);
     connected_ = true;
@@ -258,9 +340,7 @@ bool ChatSession::ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after) {
              : absl::StrCat("reconnected to chat-service at ", options_.server,
                             "; resumed after seq ", resumed_after));
   }
-  SessionEvent e;
-  e.event = std::move(event);
-  listener_->OnSessionEvent(std::move(e));
+  Deliver(not_sent, std::move(event));
   return true;
 }
 
@@ -287,10 +367,8 @@ void ChatSession::Run(std::shared_ptr<Call> call) {
   for (;;) {
     v1::ChatResponse event;
     while (call->stream->Read(&event)) {
-      Track(event);
-      SessionEvent e;
-      e.event = std::move(event);
-      listener_->OnSessionEvent(std::move(e));
+      std::vector<std::string> not_sent = Track(event, false);
+      Deliver(not_sent, std::move(event));
       event = v1::ChatResponse();
     }
     absl::Status status = EndCall(call.get());
@@ -332,11 +410,13 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
       join.set_name(name_);
       join.set_room(room_);
       join.set_resume_after_seq(last_seq_);
+      join.set_resume_epoch(epoch_);
     }
     std::shared_ptr<Call> call = OpenCall(join);
     {
       absl::MutexLock lock(&mu_);
       call_ = call;
+      ++call_number_;
       if (leaving_ || cancelled_) call->context.TryCancel();
     }
     if (ReadWelcome(call.get(), true, join.resume_after_seq())) return call;

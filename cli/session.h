@@ -6,12 +6,22 @@
 // SessionListener, in order. When the connection drops, the reader says so
 // (kDisconnected), reconnects (the channel retries with a backoff of 0.2 to 2
 // s; a refused rejoin backs off exponentially) and rejoins the same room
-// under the same name with resume_after_seq = the last seq it saw, so
-// the server replays what was missed (or sends a notice saying how many
-// events it no longer holds); kReconnected says it is back.
+// under the same name with resume_after_seq = the last seq it saw and
+// resume_epoch = the epoch of the welcome that seq belongs to, so the server
+// replays exactly what was missed (or sends a notice saying how many events
+// it no longer holds, or that the room's history was reset and those seqs
+// mean nothing any more); kReconnected says it is back. Every welcome (a
+// rejoin, a room move) sets the epoch; one that names another room or
+// another epoch also restarts the seq count from its last_seq.
 //
 // Own messages are not echoed locally: the server sends them back once it
-// has sequenced them, like everyone else's.
+// has sequenced them, like everyone else's. Until then a Say is
+// unconfirmed. When the connection drops with Says unconfirmed, the rejoin's
+// replay shows which of them the server sequenced; each of the others is
+// reported once as kNotSent (after the replay, or at the welcome when the
+// history was reset and nobody can tell). So every Say that returned OK
+// either comes back exactly once as the member's own message or is reported
+// as not sent; a Say that returned an error was not sent.
 //
 // Thread-safety: all methods are thread-safe. Writes (Say, Rename, Move,
 // Leave) are serialized by write_mu_, which is held across the gRPC write:
@@ -22,9 +32,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -42,6 +55,8 @@ struct SessionEvent {
     kEvent,         // `event` arrived.
     kDisconnected,  // The connection dropped; `text` says why. Reconnecting.
     kReconnected,   // Rejoined; `text` says so. Replayed events follow.
+    kNotSent,       // A Say from before a drop did not make it; `text` says
+                    // so, with the line ("/me ..." for an action).
     kEnded,         // The session is over with `status` (OK after Leave).
   };
   Kind kind = Kind::kEvent;
@@ -119,19 +134,42 @@ class ChatSession {
   bool connected() const;
   std::string name() const;  // As last confirmed by the server.
   std::string room() const;  // Normalized, from the last welcome.
+  // The last room seq seen, and the epoch it belongs to (Welcome.epoch):
+  // what a rejoin resumes after.
   uint64_t last_seq() const;
+  std::string epoch() const;
 
  private:
   struct Call;
 
+  // A Say written and not yet seen back (nor refused), oldest first.
+  struct Unconfirmed {
+    std::string line;   // For the kNotSent report.
+    std::string clean;  // The text as the server will post it.
+    bool action = false;
+    uint64_t call = 0;  // call_number_ when written.
+  };
+  static constexpr size_t kMaxUnconfirmed = 4096;
+
   std::shared_ptr<Call> OpenCall(const v1::Join& join);
-  absl::Status Write(const v1::ChatRequest& request);
+  // Writes `request` on the current call; `say`, when given, is recorded as
+  // unconfirmed if the write succeeds.
+  absl::Status Write(const v1::ChatRequest& request,
+                     std::optional<Unconfirmed> say = std::nullopt);
   // Reader thread.
   void Run(std::shared_ptr<Call> call);
   bool ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after);
   absl::Status EndCall(Call* call);
   std::shared_ptr<Call> Reconnect(absl::Status cause);
-  void Track(const v1::ChatResponse& event);
+  // Follows the session's state through `event`; `rejoin_welcome` for the
+  // welcome of a rejoin. Returns the kNotSent reports due before the event.
+  std::vector<std::string> Track(const v1::ChatResponse& event,
+                                 bool rejoin_welcome);
+  // The unconfirmed Says written on earlier calls, taken out as reports.
+  std::vector<std::string> TakeLost(absl::string_view why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Deliver(const std::vector<std::string>& not_sent,
+               v1::ChatResponse event);
   void Emit(SessionEvent::Kind kind, std::string text);
   void EmitEnded(absl::Status status);
   bool Stopping() const;
@@ -159,6 +197,13 @@ class ChatSession {
   std::string name_ ABSL_GUARDED_BY(mu_);
   std::string room_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string epoch_ ABSL_GUARDED_BY(mu_);         // That last_seq_ belongs to.
+  uint64_t call_number_ ABSL_GUARDED_BY(mu_) = 0;  // Of call_, from 1.
+  std::deque<Unconfirmed> unconfirmed_ ABSL_GUARDED_BY(mu_);
+  // After a resuming welcome: its last_seq. The replay is over at the first
+  // event above it; unconfirmed Says of earlier calls not seen by then were
+  // not sequenced.
+  std::optional<uint64_t> replay_until_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace chat
