@@ -77,6 +77,7 @@ GrpcUser::~GrpcUser() {
 
 void GrpcUser::Start(const v1::Join& join) {
   resume_ = join.resume_after_seq();
+  resume_epoch_ = join.resume_epoch();
   {
     absl::MutexLock lock(&mu_);
     room_ = join.room().empty() ? "lobby" : join.room();
@@ -258,6 +259,11 @@ void GrpcUser::OnReadDone(bool ok) {
   std::string line = FormatEventLine(response_);
   Check(response_, line);
   AddRecord(response_.seq(), std::move(line));
+  if (response_.has_welcome()) {
+    // Not a line the server sent: shown in failure reports only.
+    AddNote(absl::StrCat("the welcome names epoch \"",
+                         EscapeForDisplay(response_.welcome().epoch()), "\""));
+  }
   {
     absl::MutexLock lock(&io_mu_);
     if (paused_) {
@@ -309,13 +315,39 @@ void GrpcUser::Check(const v1::ChatResponse& r, const std::string& line) {
     live_ = false;
     lost_ = false;
     own_name_ = r.welcome().name();
+    const std::string& epoch = r.welcome().epoch();
+    welcome_epoch_ = epoch;
+    SetRoomEpoch(epoch);
+    // A resume into another history than the one its seq belongs to must
+    // be told so (and then is a plain join).
+    reset_expected_ = resume_ > 0 && resume_epoch_ != epoch;
+    reset_seen_ = false;
     if (r.seq() != 0) violation("a welcome must have seq 0");
+    if (epoch.empty()) {
+      violation("a welcome must name the epoch of the room's history");
+    }
     return;
   }
   if (r.seq() == 0) {
     if (r.has_notice() &&
-        absl::StrContains(r.notice().text(), "no longer held")) {
+        (absl::StrContains(r.notice().text(), "no longer held") ||
+         absl::StrContains(r.notice().text(), "were skipped"))) {
       lost_ = true;
+    }
+    if (r.has_notice() &&
+        absl::StrContains(r.notice().text(), "history was reset")) {
+      if (!reset_expected_ || reset_seen_) {
+        violation(absl::StrCat(
+            "a \"history was reset\" notice, but ",
+            !have_welcome_ ? "it came before the welcome"
+            : reset_seen_  ? "one came already"
+            : resume_ == 0
+                ? "this join did not resume"
+                : absl::StrCat("the resume named the room's own epoch \"",
+                               EscapeForDisplay(resume_epoch_), "\"")));
+      }
+      reset_seen_ = true;
+      resume_ = 0;  // From here on, a join without resume.
     }
     if (!r.has_notice()) violation("only welcomes and notices have seq 0");
     return;
@@ -323,6 +355,15 @@ void GrpcUser::Check(const v1::ChatResponse& r, const std::string& line) {
   if (!have_welcome_) {
     violation("a room event came before the welcome");
     return;
+  }
+  if (reset_expected_ && !reset_seen_) {
+    violation(absl::StrCat(
+        "resumed after seq ", resume_, " of epoch \"",
+        EscapeForDisplay(resume_epoch_), "\", but the welcome names epoch \"",
+        EscapeForDisplay(welcome_epoch_), "\": expected a \"history ",
+        "was reset\" notice before any room event"));
+    reset_seen_ = true;
+    resume_ = 0;
   }
   if (r.seq() <= base_) {
     if (live_) {

@@ -7,7 +7,10 @@
 // FormatEventLine text with its seq, and checked: after a welcome, replayed
 // events have increasing seqs (contiguous after a resume), the first live
 // event is the user's own member_joined with seq last_seq + 1, and every
-// live event has the next seq. A broken rule becomes a violation.
+// live event has the next seq. Every welcome names an epoch; a resume whose
+// resume_epoch is not the welcome's gets a "history was reset" notice before
+// any room event (and is then a plain join), and only such a resume gets
+// one. A broken rule becomes a violation.
 //
 // Writes: a queue with one write in flight. A hold keeps OnDone from running
 // while the runner may still start an operation; it is released once the
@@ -101,7 +104,11 @@ class GrpcUser final
   uint64_t next_ = 0;    // The next live seq expected.
   uint64_t replay_prev_ = 0;
   bool live_ = false;
-  bool lost_ = false;  // A "no longer held" notice came.
+  bool lost_ = false;            // A "no longer held" notice came.
+  std::string resume_epoch_;     // resume_epoch of the first join.
+  std::string welcome_epoch_;    // The last welcome's epoch.
+  bool reset_expected_ = false;  // Resumed with another epoch than it.
+  bool reset_seen_ = false;      // A "history was reset" notice came.
   std::string own_name_;
 };
 

@@ -1,10 +1,12 @@
 // chat-scenario: runs scenario scripts against the real chat-service.
 //
 //   chat-scenario [--server=PATH] [--log_dir=DIR] [--quiet] FILE...
+//   chat-scenario --check FILE...
 //
 // The server binary comes from --server, else $CHAT_SERVICE. Each scenario
 // gets a fresh server; its stderr goes to DIR/NAME.server.log (DIR defaults
-// to the current directory). Exit status 0 when every scenario passed.
+// to the current directory). --check only parses the files (no server).
+// Exit status 0 when every scenario passed (or parsed).
 #include <signal.h>
 
 #include <cstdio>
@@ -27,6 +29,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: chat-scenario [--server=PATH] [--log_dir=DIR] "
                "[--quiet] FILE...\n"
+               "       chat-scenario --check FILE...   (parse only)\n"
                "Runs chat scenario scripts (integration_tests/README.md) "
                "against chat-service\n(--server, or $CHAT_SERVICE).\n");
   return 2;
@@ -49,6 +52,7 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("CHAT_SERVICE")) server = env;
   std::string log_dir = ".";
   bool verbose = true;
+  bool check_only = false;
   std::vector<std::string> files;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -58,13 +62,15 @@ int main(int argc, char** argv) {
       log_dir = arg.substr(10);
     } else if (arg == "--quiet") {
       verbose = false;
+    } else if (arg == "--check") {
+      check_only = true;
     } else if (absl::StartsWith(arg, "-")) {
       return Usage();
     } else {
       files.push_back(arg);
     }
   }
-  if (files.empty() || server.empty()) return Usage();
+  if (files.empty() || (server.empty() && !check_only)) return Usage();
 
   int failed = 0;
   for (const std::string& file : files) {
@@ -81,6 +87,10 @@ int main(int argc, char** argv) {
     if (!script.ok()) {
       std::printf("FAIL %s\n", std::string(script.status().message()).c_str());
       ++failed;
+      continue;
+    }
+    if (check_only) {
+      std::printf("OK %s (%zu steps)\n", file.c_str(), script->steps.size());
       continue;
     }
     chat::RunOptions options;

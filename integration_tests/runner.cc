@@ -1,9 +1,13 @@
 #include "integration_tests/runner.h"
 
+#include <stdlib.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <set>
 #include <thread>
 #include <utility>
@@ -79,6 +83,10 @@ Runner::~Runner() {
   retired_.clear();
   channels_.clear();
   server_.reset();
+  if (!scratch_dir_.empty() && !failed_) {
+    std::error_code ignored;
+    std::filesystem::remove_all(scratch_dir_, ignored);
+  }
 }
 
 absl::Status Runner::Run() {
@@ -161,6 +169,7 @@ absl::Status Runner::RunStep(const Step& step) {
   if (op == "expect-none") return DoExpectNone(step);
   if (op == "expect-end") return DoExpectEnd(step);
   if (op == "expect-all") return DoExpectAll(step);
+  if (op == "expect-epoch") return DoExpectEpoch(step);
   if (op == "members") return DoMembers(step);
   if (op == "burst") return DoBurst(step);
   if (op == "check-order") return DoCheckOrder(step);
@@ -180,9 +189,49 @@ absl::Status Runner::DoStart(const Step& step) {
   }
   std::vector<std::string> flags;
   for (const Token& t : step.args) flags.push_back(t.text);
+  absl::StatusOr<std::vector<std::string>> scratch = ScratchFlags(flags);
+  if (!scratch.ok())
+    return Fail(step, std::string(scratch.status().message()), {});
   server_ = std::make_unique<ServerProcess>(options_.server_binary,
                                             options_.log_path);
-  return LaunchServer(step, flags);
+  // restart re-uses server_->flags(): the same scratch directory.
+  return LaunchServer(step, *scratch);
+}
+
+absl::StatusOr<std::vector<std::string>> Runner::ScratchFlags(
+    const std::vector<std::string>& flags) {
+  std::vector<std::string> out;
+  for (const std::string& flag : flags) {
+    const size_t at = flag.find("=@tmp");
+    if (at == std::string::npos) {
+      out.push_back(flag);
+      continue;
+    }
+    if (scratch_dir_.empty()) {
+      // Beside the server's log: NAME.data.XXXXXX.
+      std::string base = options_.log_path;
+      if (absl::EndsWith(base, ".server.log")) {
+        base.resize(base.size() - std::string(".server.log").size());
+      }
+      std::string tmpl = absl::StrCat(base, ".data.XXXXXX");
+      if (mkdtemp(tmpl.data()) == nullptr) {
+        return absl::InternalError(
+            absl::StrCat("cannot create a scratch directory like ", tmpl,
+                         " for @tmp: ", std::strerror(errno)));
+      }
+      scratch_dir_ = tmpl;
+    }
+    // The parser allows "@tmp" and "@tmp/NAME" only.
+    const std::string path = absl::StrCat(scratch_dir_, flag.substr(at + 5));
+    std::error_code error;
+    std::filesystem::create_directories(path, error);
+    if (error) {
+      return absl::InternalError(
+          absl::StrCat("cannot create ", path, " for @tmp: ", error.message()));
+    }
+    out.push_back(absl::StrCat(flag.substr(0, at + 1), path));
+  }
+  return out;
 }
 
 absl::Status Runner::LaunchServer(const Step& step,
@@ -268,7 +317,17 @@ absl::Status Runner::Retire(const Step& step, const std::string& alias) {
                   {old});
     }
   }
+  // A rule it broke after the last step's check would go unseen once it
+  // is retired.
+  if (std::vector<std::string> v = old->violations(); !v.empty()) {
+    return Fail(
+        step,
+        absl::StrCat("protocol rule broken for ", alias, " (", old->transport(),
+                     ", before this reconnect): ", v.front()),
+        {old});
+  }
   previous_last_seq_[alias] = old->last_seq();
+  previous_epoch_[alias] = old->room_epoch();
   retired_.push_back(std::move(it->second));
   users_.erase(it);
   return absl::OkStatus();
@@ -276,8 +335,9 @@ absl::Status Runner::Retire(const Step& step, const std::string& alias) {
 
 absl::Status Runner::StartGrpc(const Step& step, const std::string& alias,
                                const std::string& room, uint32_t history,
-                               uint64_t resume, const std::string& channel_key,
-                               int window, const std::string& name) {
+                               uint64_t resume, const std::string& resume_epoch,
+                               const std::string& channel_key, int window,
+                               const std::string& name) {
   if (absl::Status s = Retire(step, alias); !s.ok()) return s;
   auto user =
       std::make_unique<GrpcUser>(alias, epoch_, Channel(channel_key, window));
@@ -286,6 +346,7 @@ absl::Status Runner::StartGrpc(const Step& step, const std::string& alias,
   join.set_room(room);
   join.set_history(history);
   join.set_resume_after_seq(resume);
+  join.set_resume_epoch(resume_epoch);
   user->Start(join);
   users_[alias] = std::move(user);
   return absl::OkStatus();
@@ -387,21 +448,68 @@ absl::Status Runner::DoGrpc(const Step& step) {
       absl::SimpleAtoi(step.Option("resume"), &resume);
     }
   }
+  std::string resume_epoch;
+  if (step.HasOption("resume")) {
+    absl::StatusOr<std::string> e =
+        ResumeEpoch(step, alias, step.Option("room"));
+    if (!e.ok()) return e.status();
+    resume_epoch = *e;
+  }
   std::string channel = step.Option("channel", "own");
   const int window = static_cast<int>(ToU32(step.Option("rcvbuf", "0")));
   if (channel == "own" || window > 0) {
     channel = absl::StrCat("own-", alias, "-", ++channel_serial_);
   }
-  if (absl::Status s =
-          StartGrpc(step, alias, step.Option("room"),
-                    ToU32(step.Option("history", "0")), resume, channel, window,
-                    step.HasOption("name") ? step.Option("name") : alias);
+  if (absl::Status s = StartGrpc(
+          step, alias, step.Option("room"), ToU32(step.Option("history", "0")),
+          resume, resume_epoch, channel, window,
+          step.HasOption("name") ? step.Option("name") : alias);
       !s.ok()) {
     return s;
   }
   if (step.Option("wait", "yes") == "no") return absl::OkStatus();
   return AwaitGrpcJoined(step, users_[alias].get(),
                          absl::Now() + kExpectTimeout, step.Option("name"));
+}
+
+absl::StatusOr<std::string> Runner::ResumeEpoch(const Step& step,
+                                                const std::string& alias,
+                                                const std::string& room) {
+  const std::string how = step.Option(
+      "epoch", step.Option("resume") == "last" ? "last" : "current");
+  if (how == "none") return std::string();
+  // Not an epoch any server makes (theirs are random or time-based).
+  if (how == "other") return std::string("chat-scenario-made-up-epoch");
+  if (how == "last") {
+    auto live = users_.find(alias);
+    std::string epoch = live != users_.end() ? live->second->room_epoch()
+                                             : previous_epoch_[alias];
+    if (epoch.empty()) {
+      return Fail(step,
+                  absl::StrCat("epoch=last: ", alias,
+                               " has had no welcome naming an epoch"),
+                  {});
+    }
+    return epoch;
+  }
+  // current: the room's epoch now, as GetHistory tells it.
+  auto stub = v1::ChatRoom::NewStub(Channel("control"));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::GetHistoryRequest request;
+  request.set_room(room);
+  request.set_limit(1);
+  v1::GetHistoryResponse response;
+  grpc::Status s = stub->GetHistory(&context, request, &response);
+  if (!s.ok()) {
+    return Fail(step,
+                absl::StrCat("epoch=current: GetHistory failed: ",
+                             StatusCodeName(s.error_code()), " \"",
+                             s.error_message(), "\""),
+                {});
+  }
+  return response.epoch();
 }
 
 absl::Status Runner::DoTcp(const Step& step) {
@@ -459,7 +567,7 @@ absl::Status Runner::DoGroup(const Step& step) {
         transport == "grpc" || (transport == "mixed" && i % 2 == 0);
     if (grpc) {
       if (absl::Status s = StartGrpc(
-              step, aliases[i], room, history, 0,
+              step, aliases[i], room, history, 0, "",
               absl::StrCat("group-", group, "-", i % channels), 0, aliases[i]);
           !s.ok()) {
         return s;
@@ -716,6 +824,41 @@ absl::Status Runner::DoExpectAll(const Step& step) {
   return absl::OkStatus();
 }
 
+absl::Status Runner::DoExpectEpoch(const Step& step) {
+  absl::StatusOr<User*> found = Find(step, step.args[0].text);
+  if (!found.ok()) return found.status();
+  User* user = *found;
+  const bool want_same = step.args[1].text == "same";
+  const std::string epoch = user->room_epoch();
+  std::string other;
+  std::string whose;
+  std::vector<User*> show = {user};
+  if (step.HasOption("than")) {
+    absl::StatusOr<User*> than = Find(step, step.Option("than"));
+    if (!than.ok()) return than.status();
+    other = (*than)->room_epoch();
+    whose = absl::StrCat((*than)->alias(), "'s");
+    show.push_back(*than);
+  } else {
+    auto it = previous_epoch_.find(user->alias());
+    if (it != previous_epoch_.end()) other = it->second;
+    whose = absl::StrCat(user->alias(), "'s previous connection's");
+  }
+  if (epoch.empty() || other.empty()) {
+    return Fail(step,
+                absl::StrCat("no epochs to compare: ", user->alias(),
+                             "'s last welcome named \"", epoch, "\", ", whose,
+                             " \"", other, "\""),
+                show);
+  }
+  if ((epoch == other) == want_same) return absl::OkStatus();
+  return Fail(step,
+              absl::StrCat(user->alias(), "'s epoch is \"", epoch, "\", ",
+                           whose, " \"", other, "\": expected ",
+                           want_same ? "the same" : "a different one"),
+              show);
+}
+
 absl::Status Runner::DoMembers(const Step& step) {
   auto stub = v1::ChatRoom::NewStub(Channel("control"));
   grpc::ClientContext context;
@@ -748,6 +891,15 @@ absl::Status Runner::DoMembers(const Step& step) {
 }
 
 // ------------------------------------------------------------ bursts
+
+std::vector<User*> Runner::Connections(User* u) {
+  std::vector<User*> out;
+  for (const auto& old : retired_) {
+    if (old->alias() == u->alias()) out.push_back(old.get());
+  }
+  out.push_back(u);
+  return out;
+}
 
 absl::Status Runner::DoBurst(const Step& step) {
   absl::StatusOr<std::vector<User*>> users = FindAll(step, step.args[0].text);
@@ -811,6 +963,18 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
   absl::StatusOr<std::vector<User*>> found = FindAll(step, step.args[0].text);
   if (!found.ok()) return found.status();
   const std::vector<User*>& users = *found;
+  // witness=: users whose burst messages count as seen (expect=seen) and
+  // must be in the one order, without having to have all of them (a TCP
+  // user cannot resume after a restart).
+  std::vector<User*> witnesses;
+  if (step.HasOption("witness")) {
+    absl::StatusOr<std::vector<User*>> w =
+        FindAll(step, step.Option("witness"));
+    if (!w.ok()) return w.status();
+    witnesses = *w;
+  }
+  std::vector<User*> checked = users;
+  checked.insert(checked.end(), witnesses.begin(), witnesses.end());
   if (bursts_.empty()) {
     return Fail(step, "check-order needs a burst step before it", {});
   }
@@ -835,6 +999,35 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
       }
     }
   }
+  // expect=seen: a burst a restart cut short. What the senders sent is not
+  // promised, only that whatever any of these users received reaches all of
+  // them; the set to expect is what they received between them.
+  const bool seen_only = step.Option("expect", "sent") == "seen";
+  absl::flat_hash_set<int> ids;
+  for (const Burst& b : bursts) ids.insert(b.id);
+  // Burst messages received by `u` over all its connections, in order.
+  auto all_bursts = [&](User* u) {
+    std::vector<BurstMessage> out;
+    for (User* c : Connections(u)) {
+      for (BurstMessage& m : c->bursts()) {
+        if (ids.count(m.burst)) out.push_back(std::move(m));
+      }
+    }
+    return out;
+  };
+  absl::flat_hash_set<uint64_t> sendable;  // Every key a burst may send.
+  if (seen_only) {
+    sendable = std::move(all);
+    all.clear();
+    for (User* u : checked) {
+      for (const BurstMessage& m : all_bursts(u)) {
+        auto it = sender_ids.find(m.sender);
+        if (it == sender_ids.end()) continue;
+        const uint64_t key = key_of(m.burst, it->second, m.index);
+        if (sendable.count(key)) all.insert(key);
+      }
+    }
+  }
   auto describe = [&](uint64_t key) {
     return absl::StrCat("b", key >> 40, " ",
                         sender_names[(key >> 20) & 0xfffff], " ",
@@ -843,11 +1036,17 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
   // Who should get what: every burst message, except that TCP users do not
   // get their own messages back.
   auto expects = [&](User* u, uint64_t key) {
-    if (!all.count(key)) return false;
+    // With expect=seen, a message that arrived after the set was taken.
+    if (!all.count(key) && !(seen_only && sendable.count(key))) return false;
     return !(u->transport() == "tcp" &&
              sender_names[(key >> 20) & 0xfffff] == u->alias());
   };
   auto expected_count = [&](User* u) {
+    if (seen_only) {
+      size_t n = 0;
+      for (uint64_t k : all) n += expects(u, k) ? 1 : 0;
+      return n;
+    }
     size_t n = all.size();
     auto it = sent_by.find(u->alias());
     if (u->transport() == "tcp" && it != sent_by.end()) n -= it->second;
@@ -857,9 +1056,15 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
   const absl::Time deadline = absl::Now() + Timeout(step, kGroupTimeout);
   for (User* u : users) {
     const size_t want = expected_count(u);
+    // What its earlier connections received (they receive no more).
+    size_t earlier = 0;
+    for (User* c : Connections(u)) {
+      if (c == u) continue;
+      for (const BurstMessage& m : c->bursts()) earlier += ids.count(m.burst);
+    }
     u->WaitUntil(
         [&](const User::View& v) {
-          size_t got = 0;
+          size_t got = earlier;
           for (const Burst& b : bursts) {
             auto it = v.burst_counts.find(b.id);
             if (it != v.burst_counts.end()) got += it->second;
@@ -875,12 +1080,9 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
     uint64_t key;
     uint64_t seq;
   };
-  absl::flat_hash_set<int> ids;
-  for (const Burst& b : bursts) ids.insert(b.id);
   auto received = [&](User* u) {
     std::vector<Got> out;
-    for (const BurstMessage& m : u->bursts()) {
-      if (!ids.count(m.burst)) continue;
+    for (const BurstMessage& m : all_bursts(u)) {
       auto it = sender_ids.find(m.sender);
       // A stray sender gets a key no one expects.
       const uint64_t sender = it == sender_ids.end() ? 0xfffff : it->second;
@@ -905,7 +1107,9 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
   for (size_t i = 0; i < ref.size(); ++i) ref_pos.emplace(ref[i].key, i);
 
   size_t total = 0;
-  for (User* u : users) {
+  for (User* u : checked) {
+    const bool witness =
+        std::find(users.begin(), users.end(), u) == users.end();
     const std::vector<Got> got = u == ref_user ? ref : received(u);
     total += got.size();
     // Duplicates and strays.
@@ -929,9 +1133,21 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
                     {u});
       }
     }
+    // Over reconnects (resume), a gRPC user's seqs still only go up.
+    if (u->transport() == "grpc") {
+      for (size_t j = 1; j < got.size(); ++j) {
+        if (got[j].seq > got[j - 1].seq) continue;
+        return Fail(step,
+                    absl::StrCat(u->alias(), " received \"",
+                                 describe(got[j].key), "\" (seq ", got[j].seq,
+                                 ") after \"", describe(got[j - 1].key),
+                                 "\" (seq ", got[j - 1].seq, ")"),
+                    Connections(u));
+      }
+    }
     // Missing ones.
     const size_t want = expected_count(u);
-    if (seen.size() < want) {
+    if (!witness && seen.size() < want) {
       std::vector<uint64_t> missing;
       for (uint64_t k : all) {
         if (expects(u, k) && !seen.count(k)) missing.push_back(k);
@@ -942,6 +1158,27 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
         first.push_back(describe(missing[m]));
       }
       const Ending e = u->ending();
+      // expect=seen: who had the first missing one (and with which seq).
+      std::string seen_by;
+      if (seen_only && !missing.empty()) {
+        std::vector<std::string> who;
+        for (User* other : checked) {
+          for (User* c : Connections(other)) {
+            for (const BurstMessage& m : c->bursts()) {
+              auto sid = sender_ids.find(m.sender);
+              if (sid == sender_ids.end() ||
+                  key_of(m.burst, sid->second, m.index) != missing[0]) {
+                continue;
+              }
+              who.push_back(absl::StrCat(
+                  other->alias(),
+                  m.seq ? absl::StrCat(" (seq ", m.seq, ")") : std::string()));
+            }
+          }
+        }
+        seen_by = absl::StrCat("; \"", describe(missing[0]),
+                               "\" was received by ", absl::StrJoin(who, ", "));
+      }
       return Fail(
           step,
           absl::StrCat(
@@ -952,7 +1189,7 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
                       : absl::StrCat(" within ", absl::FormatDuration(Timeout(
                                                      step, kGroupTimeout))),
               "; missing ", missing.size(),
-              ", first: ", absl::StrJoin(first, ", ")),
+              ", first: ", absl::StrJoin(first, ", "), seen_by),
           {u});
     }
     if (u == ref_user) continue;
@@ -990,8 +1227,10 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
   if (options_.verbose) {
     std::printf(
         "          %zu users received their %zu burst messages in one order "
-        "(%zu deliveries)\n",
-        users.size(), all.size(), total);
+        "(%zu deliveries)%s\n",
+        users.size(), all.size(), total,
+        seen_only ? absl::StrCat(" of ", sendable.size(), " sent").c_str()
+                  : "");
   }
   return absl::OkStatus();
 }
@@ -1000,6 +1239,7 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
 
 absl::Status Runner::Fail(const Step& step, const std::string& what,
                           const std::vector<User*>& show) {
+  failed_ = true;
   std::string out = absl::StrCat(script_.path, ":", step.line,
                                  ": FAILED: ", step.source, "\n  ", what, "\n");
   std::set<User*> shown;
@@ -1018,7 +1258,11 @@ std::string Runner::ServerReport() {
       server_->running() ? "running" : "not running", " (",
       server_->ready_line().empty() ? "no ready line" : server_->ready_line(),
       "), its stderr (", options_.log_path, "), last lines:\n",
-      server_->LogTail(8));
+      server_->LogTail(8),
+      scratch_dir_.empty()
+          ? std::string()
+          : absl::StrCat("  its scratch directory (@tmp), kept: ", scratch_dir_,
+                         "\n"));
 }
 
 }  // namespace chat

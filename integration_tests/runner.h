@@ -74,6 +74,7 @@ class Runner {
   absl::Status DoExpectNone(const Step& step);
   absl::Status DoExpectEnd(const Step& step);
   absl::Status DoExpectAll(const Step& step);
+  absl::Status DoExpectEpoch(const Step& step);
   absl::Status DoMembers(const Step& step);
   absl::Status DoBurst(const Step& step);
   absl::Status DoCheckOrder(const Step& step);
@@ -82,8 +83,17 @@ class Runner {
   // name joined with (usually the alias).
   absl::Status StartGrpc(const Step& step, const std::string& alias,
                          const std::string& room, uint32_t history,
-                         uint64_t resume, const std::string& channel_key,
-                         int window, const std::string& name);
+                         uint64_t resume, const std::string& resume_epoch,
+                         const std::string& channel_key, int window,
+                         const std::string& name);
+  // The epoch a resume sends, as the grpc step's epoch= option says.
+  absl::StatusOr<std::string> ResumeEpoch(const Step& step,
+                                          const std::string& alias,
+                                          const std::string& room);
+  // The scenario's scratch directory (created on first use) for @tmp in
+  // start flags; `flags` with @tmp replaced.
+  absl::StatusOr<std::vector<std::string>> ScratchFlags(
+      const std::vector<std::string>& flags);
   absl::Status StartTcp(const Step& step, const std::string& alias, int rcvbuf);
   // Waits for the user's own "-- NAME joined" (NAME: `name`, or the alias).
   absl::Status AwaitGrpcJoined(const Step& step, User* user,
@@ -98,8 +108,11 @@ class Runner {
   absl::StatusOr<User*> Find(const Step& step, const std::string& alias);
   absl::StatusOr<std::vector<User*>> FindAll(const Step& step,
                                              const std::string& list);
+  // Every connection the alias `u` has had, oldest first, ending with u
+  // (for check-order across reconnects).
+  std::vector<User*> Connections(User* u);
   // Retires an earlier user of that alias (which must have ended or been
-  // killed), remembering its last seq for resume=last.
+  // killed), remembering its last seq and epoch for resume=last.
   absl::Status Retire(const Step& step, const std::string& alias);
   // The channel called `key`, created on first use. `window` > 0 turns off
   // BDP probing and sets the HTTP/2 stream window, so a paused reader
@@ -123,6 +136,11 @@ class Runner {
   std::map<std::string, std::unique_ptr<User>> users_;
   std::vector<std::unique_ptr<User>> retired_;
   std::map<std::string, uint64_t> previous_last_seq_;
+  std::map<std::string, std::string> previous_epoch_;
+  // The scratch directory @tmp stands for; removed at the end unless the
+  // scenario failed (a failure report names it).
+  std::string scratch_dir_;
+  bool failed_ = false;
   std::vector<Burst> bursts_;
   int next_burst_ = 1;
 };

@@ -46,7 +46,8 @@ const std::map<std::string, OpSpec>& Ops() {
        {{Arg::kUser},
         1,
         false,
-        {"room", "history", "resume", "channel", "wait", "rcvbuf", "name"}}},
+        {"room", "history", "resume", "epoch", "channel", "wait", "rcvbuf",
+         "name"}}},
       {"tcp", {{Arg::kUser}, 1, false, {"room", "nick", "rcvbuf", "wait"}}},
       {"group",
        {{Arg::kUsers, Arg::kWord}, 2, false, {"room", "channels", "history"}}},
@@ -67,10 +68,12 @@ const std::map<std::string, OpSpec>& Ops() {
       {"expect-end",
        {{Arg::kUser, Arg::kWord, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-all", {{Arg::kUsers, Arg::kPattern}, 2, false, {"timeout"}}},
+      {"expect-epoch", {{Arg::kUser, Arg::kWord}, 2, false, {"than"}}},
       {"members", {{Arg::kText, Arg::kPattern}, 2, false, {}}},
       {"burst",
        {{Arg::kUsers, Arg::kCount}, 2, false, {"size", "times", "pace"}}},
-      {"check-order", {{Arg::kUsers}, 1, false, {"timeout"}}},
+      {"check-order",
+       {{Arg::kUsers}, 1, false, {"timeout", "expect", "witness"}}},
       {"flush", {{Arg::kUsers}, 1, false, {}}},
       {"sleep", {{Arg::kDuration}, 1, false, {}}},
   };
@@ -281,7 +284,7 @@ absl::Status CheckOption(const std::string& key, const std::string& value) {
     }
     return absl::OkStatus();
   };
-  if (key == "pace") {
+  if (key == "pace" || key == "witness") {
     std::vector<std::string> users;
     return ExpandUsersInto(value, &users);
   }
@@ -303,6 +306,19 @@ absl::Status CheckOption(const std::string& key, const std::string& value) {
     }
   }
   if (key == "channel" && value != "own") return number();
+  if (key == "epoch" && value != "last" && value != "current" &&
+      value != "other" && value != "none") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "epoch= is last, current, other or none, got \"", value, "\""));
+  }
+  if (key == "expect" && value != "sent" && value != "seen") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expect= is sent or seen, got \"", value, "\""));
+  }
+  if (key == "than" && !IsAlias(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("than= is a user name, got \"", value, "\""));
+  }
   if (key == "since" && value != "start") {
     return absl::InvalidArgumentError(
         absl::StrCat("since= can only be start, got \"", value, "\""));
@@ -350,6 +366,33 @@ absl::Status CheckStep(const Step& step) {
         "expect-end: \"", step.args[1].text,
         "\" is not a gRPC status code name (e.g. RESOURCE_EXHAUSTED) nor "
         "closed/reset (TCP)"));
+  }
+  if (step.op == "expect-epoch" && step.args[1].text != "same" &&
+      step.args[1].text != "changed") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expect-epoch: same or changed, got \"", step.args[1].text, "\""));
+  }
+  if (step.op == "grpc" && step.HasOption("epoch") &&
+      !step.HasOption("resume")) {
+    return absl::InvalidArgumentError(
+        "grpc: epoch= goes with resume= (it is the resume's epoch)");
+  }
+  if (step.op == "start") {
+    for (const Token& t : step.args) {
+      const size_t at = t.text.find("@tmp");
+      if (at == std::string::npos) continue;
+      const size_t eq = t.text.find('=');
+      const std::string rest = t.text.substr(at + 4);
+      if (eq == std::string::npos || at != eq + 1 ||
+          !(rest.empty() || (rest[0] == '/' && rest.size() > 1 &&
+                             rest.find("..") == std::string::npos))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "start: @tmp stands for the scenario's scratch directory and must "
+            "begin a flag's value (--data_dir=@tmp or --data_dir=@tmp/NAME), "
+            "got \"",
+            t.text, "\""));
+      }
+    }
   }
   if (step.op == "group") {
     const std::string& t = step.args[1].text;

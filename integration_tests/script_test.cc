@@ -116,13 +116,30 @@ TEST(ParseScriptTest, ErrorsNameTheFileAndLine) {
   EXPECT_THAT(Error("pause u3..u1\n"), HasSubstr("not a user range"));
   EXPECT_THAT(Error("\"say\" alice hi\n"), HasSubstr("starts with its name"));
   EXPECT_THAT(Error("grpc a room=x room=y\n"), HasSubstr("given twice"));
+  EXPECT_THAT(Error("grpc alice resume=last epoch=stale\n"),
+              HasSubstr("epoch= is last, current, other or none"));
+  EXPECT_THAT(Error("grpc alice epoch=other\n"),
+              HasSubstr("epoch= goes with resume="));
+  EXPECT_THAT(Error("expect-epoch alice different\n"),
+              HasSubstr("same or changed"));
+  EXPECT_THAT(Error("check-order u1..u3 expect=all\n"),
+              HasSubstr("expect= is sent or seen"));
+  EXPECT_THAT(Error("start --data_dir=/x/@tmp\n"),
+              HasSubstr("must begin a flag's value"));
+  EXPECT_THAT(Error("start --data_dir=@tmp/../etc\n"),
+              HasSubstr("must begin a flag's value"));
 }
 
 TEST(ParseScriptTest, EveryDocumentedStepParses) {
   absl::StatusOr<Script> s = ParseScript(
       "t.scenario",
-      "start --max_message_bytes=100 --history_events=10\n"
+      "start --max_message_bytes=100 --history_events=10 --data_dir=@tmp\n"
+      "start --data_dir=@tmp/second\n"
       "grpc alice room=dev history=3 resume=last channel=2 wait=no\n"
+      "grpc alice resume=last epoch=other\n"
+      "grpc alice resume=7 epoch=current\n"
+      "expect-epoch alice same\n"
+      "expect-epoch alice changed than=bob\n"
       "tcp bob room=dev nick=no rcvbuf=4096 wait=yes\n"
       "group u1..u20 mixed room=dev channels=4 history=0\n"
       "say alice \"hello\"\n"
@@ -148,12 +165,13 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
       "burst u1..u20 50 size=100\n"
       "burst alice 10 times=3 pace=alice,u1..u3\n"
       "check-order u1..u20 timeout=20s\n"
+      "check-order u1..u20 expect=seen witness=t1,t2\n"
       "flush alice\n"
       "sleep 10ms\n"
       "restart\n"
       "stop code=0 timeout=5s\n");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->steps.size(), 31u);
+  EXPECT_EQ(s->steps.size(), 37u);
 }
 
 TEST(ParseDurationTest, UnitsRequired) {

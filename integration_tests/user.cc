@@ -113,6 +113,11 @@ uint64_t User::last_seq() {
   return last_seq_;
 }
 
+std::string User::room_epoch() {
+  absl::MutexLock lock(&mu_);
+  return room_epoch_;
+}
+
 size_t User::burst_count() {
   absl::MutexLock lock(&mu_);
   return bursts_.size();
@@ -211,6 +216,11 @@ void User::SetEnding(std::string code, std::string message) {
   ending_.at = absl::Now();
   ending_.code = std::move(code);
   ending_.message = std::move(message);
+}
+
+void User::SetRoomEpoch(std::string epoch) {
+  absl::MutexLock lock(&mu_);
+  room_epoch_ = std::move(epoch);
 }
 
 void User::TrackLineLocked(const std::string& line, uint64_t seq) {

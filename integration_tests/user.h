@@ -123,6 +123,9 @@ class User {
   std::string room();
   // The highest room seq received (gRPC), for resume=last.
   uint64_t last_seq();
+  // The epoch named by the last welcome (gRPC; empty before one, and for
+  // TCP), sent with resume=last.
+  std::string room_epoch();
   size_t burst_count();
   std::vector<BurstMessage> bursts();
 
@@ -137,6 +140,7 @@ class User {
   void AddNote(std::string line);
   void AddViolation(std::string what);
   void SetEnding(std::string code, std::string message);
+  void SetRoomEpoch(std::string epoch);
 
   // What transports see of each line before it is recorded: names, rooms,
   // bursts. Called with mu_ held.
@@ -159,6 +163,7 @@ class User {
   std::string name_ ABSL_GUARDED_BY(mu_);
   std::string room_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string room_epoch_ ABSL_GUARDED_BY(mu_);
   std::vector<BurstMessage> bursts_ ABSL_GUARDED_BY(mu_);
   std::map<int, size_t> burst_counts_ ABSL_GUARDED_BY(mu_);
 };
