@@ -4,9 +4,14 @@
 // timeout.
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -592,6 +597,121 @@ TEST_F(ChatctlTest, PipeJoinAcrossAKilledServerWithDataDir) {
   for (int i = 40; i < 60; ++i) EXPECT_EQ(fate[i], 1) << "line " << i;
   server.reset();
   RunProgram({"/bin/rm", "-rf", dir}, "", nullptr, nullptr);
+}
+
+TEST_F(ChatctlTest, StoreInUseOrCorruptStopsTheStartWithASentence) {
+  std::string dir = absl::StrCat(::testing::TempDir(), "chatctl-data-XXXXXX");
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string data_flag = "--data_dir=" + dir;
+  std::string out, err;
+  {
+    Server first("127.0.0.1:0", {data_flag});
+    ASSERT_FALSE(first.address().empty());
+    EXPECT_EQ(RunProgram(ServerArgs("127.0.0.1:0", {data_flag}), "", &out, &err,
+                         kTimeout),
+              1);
+    EXPECT_THAT(err, HasSubstr(dir));
+    EXPECT_THAT(err, HasSubstr("in use by another chat-service"));
+    EXPECT_THAT(out, testing::Not(HasSubstr("ready")));
+  }
+  // Not a store at all.
+  for (const char* f : {"chat.db", "chat.db-wal", "chat.db-shm"}) {
+    std::filesystem::remove(dir + "/" + f);
+  }
+  {
+    std::ofstream junk(dir + "/chat.db", std::ios::binary);
+    junk << std::string(8192, 'j');
+  }
+  EXPECT_EQ(RunProgram(ServerArgs("127.0.0.1:0", {data_flag}), "", &out, &err,
+                       kTimeout),
+            1);
+  EXPECT_THAT(err, HasSubstr(dir + "/chat.db"));
+  EXPECT_THAT(err, HasSubstr("restore a backup"));
+  EXPECT_EQ(RunProgram(ServerArgs("127.0.0.1:0", {data_flag, "--sync=often"}),
+                       "", &out, &err, kTimeout),
+            1);
+  EXPECT_THAT(err, HasSubstr("every"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(ChatctlTest, FullDiskRefusesPostsWithANoticeAndKeepsTheHistory) {
+  // A real full disk: a 2 MiB tmpfs (mounting needs root, as CI has).
+  std::string mnt = absl::StrCat(::testing::TempDir(), "chatctl-full-XXXXXX");
+  ASSERT_NE(mkdtemp(mnt.data()), nullptr);
+  if (mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=2097152") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs (" << strerror(errno) << ")";
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() {
+      umount2(dir.c_str(), MNT_DETACH);
+      rmdir(dir.c_str());
+    }
+  } unmount{mnt};
+  Server server("127.0.0.1:0", {"--data_dir=" + mnt + "/data"});
+  const std::string at = "--server=" + server.address();
+  std::string out, err;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(Chatctl({"send", "--name", "w", at, absl::StrCat("before ", i)},
+                      "", nullptr, &err),
+              0)
+        << err;
+  }
+  const std::string filler = mnt + "/filler";
+  {
+    std::ofstream fill(filler, std::ios::binary);
+    const std::string block(64 * 1024, 'f');
+    while (fill.write(block.data(), block.size())) {
+    }
+  }
+  // Writes may still fit in pages the store already has: post until the
+  // store refuses, which it must within a few hundred KiB. The post that
+  // meets the full disk is either refused at once or held (accepted before
+  // the failing write, it waits for it): both say why.
+  std::vector<std::string> accepted;
+  std::string held;
+  for (int i = 0; i < 200 && held.empty(); ++i) {
+    const std::string text =
+        absl::StrCat("full ", i, " ", std::string(3000, 'x'));
+    if (Chatctl({"send", "--name", "w", at, text}, "", nullptr, &err) == 0) {
+      accepted.push_back(text);
+    } else {
+      held = text;
+    }
+  }
+  ASSERT_FALSE(held.empty()) << "the store never refused a post on a full disk";
+  EXPECT_THAT(err, HasSubstr("cannot write its history to " + mnt + "/data"));
+  EXPECT_THAT(err, HasSubstr("No space left on device"));
+  // Now every post is refused at once, with the same reason.
+  EXPECT_EQ(Chatctl({"send", "--name", "w", at, "refused"}, "", nullptr, &err),
+            1);
+  EXPECT_THAT(err, HasSubstr("No space left on device"));
+  // The server keeps serving: who and history still answer.
+  ASSERT_EQ(Chatctl({"history", "--last", "0", at}, "", &out, &err), 0) << err;
+  EXPECT_THAT(out, HasSubstr("<w> before 4"));
+
+  std::filesystem::remove(filler);
+  // Writes resume once there is room (the store retries within a second).
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return Chatctl({"send", "--name", "w", at, "after"}, "", nullptr,
+                       &err) == 0;
+      },
+      kTimeout))
+      << err;
+  ASSERT_EQ(Chatctl({"history", "--last", "0", at}, "", &out, &err), 0) << err;
+  // Nothing stored earlier was lost, nothing refused was stored.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_THAT(out, HasSubstr(absl::StrCat("<w> before ", i, "\n")));
+  }
+  for (const std::string& text : accepted) {
+    EXPECT_THAT(out, HasSubstr("<w> " + text + "\n"));
+  }
+  EXPECT_THAT(out, HasSubstr("<w> after\n"));
+  EXPECT_THAT(out, testing::Not(HasSubstr("<w> refused")));
+  // The held one was posted once the disk had room, or was never taken.
+  const size_t held_count = absl::StrContains(out, "<w> " + held + "\n");
+  EXPECT_EQ(Lines(out).size(), 5 + accepted.size() + held_count + 1) << out;
 }
 
 TEST_F(ChatctlTest, InterruptLeavesCleanly) {

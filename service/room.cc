@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -384,6 +385,7 @@ class Room final : public CommitListener {
         Kept next;
         {
           absl::MutexLock lock(&mu_);
+          stalled_ = false;
           if (kept_.empty() || kept_.front().event->seq() > through_seq) break;
           next = std::move(kept_.front());
           kept_.pop_front();
@@ -394,6 +396,38 @@ class Room final : public CommitListener {
                                    std::move(next.close_status));
         }
       }
+    }
+    after.Run();
+  }
+
+  // CommitListener: the log cannot commit for now. Whoever posted a message
+  // that waits hears why, once; it is posted when the log recovers. Members
+  // whose leave waits are closed now rather than kept waiting for it.
+  void Stalled(const absl::Status& why) override {
+    std::vector<std::shared_ptr<Member>> posters;
+    AfterUnlock after;
+    {
+      absl::MutexLock lock(&mu_);
+      stalled_ = true;
+      absl::flat_hash_set<uint64_t> told;
+      for (Kept& k : kept_) {
+        const uint64_t origin = k.event->origin();
+        if (k.event->response().has_message() && origin != 0 &&
+            told.insert(origin).second) {
+          for (const auto& m : *k.members) {
+            if (m->id() == origin) posters.push_back(m);
+          }
+        }
+        if (k.closing != nullptr) {
+          after.close.emplace_back(std::move(k.closing),
+                                   std::move(k.close_status));
+          k.closing = nullptr;
+        }
+      }
+    }
+    for (const auto& m : posters) {
+      m->Notify(absl::StrCat("your message waits, not posted yet: ",
+                             why.message(), ", and it is posted then"));
     }
     after.Run();
   }
@@ -590,7 +624,9 @@ class Room final : public CommitListener {
       left = log_->Append(std::move(r), m->id(), /*must=*/true);
       if (left.ok() && !synchronous_) {
         kept_.push_back(Kept{*left, members, nullptr, absl::OkStatus()});
-        if (close) {
+        // While the log is stalled, a leaving member is not kept waiting
+        // for its leave's commit.
+        if (close && !stalled_) {
           kept_.back().closing = m->shared_from_this();
           kept_.back().close_status = *std::move(close);
           close.reset();
@@ -664,6 +700,8 @@ class Room final : public CommitListener {
   bool synchronous_ = true;
   // Appended, not yet committed (asynchronous logs), in seq order.
   std::deque<Kept> kept_ ABSL_GUARDED_BY(mu_);
+  // Between the log's Stalled and its next commit.
+  bool stalled_ ABSL_GUARDED_BY(mu_) = false;
   // Copy-on-write, so fan-out can walk it without mu_.
   std::shared_ptr<const MemberList> members_ ABSL_GUARDED_BY(mu_) =
       std::make_shared<MemberList>();

@@ -61,6 +61,12 @@ class CommitListener {
   // Every event with seq <= `through_seq` is committed. Called in increasing
   // order of `through_seq`, from the log's own thread, with no log lock held.
   virtual void Committed(uint64_t through_seq) = 0;
+
+  // Events appended and not yet committed wait: the log cannot commit them
+  // now (`why` says so, for a person) and keeps retrying; they are committed
+  // later, in order, and nothing appended is dropped. Called once when the
+  // waiting starts, from the log's own thread, with no log lock held.
+  virtual void Stalled(const absl::Status& why) { (void)why; }
 };
 
 // What one Read asks for: committed events with after < seq <= until.

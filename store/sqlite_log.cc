@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -26,6 +27,11 @@ namespace {
 
 constexpr size_t kMaxBatch = 8192;  // Events per transaction.
 constexpr absl::Duration kSyncInterval = absl::Milliseconds(10);
+// The syncer checkpoints the WAL into the database past this many pages
+// (4 MiB); the writer does it itself, stalling commits, only past
+// kWalPagesMax, when the syncer cannot keep up.
+constexpr int kWalPagesCheckpoint = 1000;
+constexpr int kWalPagesMax = 65536;
 constexpr absl::Duration kAgeInterval = absl::Seconds(1);
 constexpr absl::Duration kMaxBackoff = absl::Seconds(1);
 constexpr absl::Duration kCloseTimeout = absl::Seconds(10);
@@ -432,8 +438,52 @@ absl::Status StoreBackend::Start() {
     if (rc != SQLITE_OK) return OpenError(rdb_, rc, db_path_, dir);
   }
 
+  // Checkpoints run on the syncer's own connection, not in the writer's
+  // commits (SQLite's automatic checkpoint would).
+  sqlite3_wal_hook(
+      wdb_,
+      +[](void* self, sqlite3*, const char*, int pages) {
+        static_cast<StoreBackend*>(self)->wal_pages_.store(
+            pages, std::memory_order_relaxed);
+        return SQLITE_OK;
+      },
+      this);
+  rc = sqlite3_open_v2(db_path_.c_str(), &cdb_,
+                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) return OpenError(cdb_, rc, db_path_, dir);
+  sqlite3_busy_timeout(cdb_, 5000);
+
   writer_ = std::thread([this] { WriterLoop(); });
+  syncer_ = std::thread([this] { SyncerLoop(); });
   return absl::OkStatus();
+}
+
+void StoreBackend::SyncerLoop() {
+  pthread_setname_np(pthread_self(), "chat-store-sync");
+  for (;;) {
+    {
+      // Idle until a commit asks; then at most one round per kSyncInterval,
+      // so that a busy store shares each fdatasync among many commits.
+      absl::MutexLock lock(&mu_);
+      while (!stop_syncer_ && !syncer_work_) syncer_cv_.Wait(&mu_);
+      if (stop_syncer_) return;
+      syncer_work_ = false;
+    }
+    const absl::Time round = absl::Now();
+    if (options_.sync == SyncMode::kBatch &&
+        dirty_.exchange(false, std::memory_order_acq_rel)) {
+      SyncWal();
+    }
+    if (wal_pages_.load(std::memory_order_relaxed) >= kWalPagesCheckpoint) {
+      // PASSIVE: copies what no reader needs, without blocking the writer.
+      int log = 0, done = 0;
+      sqlite3_wal_checkpoint_v2(cdb_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                &done);
+    }
+    absl::MutexLock lock(&mu_);
+    syncer_cv_.WaitWithDeadline(&mu_, round + kSyncInterval);
+    if (stop_syncer_) return;
+  }
 }
 
 absl::Status StoreBackend::LoadRooms(bool clean) {
@@ -547,6 +597,12 @@ StoreBackend::~StoreBackend() {
       writer_cv_.Signal();
     }
     writer_.join();
+    {
+      absl::MutexLock lock(&mu_);
+      stop_syncer_ = true;
+      syncer_cv_.Signal();
+    }
+    syncer_.join();
     uint64_t lost;
     {
       absl::MutexLock lock(&mu_);
@@ -578,6 +634,7 @@ StoreBackend::~StoreBackend() {
     }
     if (rdb_ != nullptr) sqlite3_close_v2(rdb_);
   }
+  if (cdb_ != nullptr) sqlite3_close_v2(cdb_);
   if (wdb_ != nullptr) sqlite3_close_v2(wdb_);
   if (wal_fd_ >= 0) close(wal_fd_);
   if (lock_fd_ >= 0) close(lock_fd_);  // Releases the flock.
@@ -815,10 +872,8 @@ std::string StoreBackend::FailureMessage(int rc, int sys_errno) const {
     remedy = "restore a backup and restart";
   }
   if (reason.empty()) reason = sqlite3_errstr(rc);
-  return absl::StrCat(
-      "message not sent: chat-service cannot write its "
-      "history to ",
-      options_.dir, " (", reason, "); ", remedy, " and it will resume");
+  return absl::StrCat("chat-service cannot write its history to ", options_.dir,
+                      " (", reason, "); ", remedy, " and it will resume");
 }
 
 bool StoreBackend::SyncWal() {
@@ -1001,7 +1056,6 @@ void StoreBackend::WriterLoop() {
   std::vector<std::pair<std::shared_ptr<CommitListener>, uint64_t>> tell;
   absl::Duration backoff = absl::ZeroDuration();
   absl::Time retry_at = absl::InfinitePast();
-  absl::Time unsynced_since = absl::InfiniteFuture();
   const bool by_age = options_.history_age > absl::ZeroDuration();
   absl::Time next_age = by_age ? absl::Now() : absl::InfiniteFuture();
   absl::Time failing_since = absl::InfiniteFuture();
@@ -1012,11 +1066,10 @@ void StoreBackend::WriterLoop() {
       absl::MutexLock lock(&mu_);
       for (;;) {
         const absl::Time now = absl::Now();
-        const absl::Time sync_at = unsynced_since + kSyncInterval;
-        if (stop_ || now >= sync_at || now >= next_age) break;
+        if (stop_ || now >= next_age) break;
         const bool work = !queue_.empty() || !batch.empty();
         if (work && now >= retry_at) break;
-        absl::Time wake = std::min(sync_at, next_age);
+        absl::Time wake = next_age;
         if (work) wake = std::min(wake, retry_at);
         writer_cv_.WaitWithDeadline(&mu_, wake);
       }
@@ -1032,15 +1085,20 @@ void StoreBackend::WriterLoop() {
       int sys_errno = 0;
       const int rc = WriteBatch(batch, &rooms, &need_sync, &sys_errno);
       if (rc == SQLITE_OK) {
+        // For the syncer: a commit to fdatasync, a WAL to checkpoint.
+        bool wake_syncer =
+            wal_pages_.load(std::memory_order_relaxed) >= kWalPagesCheckpoint;
         // A new reservation is durable before any seq under it is shown.
-        if (options_.sync != SyncMode::kEvery &&
-            (need_sync || options_.sync == SyncMode::kBatch)) {
-          if (need_sync) {
-            SyncWal();
-            unsynced_since = absl::InfiniteFuture();
-          } else if (unsynced_since == absl::InfiniteFuture()) {
-            unsynced_since = absl::Now();
-          }
+        if (options_.sync != SyncMode::kEvery && need_sync) {
+          dirty_.store(false, std::memory_order_relaxed);
+          SyncWal();
+        } else if (options_.sync == SyncMode::kBatch) {
+          wake_syncer |= !dirty_.exchange(true, std::memory_order_acq_rel);
+        }
+        if (wal_pages_.load(std::memory_order_relaxed) >= kWalPagesMax) {
+          int log = 0, done = 0;
+          sqlite3_wal_checkpoint_v2(wdb_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                    &log, &done);
         }
         for (BatchRoom& br : rooms) {
           RoomState& room = *br.room;
@@ -1078,6 +1136,10 @@ void StoreBackend::WriterLoop() {
           absl::MutexLock lock(&mu_);
           done_total_ += written;
           ++commits_;
+          if (wake_syncer) {
+            syncer_work_ = true;
+            syncer_cv_.Signal();
+          }
           failing_.store(false);
           failure_message_.clear();
           done_cv_.SignalAll();
@@ -1096,9 +1158,23 @@ void StoreBackend::WriterLoop() {
           absl::MutexLock lock(&mu_);
           ++failures_;
           failing_.store(true);
-          failure_message_ = message;
+          failure_message_ = absl::StrCat("message not sent: ", message);
           waiting = batch.size() + queue_.size();
+          if (failing_since == absl::InfiniteFuture()) {
+            // Who waits: their members hear why.
+            absl::flat_hash_set<RoomState*> seen;
+            for (const Pending& p : batch) {
+              if (seen.insert(p.room.get()).second) {
+                tell.emplace_back(p.room->listener.lock(), 0);
+              }
+            }
+          }
         }
+        for (auto& [listener, unused] : tell) {
+          if (listener != nullptr)
+            listener->Stalled(absl::UnavailableError(message));
+        }
+        tell.clear();
         backoff =
             std::min(backoff == absl::ZeroDuration() ? absl::Milliseconds(10)
                                                      : backoff * 2,
@@ -1117,10 +1193,6 @@ void StoreBackend::WriterLoop() {
     }
 
     const absl::Time now = absl::Now();
-    if (now >= unsynced_since + kSyncInterval) {
-      SyncWal();
-      unsynced_since = absl::InfiniteFuture();
-    }
     if (now >= next_age) {
       ApplyAge();
       next_age = now + kAgeInterval;
@@ -1130,7 +1202,7 @@ void StoreBackend::WriterLoop() {
       if (queue_.empty()) break;
     }
   }
-  if (unsynced_since != absl::InfiniteFuture()) SyncWal();
+  if (dirty_.exchange(false)) SyncWal();
   absl::MutexLock lock(&mu_);
   writer_exited_ = true;
   done_cv_.SignalAll();

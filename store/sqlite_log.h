@@ -190,6 +190,9 @@ class StoreBackend final : public LogBackend {
                  int* sys_errno);
   void ApplyAge();
   bool SyncWal();
+  // The syncer thread: the WAL's fdatasync every 10 ms with --sync=batch,
+  // and checkpoints, so that neither stalls the writer's commits.
+  void SyncerLoop();
   std::string FailureMessage(int rc, int sys_errno) const;
 
   // Constant after Start.
@@ -209,6 +212,13 @@ class StoreBackend final : public LogBackend {
   sqlite3_stmt* keep_from_ = nullptr;
   sqlite3_stmt* nth_newest_ = nullptr;
   std::thread writer_;
+  // The syncer's connection (checkpoints): syncer thread only.
+  sqlite3* cdb_ = nullptr;
+  std::thread syncer_;
+  // Set by the writer after a commit not yet fdatasynced (batch).
+  std::atomic<bool> dirty_{false};
+  // Pages in the WAL after the writer's last commit (sqlite3_wal_hook).
+  std::atomic<int> wal_pages_{0};
 
   // The reader connection and its statements.
   absl::Mutex read_mu_;
@@ -222,6 +232,9 @@ class StoreBackend final : public LogBackend {
   mutable absl::Mutex mu_;
   absl::CondVar writer_cv_;  // Work for the writer, or stop.
   absl::CondVar done_cv_;    // done_total_ advanced.
+  absl::CondVar syncer_cv_;  // Stop, for the syncer.
+  bool stop_syncer_ ABSL_GUARDED_BY(mu_) = false;
+  bool syncer_work_ ABSL_GUARDED_BY(mu_) = false;  // A sync or checkpoint due.
   absl::flat_hash_map<std::string, std::shared_ptr<RoomState>> rooms_
       ABSL_GUARDED_BY(mu_);
   int64_t next_room_id_ ABSL_GUARDED_BY(mu_) = 1;
