@@ -546,9 +546,9 @@ class Room final : public CommitListener {
       notices->push_back(MakeNotice(absl::StrCat(
           "room ", name_, "'s history was reset since you saw seq ",
           resume_after_seq,
-          " (the server restarted without its history, or the room was "
-          "emptied and forgotten): what was said after that is gone, and "
-          "seqs start again")));
+          " (a restart without --data_dir, a wiped store, or the room "
+          "forgotten while empty): what was said after it is gone, and seqs "
+          "started again")));
       resume_after_seq = 0;
     } else if (resume_after_seq > before) {
       notices->push_back(MakeNotice(
@@ -933,7 +933,11 @@ absl::StatusOr<HistoryPage> Hub::History(const HistoryQuery& query) {
 
 void Hub::Shutdown(absl::string_view text) {
   // What was appended reaches the members before the shutdown notice.
-  logs_->Flush();
+  // Bounded: a store that cannot write keeps what waits for the next start
+  // to miss (it was never shown to anyone).
+  if (!logs_->FlushFor(absl::Seconds(5))) {
+    Log("shutting down with events the store could not write yet");
+  }
   std::vector<std::shared_ptr<Room>> rooms;
   {
     absl::MutexLock lock(&mu_);

@@ -48,6 +48,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "chat/v1/chat.pb.h"
 #include "service/event.h"
 
@@ -177,6 +178,16 @@ class LogBackend {
   // Returns once every event appended so far is committed and its listener
   // told. For shutdown.
   virtual void Flush() = 0;
+
+  // FlushFor
+  //
+  // Flush, waiting at most `timeout` (a store that cannot write may never
+  // finish). Returns whether everything was committed.
+  virtual bool FlushFor(absl::Duration timeout) {
+    (void)timeout;
+    Flush();
+    return true;
+  }
 };
 
 }  // namespace chat

@@ -140,7 +140,7 @@ class StoreBackend final : public LogBackend {
   //
   // As Flush, but gives up after `timeout`; true when everything appended
   // before the call is committed.
-  bool FlushFor(absl::Duration timeout);
+  bool FlushFor(absl::Duration timeout) override;
 
   // Counts, for logs and tests.
   struct Stats {
