@@ -24,30 +24,17 @@ INSTANTIATE_TEST_SUITE_P(Memory, RoomLogContract,
                          ::testing::Values(MemoryFactory()),
                          RoomLogFactoryName);
 
-v1::ChatResponse Message(const std::string& text) {
-  v1::ChatResponse r;
-  r.mutable_message()->set_text(text);
-  return r;
-}
-
-std::unique_ptr<RoomLog> Open(MemoryLogBackend* backend,
-                              const std::string& room) {
-  auto log = backend->Open(room, {});
-  EXPECT_TRUE(log.ok());
-  return std::move(*log);
-}
-
 TEST(MemoryLogTest, HistoryMemoryEvictsTheLeastRecentlyActiveRoomFirst) {
   // Measure one event's cost with a throwaway log.
   MemoryLogBackend probe(1000, 0);
-  auto probe_log = Open(&probe, "x");
+  auto probe_log = OpenLog(&probe, "x");
   const size_t cost =
       (*probe_log->Append(Message("0123456789"), 0, false))->cost();
 
   MemoryLogBackend backend(1000, 25 * cost);
-  auto a = Open(&backend, "a");
-  auto b = Open(&backend, "b");
-  auto c = Open(&backend, "c");
+  auto a = OpenLog(&backend, "a");
+  auto b = OpenLog(&backend, "b");
+  auto c = OpenLog(&backend, "c");
   for (int i = 0; i < 10; ++i)
     ASSERT_TRUE(a->Append(Message("0123456789"), 0, false).ok());
   for (int i = 0; i < 10; ++i)
@@ -74,11 +61,11 @@ TEST(MemoryLogTest, EveryOpenIsANewEpoch) {
   MemoryLogBackend backend(1000, 0);
   std::string first;
   {
-    auto log = Open(&backend, "lobby");
+    auto log = OpenLog(&backend, "lobby");
     first = log->epoch();
     ASSERT_TRUE(log->Append(Message("hi"), 0, false).ok());
   }
-  auto log = Open(&backend, "lobby");
+  auto log = OpenLog(&backend, "lobby");
   EXPECT_NE(log->epoch(), first);
   EXPECT_EQ(log->last_seq(), 0u);
   EXPECT_FALSE(backend.Holds("lobby"));

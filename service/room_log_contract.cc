@@ -15,9 +15,6 @@
 #include "absl/time/time.h"
 
 namespace chat {
-namespace {
-
-constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 
 v1::ChatResponse Message(const std::string& text) {
   v1::ChatResponse r;
@@ -25,6 +22,17 @@ v1::ChatResponse Message(const std::string& text) {
   r.mutable_message()->set_text(text);
   return r;
 }
+
+std::unique_ptr<RoomLog> OpenLog(LogBackend* backend, const std::string& room,
+                                 std::shared_ptr<CommitListener> listener) {
+  auto log = backend->Open(room, listener);
+  EXPECT_TRUE(log.ok()) << log.status();
+  return log.ok() ? std::move(*log) : nullptr;
+}
+
+namespace {
+
+constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 
 v1::ChatResponse Joined(const std::string& name) {
   v1::ChatResponse r;
@@ -48,14 +56,6 @@ class RecordingListener : public CommitListener {
   mutable absl::Mutex mu_;
   std::vector<uint64_t> calls_ ABSL_GUARDED_BY(mu_);
 };
-
-std::unique_ptr<RoomLog> OpenLog(
-    LogBackend* backend, const std::string& room,
-    std::shared_ptr<CommitListener> listener = nullptr) {
-  auto log = backend->Open(room, listener);
-  EXPECT_TRUE(log.ok()) << log.status();
-  return log.ok() ? std::move(*log) : nullptr;
-}
 
 EventPtr MustAppend(RoomLog* log, v1::ChatResponse r, uint64_t origin = 0) {
   auto event = log->Append(std::move(r), origin, false);

@@ -59,6 +59,17 @@ inline std::ostream& operator<<(std::ostream& os, const RoomLogFactory& f) {
 std::string RoomLogFactoryName(
     const ::testing::TestParamInfo<RoomLogFactory>& info);
 
+// Helpers for backend tests, here and beside the backends.
+
+// A message from "alice" with `text`, as a room appends it.
+v1::ChatResponse Message(const std::string& text);
+
+// backend->Open(room, listener), failing the test (and returning null) on
+// error.
+std::unique_ptr<RoomLog> OpenLog(
+    LogBackend* backend, const std::string& room,
+    std::shared_ptr<CommitListener> listener = nullptr);
+
 // The fixture: a fresh directory per test, and helpers.
 class RoomLogContract : public ::testing::TestWithParam<RoomLogFactory> {
  protected:

@@ -84,21 +84,6 @@ class StoreTest : public ::testing::Test {
   std::string dir_;
 };
 
-v1::ChatResponse Message(const std::string& text) {
-  v1::ChatResponse r;
-  r.mutable_message()->set_sender("alice");
-  r.mutable_message()->set_text(text);
-  return r;
-}
-
-std::unique_ptr<RoomLog> OpenLog(
-    LogBackend* backend, const std::string& room,
-    std::shared_ptr<CommitListener> listener = nullptr) {
-  auto log = backend->Open(room, listener);
-  EXPECT_TRUE(log.ok()) << log.status();
-  return log.ok() ? std::move(*log) : nullptr;
-}
-
 std::vector<EventPtr> ReadAll(RoomLog* log, bool messages_only = false) {
   std::vector<EventPtr> out;
   LogRead read;
