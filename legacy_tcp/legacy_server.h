@@ -50,6 +50,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/listener.h"
 #include "service/room.h"
 
 namespace chat {
@@ -70,11 +71,11 @@ struct LegacyServerOptions {
   absl::Duration close_grace = absl::Seconds(5);
 };
 
-class LegacyServer {
+class LegacyServer final : public Listener {
  public:
   LegacyServer(Hub* hub, LegacyServerOptions options);
   // Shuts down, if Shutdown was not called.
-  ~LegacyServer();
+  ~LegacyServer() override;
 
   LegacyServer(const LegacyServer&) = delete;
   LegacyServer& operator=(const LegacyServer&) = delete;
@@ -84,10 +85,11 @@ class LegacyServer {
   // Binds, listens and starts the threads. Errors: INVALID_ARGUMENT (a bad
   // address), UNAVAILABLE (cannot bind or listen), FAILED_PRECONDITION
   // (started twice).
-  absl::Status Start();
+  absl::Status Start() override;
 
+  absl::string_view name() const override { return "legacy"; }
   // The address bound, "HOST:PORT", once started.
-  std::string address() const;
+  std::string address() const override;
   int port() const;
 
   // Shutdown
@@ -95,7 +97,7 @@ class LegacyServer {
   // Stops accepting, lets every session flush what it has and close (call
   // Hub::Shutdown first, so that members get its notice), closes whatever is
   // still open after `grace`, and joins the threads. Idempotent.
-  void Shutdown(absl::Duration grace = absl::Seconds(1));
+  void Shutdown(absl::Duration grace = absl::Seconds(1)) override;
 
   // Open connections (sessions not yet destroyed).
   size_t connection_count() const;

@@ -3,15 +3,13 @@
 // room core, whose rooms' logs live in memory or, with --data_dir, in the
 // store. Prints one "chat-service ready ..." line to stdout once listening;
 // logs to stderr; SIGINT/SIGTERM shut it down cleanly.
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -20,7 +18,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "service/flag_types.h"
-#include "service/grpc_service.h"
+#include "service/grpc_listener.h"
+#include "service/listener.h"
 #include "service/log.h"
 #include "service/room.h"
 #include "store/sqlite_log.h"
@@ -87,11 +86,35 @@ absl::StatusOr<std::unique_ptr<LogBackend>> OpenLogs(const HubOptions& hub) {
   return std::unique_ptr<LogBackend>(*std::move(store));
 }
 
-// "127.0.0.1:0" with port 54321 -> "127.0.0.1:54321".
-std::string WithPort(const std::string& addr, int port) {
-  const size_t colon = addr.rfind(':');
-  return absl::StrCat(colon == std::string::npos ? addr : addr.substr(0, colon),
-                      ":", port);
+// One transport on the ready line: its listener, or null when turned off.
+struct Transport {
+  std::string name;
+  std::unique_ptr<Listener> listener;
+};
+
+// The transports, in ready-line order. A new transport is a folder with a
+// Listener and a line here.
+std::vector<Transport> MakeTransports(Hub* hub) {
+  std::vector<Transport> transports;
+  transports.push_back({"grpc", std::make_unique<GrpcListener>(
+                                    hub, absl::GetFlag(FLAGS_grpc_addr))});
+  const std::string legacy_addr = absl::GetFlag(FLAGS_legacy_addr);
+  std::unique_ptr<Listener> legacy;
+#if CHAT_HAVE_LEGACY_TCP
+  if (!legacy_addr.empty()) {
+    LegacyServerOptions legacy_options;
+    legacy_options.address = legacy_addr;
+    legacy_options.max_connections = absl::GetFlag(FLAGS_max_connections);
+    legacy_options.threads = absl::GetFlag(FLAGS_legacy_threads);
+    legacy = std::make_unique<LegacyServer>(hub, legacy_options);
+  }
+#else
+  if (!legacy_addr.empty()) {
+    Log("legacy TCP port not built (CHAT_PARTS lacks legacy_tcp): legacy=off");
+  }
+#endif
+  transports.push_back({"legacy", std::move(legacy)});
+  return transports;
 }
 
 int Run() {
@@ -121,64 +144,41 @@ int Run() {
   }
   Hub hub(options, *std::move(logs));
 
-  ChatRoomService service(&hub);
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  const std::string grpc_addr = absl::GetFlag(FLAGS_grpc_addr);
-  int grpc_port = 0;
-  builder.AddListeningPort(grpc_addr, grpc::InsecureServerCredentials(),
-                           &grpc_port);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || grpc_port == 0) {
-    std::fprintf(stderr, "chat-service: cannot listen for gRPC on %s\n",
-                 grpc_addr.c_str());
-    return 1;
-  }
-
-  std::string legacy = "off";
-  const std::string legacy_addr = absl::GetFlag(FLAGS_legacy_addr);
-#if CHAT_HAVE_LEGACY_TCP
-  std::unique_ptr<LegacyServer> legacy_server;
-  if (!legacy_addr.empty()) {
-    LegacyServerOptions legacy_options;
-    legacy_options.address = legacy_addr;
-    legacy_options.max_connections = absl::GetFlag(FLAGS_max_connections);
-    legacy_options.threads = absl::GetFlag(FLAGS_legacy_threads);
-    legacy_server = std::make_unique<LegacyServer>(&hub, legacy_options);
-    if (absl::Status s = legacy_server->Start(); !s.ok()) {
-      std::fprintf(stderr, "chat-service: %s\n", s.ToString().c_str());
-      server->Shutdown(std::chrono::system_clock::now());
+  std::vector<Transport> transports = MakeTransports(&hub);
+  std::string ready = "chat-service ready";
+  for (Transport& t : transports) {
+    if (t.listener == nullptr) {
+      absl::StrAppend(&ready, " ", t.name, "=off");
+      continue;
+    }
+    if (absl::Status s = t.listener->Start(); !s.ok()) {
+      std::fprintf(stderr, "chat-service: %s\n",
+                   std::string(s.message()).c_str());
+      for (Transport& started : transports) {
+        if (started.listener) started.listener->Shutdown(absl::ZeroDuration());
+      }
       return 1;
     }
-    legacy = legacy_server->address();
+    absl::StrAppend(&ready, " ", t.name, "=", t.listener->address());
   }
-#else
-  if (!legacy_addr.empty()) {
-    Log("legacy TCP port not built (CHAT_PARTS lacks legacy_tcp): legacy=off");
-  }
-#endif
-  std::printf("chat-service ready grpc=%s legacy=%s\n",
-              WithPort(grpc_addr, grpc_port).c_str(), legacy.c_str());
+  std::printf("%s\n", ready.c_str());
   std::fflush(stdout);
 
   int sig = 0;
   sigwait(&signals, &sig);
   Log("shutting down (", sig == SIGINT ? "SIGINT" : "SIGTERM", ")");
-  // Members get the notice and their outboxes close; both transports then
+  // Members get the notice and their outboxes close; the transports then
   // flush and end their connections, in parallel. gRPC waits for streams
   // whose clients keep their side open until the deadline, then cancels
   // them: the process exits within about 1 s either way.
   hub.Shutdown("chat-service is shutting down");
-  std::thread grpc_stop([&server] {
-    server->Shutdown(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(1000));
-  });
-#if CHAT_HAVE_LEGACY_TCP
-  if (legacy_server) legacy_server->Shutdown(absl::Seconds(1));
-#endif
-  grpc_stop.join();
+  std::vector<std::thread> stopping;
+  for (Transport& t : transports) {
+    if (t.listener == nullptr) continue;
+    stopping.emplace_back(
+        [&t] { t.listener->Shutdown(absl::Milliseconds(1000)); });
+  }
+  for (std::thread& thread : stopping) thread.join();
   Log("stopped");
   return 0;
 }
