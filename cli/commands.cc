@@ -465,22 +465,23 @@ class JoinLoop {
   }
 
   void HandleLine(const std::string& line) {
-    Input input = ParseInput(line);
+    const TypedLine typed = ParseTypedLine(line);  // Points into `line`.
     absl::Status s;
-    switch (input.kind) {
-      case Input::Kind::kEmpty:
+    switch (typed.kind) {
+      case TypedLine::Kind::kEmpty:
         return;
-      case Input::Kind::kSay:
-      case Input::Kind::kAction:
-        s = session_->Say(input.text, input.kind == Input::Kind::kAction);
+      case TypedLine::Kind::kSay:
+      case TypedLine::Kind::kAction:
+        s = session_->Say(typed.argument,
+                          typed.kind == TypedLine::Kind::kAction);
         break;
-      case Input::Kind::kNick:
-        s = session_->Rename(input.text);
+      case TypedLine::Kind::kNick:
+        s = session_->Rename(typed.argument);
         break;
-      case Input::Kind::kJoin:
-        s = session_->Move(input.text);
+      case TypedLine::Kind::kJoin:
+        s = session_->Move(typed.argument);
         break;
-      case Input::Kind::kWho: {
+      case TypedLine::Kind::kWho: {
         absl::StatusOr<v1::ListMembersResponse> members =
             ListMembers(stub_, server_, session_->room());
         if (!members.ok()) {
@@ -491,10 +492,10 @@ class JoinLoop {
         }
         return;
       }
-      case Input::Kind::kQuit:
-        Quit(input.text);
+      case TypedLine::Kind::kQuit:
+        Quit(typed.argument);
         return;
-      case Input::Kind::kHelp:
+      case TypedLine::Kind::kHelp:
         for (absl::string_view l : absl::StrSplit(InputHelp(), '\n')) {
           if (terminal_) {
             editor_.PrintAbove(l);
@@ -503,8 +504,9 @@ class JoinLoop {
           }
         }
         return;
-      case Input::Kind::kError:
-        Say(input.text);
+      case TypedLine::Kind::kBadUsage:
+      case TypedLine::Kind::kUnknown:
+        Say(typed.error);
         return;
     }
     if (s.ok()) return;

@@ -16,8 +16,6 @@
 #include <utility>
 
 #include "absl/random/random.h"
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -48,21 +46,22 @@ constexpr size_t kMaxIov = IOV_MAX;
 
 constexpr absl::string_view kWelcome =
     "-- welcome to chatroom; type /help for the commands\r\n";
-constexpr absl::string_view kCommands =
-    "/nick NAME, /who, /me ACTION, /join ROOM, /quit [REASON], /help";
 constexpr absl::string_view kHelp =
     "-- /nick NAME      change your name\r\n"
     "-- /who            who is in the room, and how they are connected\r\n"
     "-- /me ACTION      an action, shown as \"* you ACTION\"\r\n"
     "-- /join ROOM      move to another room\r\n"
-    "-- /quit [REASON]  leave\r\n"
+    "-- /quit [REASON]  leave (/exit too)\r\n"
     "-- /help           this help\r\n"
     "-- any other line is said to the room; start it with // to say a line "
     "that starts with /";
 
-// The legacy rendering of an event, cached once per event (Event::Rendered).
-std::string RenderLine(const v1::ChatResponse& event) {
-  std::string line = FormatEventLine(event);
+// This transport's encoding of events (service/event.h): its line.
+const EncodingKey<std::string> kLineEncoding = RegisterEncoding<std::string>();
+
+// The legacy rendering of an event, made once per event (Event::Encoded).
+std::string RenderLine(const Event& event) {
+  std::string line = FormatEventLine(event.response());
   line.append("\r\n");
   return line;
 }
@@ -172,8 +171,8 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   // Decodes and acts on unread_ until it is used up, the session leaves, or
   // it owes the client too many answers.
   void ProcessInput();
+  // Acts on one line read (ParseTypedLine's grammar, service/format.h).
   void HandleLine(absl::string_view line);
-  void HandleCommand(absl::string_view command, absl::string_view arg);
   void Who();
   // Queues a local answer for the client, after what the outbox holds
   // ("\r\n" is added).
@@ -376,42 +375,35 @@ void LegacySession::ProcessInput() {
 }
 
 void LegacySession::HandleLine(absl::string_view line) {
-  if (line.empty()) return;
-  if (line[0] != '/' || absl::StartsWith(line, "//")) {
-    if (line[0] == '/') line.remove_prefix(1);
-    Answered(member_->Say(line, /*action=*/false));
-    return;
-  }
-  line.remove_prefix(1);
-  const size_t space = line.find_first_of(" \t");
-  absl::string_view command = line.substr(0, space);
-  absl::string_view arg = space == absl::string_view::npos
-                              ? absl::string_view()
-                              : absl::StripAsciiWhitespace(line.substr(space));
-  HandleCommand(command, arg);
-}
-
-void LegacySession::HandleCommand(absl::string_view command,
-                                  absl::string_view arg) {
-  if (absl::EqualsIgnoreCase(command, "nick")) {
-    if (arg.empty()) return Reply("!! usage: /nick NAME");
-    Answered(member_->Rename(arg));
-  } else if (absl::EqualsIgnoreCase(command, "me")) {
-    Answered(member_->Say(arg, /*action=*/true));
-  } else if (absl::EqualsIgnoreCase(command, "join")) {
-    if (arg.empty()) return Reply("!! usage: /join ROOM");
-    Answered(member_->Move(arg, /*history=*/0));
-  } else if (absl::EqualsIgnoreCase(command, "who")) {
-    Who();
-  } else if (absl::EqualsIgnoreCase(command, "quit")) {
-    // The core sanitizes and shortens the reason.
-    Quit(arg.empty() ? "quit" : arg);
-  } else if (absl::EqualsIgnoreCase(command, "help")) {
-    Reply(kHelp);
-  } else {
-    Reply(absl::StrCat("!! unknown command /",
-                       SanitizeText(command.substr(0, kMaxNameLength)),
-                       "; the commands are ", kCommands));
+  const TypedLine typed = ParseTypedLine(line);
+  switch (typed.kind) {
+    case TypedLine::Kind::kEmpty:
+      return;
+    case TypedLine::Kind::kSay:
+    case TypedLine::Kind::kAction:
+      Answered(
+          member_->Say(typed.argument, typed.kind == TypedLine::Kind::kAction));
+      return;
+    case TypedLine::Kind::kNick:
+      Answered(member_->Rename(typed.argument));
+      return;
+    case TypedLine::Kind::kJoin:
+      Answered(member_->Move(typed.argument, /*history=*/0));
+      return;
+    case TypedLine::Kind::kWho:
+      Who();
+      return;
+    case TypedLine::Kind::kQuit:
+      // The core sanitizes and shortens the reason.
+      Quit(typed.argument.empty() ? "quit" : typed.argument);
+      return;
+    case TypedLine::Kind::kHelp:
+      Reply(kHelp);
+      return;
+    case TypedLine::Kind::kBadUsage:
+    case TypedLine::Kind::kUnknown:
+      Reply(absl::StrCat("!! ", typed.error));
+      return;
   }
 }
 
@@ -502,7 +494,7 @@ bool LegacySession::PrepareBatch() {
       if (event.origin() == member_id_ && event.response().has_message()) {
         continue;
       }
-      gathered_.append(event.Rendered(&RenderLine));
+      gathered_.append(event.Encoded(kLineEncoding, &RenderLine));
     }
     pending_.clear();  // The lines are copied: the events can go.
     if (!gathered_.empty()) break;

@@ -371,6 +371,30 @@ TEST_F(LegacyServerTest, CommandsNickWhoMeJoin) {
   EXPECT_EQ(bob->ReadLine(), "-- 1 in dev: robert (tcp)");
 }
 
+// The grammar is ParseTypedLine's (service/format_test.cc); here, that the
+// port answers each kind of line as chatctl does.
+TEST_F(LegacyServerTest, UsageErrorsBlankLinesAndExit) {
+  auto bob = Connect();
+  const std::string guest = bob->Welcome();
+  auto carol = Connect();
+  const std::string carol_guest = carol->Welcome();
+  bob->ReadUntil(carol_guest + " joined");
+
+  // A blank line is ignored: the next answer is the usage error's.
+  bob->Send("   \t\n/me\n");
+  EXPECT_EQ(bob->ReadLine(), "!! usage: /me ACTION");
+  bob->Send("/who bob\n");
+  EXPECT_EQ(bob->ReadLine(), "!! usage: /who (it lists everyone in the room)");
+  bob->Send("/help me\n");
+  EXPECT_THAT(bob->ReadLine().value_or(""), StartsWith("-- /nick NAME"));
+  bob->ReadUntil("start it with //");
+  // /exit is /quit; nothing before it reached the room: carol's next line
+  // is bob leaving.
+  bob->Send("/exit gone fishing\n");
+  EXPECT_TRUE(bob->ReadsEof());
+  EXPECT_EQ(carol->ReadLine(), "-- " + guest + " left (gone fishing)");
+}
+
 TEST_F(LegacyServerTest, QuitFlushesLeavesAndCloses) {
   auto bob = Connect();
   bob->Welcome();

@@ -21,13 +21,16 @@ namespace {
 
 using Bytes = grpc::ByteBuffer;
 
+// This transport's encoding of events (service/event.h).
+const EncodingKey<Bytes> kWireBytesEncoding = RegisterEncoding<Bytes>();
+
 // The event's serialized bytes as a ByteBuffer, made once per event and
 // shared by every member's write. The slice is a copy that gRPC refcounts on
 // its own, so gRPC may hold it after the event is gone.
 const Bytes& WireBytes(const Event& event) {
-  return event.Cached<Bytes>([&] {
-    grpc::Slice slice(event.wire().data(), event.wire().size());
-    return std::make_unique<const Bytes>(&slice, 1);
+  return event.Encoded(kWireBytesEncoding, [](const Event& e) {
+    grpc::Slice slice(e.wire().data(), e.wire().size());
+    return Bytes(&slice, 1);
   });
 }
 
