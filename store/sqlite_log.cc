@@ -494,7 +494,8 @@ absl::Status StoreBackend::LoadRooms(bool clean) {
                    " ORDER BY e.seq LIMIT 1), "
                    "(SELECT e.time_s FROM events e WHERE e.room_id = r.id "
                    " ORDER BY e.seq LIMIT 1), "
-                   "r.contiguous_from "
+                   "r.contiguous_from, "
+                   "(SELECT max(e.seq) FROM events e WHERE e.room_id = r.id) "
                    "FROM rooms r",
                    &stmt);
   size_t count = 0;
@@ -509,7 +510,14 @@ absl::Status StoreBackend::LoadRooms(bool clean) {
           &budget_, options_.history_events,
           reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)),
           reinterpret_cast<const char*>(sqlite3_column_text(stmt, 2)), id);
-      const uint64_t last = sqlite3_column_int64(stmt, 3);
+      // rooms.last_seq is written when a reservation is crossed and at a
+      // clean stop, not with every commit: the newest stored event may be
+      // newer.
+      const uint64_t last =
+          std::max<uint64_t>(sqlite3_column_int64(stmt, 3),
+                             sqlite3_column_type(stmt, 8) == SQLITE_NULL
+                                 ? 0
+                                 : sqlite3_column_int64(stmt, 8));
       const uint64_t reserved = sqlite3_column_int64(stmt, 4);
       // After an unclean stop, seqs up to the reservation may have been
       // shown and then lost: continue after it.
@@ -612,9 +620,32 @@ StoreBackend::~StoreBackend() {
       Log("store: ", lost, " events could not be written to ", options_.dir,
           " before shutdown and are lost; the store stays marked unclean");
     } else {
+      // Every room's last seq (retention may have deleted every event of
+      // a room) with the clean mark, in one transaction.
+      std::vector<std::shared_ptr<RoomState>> rooms;
+      {
+        absl::MutexLock lock(&mu_);
+        for (const auto& [name, room] : rooms_) {
+          if (room->stored.load()) rooms.push_back(room);
+        }
+      }
       int rc = Exec(wdb_, "PRAGMA synchronous=FULL");
+      if (rc == SQLITE_OK) rc = Exec(wdb_, "BEGIN IMMEDIATE");
+      for (size_t i = 0; rc == SQLITE_OK && i < rooms.size(); ++i) {
+        const RoomState& room = *rooms[i];
+        sqlite3_bind_int64(update_room_, 1, room.id);
+        sqlite3_bind_int64(update_room_, 2, I64(room.committed_seq.load()));
+        sqlite3_bind_int64(update_room_, 3, I64(room.reserved_seq));
+        sqlite3_bind_int64(update_room_, 4, I64(room.contiguous_from.load()));
+        rc = Run(update_room_);
+      }
       if (rc == SQLITE_OK) {
         rc = Exec(wdb_, "UPDATE meta SET value = '1' WHERE key = 'clean'");
+      }
+      if (rc == SQLITE_OK) {
+        rc = Exec(wdb_, "COMMIT");
+      } else if (!sqlite3_get_autocommit(wdb_)) {
+        Exec(wdb_, "ROLLBACK");
       }
       if (rc != SQLITE_OK) {
         Log("store: cannot mark ", db_path_, " clean (", sqlite3_errmsg(wdb_),
@@ -939,12 +970,17 @@ int StoreBackend::WriteBatch(const std::deque<Pending>& batch,
       br.reserved = br.last + kReserveBlock;
       *need_sync = true;
     }
-    sqlite3_bind_int64(update_room_, 1, room.id);
-    sqlite3_bind_int64(update_room_, 2, I64(br.last));
-    sqlite3_bind_int64(update_room_, 3, I64(br.reserved));
-    sqlite3_bind_int64(update_room_, 4, I64(room.contiguous_from.load()));
-    rc = Run(update_room_);
-    if (rc != SQLITE_OK) return fail(rc);
+    // The room's row changes only with a new reservation (and at a clean
+    // stop): a commit is one page write fewer. A start finds the last seq
+    // from the events themselves (LoadRooms).
+    if (br.reserved != room.reserved_seq) {
+      sqlite3_bind_int64(update_room_, 1, room.id);
+      sqlite3_bind_int64(update_room_, 2, I64(br.last));
+      sqlite3_bind_int64(update_room_, 3, I64(br.reserved));
+      sqlite3_bind_int64(update_room_, 4, I64(room.contiguous_from.load()));
+      rc = Run(update_room_);
+      if (rc != SQLITE_OK) return fail(rc);
+    }
     // Retention by count, in steps of `slack` events rather than one by one.
     if (keep == 0 || br.last < keep) continue;
     const uint64_t stored = room.stored_first.load();
