@@ -8,15 +8,19 @@
 // events to the room's history in memory, advances the room's committed seq
 // and calls its CommitListener. A failed write rolls back, keeps the events
 // queued and retries with backoff; meanwhile Append refuses (UNAVAILABLE)
-// everything but `must` events, with a sentence that says what to do.
+// everything but `must` events, with a sentence that says what to do, and
+// the rooms whose events wait hear it once (CommitListener::Stalled).
 //
 // Durability (--sync): kEvery fsyncs each commit before anyone is told;
 // kBatch writes each commit at once (a killed process loses nothing
-// committed) and fsyncs within 10 ms; kNone leaves fsync to SQLite's
-// checkpoints. Whatever the mode, a seq is never reused: seqs are reserved in
-// blocks of kReserveBlock, and a commit that goes past a room's reservation
-// is fsynced with the new one; after an unclean stop every room continues
-// after its reservation (a gap, which a resuming client sees as lost events).
+// committed) and a second thread ("chat-store-sync") fdatasyncs the WAL
+// within 10 ms; kNone leaves fsync to SQLite's checkpoints, which that
+// thread also runs, on its own connection, so that no commit waits for one.
+// Whatever the mode, a seq is never reused: seqs are reserved in blocks of
+// kReserveBlock, and a commit that goes past a room's reservation is fsynced
+// with the new one; after an unclean stop every room continues after its
+// reservation, and the run of seqs skipped is kept (table skips;
+// RoomLog::Skipped), so a resuming client is told no event had them.
 //
 // Retention: each room keeps its last `history_events` events and, when
 // `history_age` is set, none older than that (checked about once a second).
@@ -34,7 +38,9 @@
 // store. An online backup: `sqlite3 DIR/chat.db ".backup FILE"`.
 //
 // Schema: rooms(id, name UNIQUE, epoch, last_seq, reserved_seq,
-// contiguous_from = the first seq after the last gap);
+// contiguous_from = the first seq after the last gap), written with each new
+// reservation and at a clean stop (a start takes the newest of last_seq and
+// the room's newest event); skips(room_id, first, last);
 // events(room_id, seq, time_s, is_message, body = ChatResponse wire bytes)
 // WITHOUT ROWID keyed by (room_id, seq); meta(key, value) with "schema" and
 // "clean" (set on a clean shutdown).
