@@ -134,7 +134,10 @@ class Member : public std::enable_shared_from_this<Member> {
   // Leave
   //
   // Leaves the room (others see member_left with `reason`) and closes the
-  // outbox with OK once the events already queued are drained. Idempotent.
+  // outbox with OK once the member's leave is delivered (with a store, the
+  // events appended before it may still wait for their commit: the member
+  // gets those first), and the transport then drains what is queued.
+  // Idempotent.
   void Leave(absl::string_view reason);
 
   // Disconnect
