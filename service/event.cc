@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "absl/base/attributes.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace chat {
 namespace event_internal {
@@ -36,6 +38,12 @@ Event::~Event() {
   for (Slot& slot : slots_) {
     if (slot.destroy != nullptr) slot.destroy(slot.bytes);
   }
+}
+
+void SetTimeNow(v1::ChatResponse* r) {
+  const int64_t nanos = absl::ToUnixNanos(absl::Now());
+  r->mutable_time()->set_seconds(nanos / 1000000000);
+  r->mutable_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
 
 }  // namespace chat

@@ -146,6 +146,11 @@ class Event {
 
 using EventPtr = std::shared_ptr<const Event>;
 
+// SetTimeNow
+//
+// Sets `r`'s time to now: when the core or a room log stamps an event.
+void SetTimeNow(v1::ChatResponse* r);
+
 }  // namespace chat
 
 #endif  // CHATROOM_SERVICE_EVENT_H_

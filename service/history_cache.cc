@@ -71,12 +71,7 @@ void HistoryCache::Add(EventPtr event) {
     absl::MutexLock lock(&mu_);
     events_.push_back(std::move(event));
     bytes_ += cost;
-    while (events_.size() > max_events_) {
-      freed += events_.front()->cost();
-      dropped.push_back(std::move(events_.front()));
-      events_.pop_front();
-    }
-    bytes_ -= freed;
+    while (events_.size() > max_events_) freed += PopOldestLocked(&dropped);
   }
   if (budget_ == nullptr) return;
   if (freed > 0) budget_->Shrank(freed);
@@ -150,11 +145,8 @@ void HistoryCache::DropBefore(uint64_t seq) {
   {
     absl::MutexLock lock(&mu_);
     while (!events_.empty() && events_.front()->seq() < seq) {
-      freed += events_.front()->cost();
-      dropped.push_back(std::move(events_.front()));
-      events_.pop_front();
+      freed += PopOldestLocked(&dropped);
     }
-    bytes_ -= freed;
   }
   if (budget_ != nullptr && freed > 0) budget_->Shrank(freed);
 }
@@ -165,13 +157,18 @@ size_t HistoryCache::EvictOldest(size_t bytes) {
   {
     absl::MutexLock lock(&mu_);
     while (!events_.empty() && freed < bytes) {
-      freed += events_.front()->cost();
-      dropped.push_back(std::move(events_.front()));
-      events_.pop_front();
+      freed += PopOldestLocked(&dropped);
     }
-    bytes_ -= freed;
   }
   return freed;
+}
+
+size_t HistoryCache::PopOldestLocked(std::vector<EventPtr>* dropped) {
+  const size_t cost = events_.front()->cost();
+  dropped->push_back(std::move(events_.front()));
+  events_.pop_front();
+  bytes_ -= cost;
+  return cost;
 }
 
 }  // namespace chat

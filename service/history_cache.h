@@ -104,6 +104,10 @@ class HistoryCache {
   // Drops the oldest events until at least `bytes` are freed or the cache is
   // empty; returns the bytes freed. Does not call the budget.
   size_t EvictOldest(size_t bytes);
+  // Moves the oldest event to *dropped (to be freed after the lock is
+  // released) and returns its cost. The cache must not be empty.
+  size_t PopOldestLocked(std::vector<EventPtr>* dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t last_active() const {
     return last_active_.load(std::memory_order_relaxed);
   }

@@ -7,8 +7,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 
 namespace chat {
 namespace {
@@ -25,10 +23,7 @@ class MemoryRoomLog final : public RoomLog {
                                   bool) override {
     const uint64_t seq = last_seq_.load(std::memory_order_relaxed) + 1;
     response.set_seq(seq);
-    const int64_t nanos = absl::ToUnixNanos(absl::Now());
-    response.mutable_time()->set_seconds(nanos / 1000000000);
-    response.mutable_time()->set_nanos(
-        static_cast<int32_t>(nanos % 1000000000));
+    SetTimeNow(&response);
     auto event = std::make_shared<const Event>(std::move(response), origin);
     cache_.Add(event);
     last_seq_.store(seq, std::memory_order_release);

@@ -7,7 +7,6 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "service/format.h"
 #include "service/log.h"
@@ -19,16 +18,9 @@ namespace {
 
 using MemberList = std::vector<std::shared_ptr<Member>>;
 
-void SetNow(v1::ChatResponse* r) {
-  const absl::Time now = absl::Now();
-  const int64_t nanos = absl::ToUnixNanos(now);
-  r->mutable_time()->set_seconds(nanos / 1000000000);
-  r->mutable_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-}
-
 EventPtr MakeNotice(absl::string_view text) {
   v1::ChatResponse r;
-  SetNow(&r);
+  SetTimeNow(&r);
   r.mutable_notice()->set_text(std::string(text));
   return std::make_shared<const Event>(std::move(r), 0);
 }
@@ -88,15 +80,9 @@ class LogReplay final : public Replay {
   }
 
   Step Next(std::vector<EventPtr>* out) override {
-    if (messages_ > 0) {
-      // The start is found on the first batch: it may read the store.
-      absl::StatusOr<uint64_t> start =
-          log_->MessagesStart(messages_, until_ + 1);
-      if (!start.ok()) return Fail(start.status(), out);
-      after_ = *start;
-      messages_ = 0;
-      messages_only_ = true;
-    }
+    // For an asynchronous log, the start is found on the first batch: it
+    // may read the store.
+    if (absl::Status s = FindStart(); !s.ok()) return Fail(s, out);
     if (after_ >= until_) return Step::kDone;
     std::vector<EventPtr> batch;
     uint64_t through;
@@ -110,13 +96,8 @@ class LogReplay final : public Replay {
       }
       through = next_ < held_.size() ? batch.back()->seq() : until_;
     } else {
-      LogRead read;
-      read.after = after_;
-      read.until = until_;
-      read.messages_only = messages_only_;
-      read.max_events = kBatchEvents;
-      read.max_bytes = kBatchBytes;
-      absl::StatusOr<uint64_t> got = log_->Read(read, &batch);
+      absl::StatusOr<uint64_t> got =
+          log_->Read(Range(kBatchEvents, kBatchBytes), &batch);
       if (!got.ok()) return Fail(got.status(), out);
       through = *got;
     }
@@ -146,22 +127,32 @@ class LogReplay final : public Replay {
 
   void TakeIfSynchronous() {
     if (!log_->synchronous() || after_ >= until_) return;
-    if (messages_ > 0) {
-      absl::StatusOr<uint64_t> start =
-          log_->MessagesStart(messages_, until_ + 1);
-      if (!start.ok()) return;  // Read again at the first batch.
-      after_ = *start;
-      messages_ = 0;
-      messages_only_ = true;
-    }
+    if (!FindStart().ok()) return;  // Tried again at the first batch.
+    constexpr size_t kAll = std::numeric_limits<size_t>::max();
+    taken_ = log_->Read(Range(kAll, kAll), &held_).ok();
+    if (!taken_) held_.clear();
+  }
+
+  // For the last `messages_` messages: where they start, once.
+  absl::Status FindStart() {
+    if (messages_ == 0) return absl::OkStatus();
+    absl::StatusOr<uint64_t> start = log_->MessagesStart(messages_, until_ + 1);
+    if (!start.ok()) return start.status();
+    after_ = *start;
+    messages_ = 0;
+    messages_only_ = true;
+    return absl::OkStatus();
+  }
+
+  // What is left to replay, in batches of these limits.
+  LogRead Range(size_t max_events, size_t max_bytes) const {
     LogRead read;
     read.after = after_;
     read.until = until_;
     read.messages_only = messages_only_;
-    read.max_events = std::numeric_limits<size_t>::max();
-    read.max_bytes = std::numeric_limits<size_t>::max();
-    taken_ = log_->Read(read, &held_).ok();
-    if (!taken_) held_.clear();
+    read.max_events = max_events;
+    read.max_bytes = max_bytes;
+    return read;
   }
 
   // Notices for the seqs between `had` and `next`, exclusive: those lost,
@@ -575,7 +566,7 @@ class Room final : public CommitListener {
                           std::unique_ptr<Replay> replay)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     v1::ChatResponse r;
-    SetNow(&r);
+    SetTimeNow(&r);
     v1::Welcome* w = r.mutable_welcome();
     w->set_room(name_);
     w->set_name(name);

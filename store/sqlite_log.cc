@@ -749,9 +749,7 @@ absl::StatusOr<EventPtr> StoreBackend::Append(
   }
   const uint64_t seq = room->last_seq.load(std::memory_order_relaxed) + 1;
   response.set_seq(seq);
-  const int64_t nanos = absl::ToUnixNanos(absl::Now());
-  response.mutable_time()->set_seconds(nanos / 1000000000);
-  response.mutable_time()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  SetTimeNow(&response);
   auto event = std::make_shared<const Event>(std::move(response), origin);
 
   absl::MutexLock lock(&mu_);
