@@ -99,7 +99,7 @@ const std::vector<Command>& Commands() {
       {"who",
        "chatctl who [--server HOST:PORT] [--room ROOM] [--json]",
        "list who is in a room",
-       "Prints one member per line: NAME TRANSPORT (grpc or tcp).",
+       "Prints one member per line: NAME TRANSPORT (grpc, tcp or web).",
        {"server", "room", "json"}},
       {"history",
        "chatctl history [--server HOST:PORT] [--room ROOM] [--last N] "

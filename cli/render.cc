@@ -157,6 +157,7 @@ std::string RenderMembers(const v1::ListMembersResponse& members,
       absl::StrAppend(&names, m.name());
     }
     if (m.transport() == v1::TRANSPORT_TCP) absl::StrAppend(&names, " (tcp)");
+    if (m.transport() == v1::TRANSPORT_WEB) absl::StrAppend(&names, " (web)");
   }
   if (members.members_size() == 0) {
     return absl::StrCat("-- nobody in room ", members.room());

@@ -120,6 +120,11 @@ TEST(RenderMembersTest, ListsNamesAndMarksTcp) {
   bob->set_name("bob");
   bob->set_transport(v1::TRANSPORT_TCP);
   EXPECT_EQ(RenderMembers(r, {}), "-- 2 in room lobby: alice, bob (tcp)");
+  v1::Member* carol = r.add_members();
+  carol->set_name("carol");
+  carol->set_transport(v1::TRANSPORT_WEB);
+  EXPECT_EQ(RenderMembers(r, {}),
+            "-- 3 in room lobby: alice, bob (tcp), carol (web)");
 }
 
 TEST(ColorModeTest, ParsesTheFlag) {

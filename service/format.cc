@@ -48,7 +48,14 @@ std::string Quote(absl::string_view word) {
 }  // namespace
 
 const char* TransportName(v1::Transport transport) {
-  return transport == v1::TRANSPORT_TCP ? "tcp" : "grpc";
+  switch (transport) {
+    case v1::TRANSPORT_TCP:
+      return "tcp";
+    case v1::TRANSPORT_WEB:
+      return "web";
+    default:
+      return "grpc";
+  }
 }
 
 std::string FormatEventLine(const v1::ChatResponse& event) {
