@@ -62,7 +62,7 @@ uint64_t SeqOf(const std::string& json) {
 std::vector<std::string> ServerArgs(const std::string& addr,
                                     const std::vector<std::string>& extra) {
   std::vector<std::string> args = {CHAT_SERVICE_BIN, "--grpc_addr=" + addr,
-                                   "--legacy_addr="};
+                                   "--legacy_addr=", "--http_addr="};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }

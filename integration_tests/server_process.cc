@@ -34,7 +34,8 @@ absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
   if (running()) return absl::FailedPreconditionError("already running");
   flags_ = flags;
   std::vector<std::string> args = {binary_, "--grpc_addr=127.0.0.1:0",
-                                   "--legacy_addr=127.0.0.1:0"};
+                                   "--legacy_addr=127.0.0.1:0",
+                                   "--http_addr=127.0.0.1:0"};
   args.insert(args.end(), flags.begin(), flags.end());
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
@@ -121,6 +122,7 @@ absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
   ready_line_ = got.substr(0, got.find('\n'));
   grpc_addr_.clear();
   legacy_addr_.clear();
+  http_addr_.clear();
   if (!absl::StartsWith(ready_line_, "chat-service ready ")) {
     Kill();
     return absl::InternalError(
@@ -130,6 +132,9 @@ absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
     if (absl::ConsumePrefix(&word, "grpc=")) grpc_addr_ = std::string(word);
     if (absl::ConsumePrefix(&word, "legacy=") && word != "off") {
       legacy_addr_ = std::string(word);
+    }
+    if (absl::ConsumePrefix(&word, "http=") && word != "off") {
+      http_addr_ = std::string(word);
     }
   }
   if (grpc_addr_.empty()) {

@@ -47,6 +47,8 @@ class ServerProcess {
   const std::string& grpc_addr() const { return grpc_addr_; }
   // Empty when the server reported legacy=off.
   const std::string& legacy_addr() const { return legacy_addr_; }
+  // Empty when the server reported http=off.
+  const std::string& http_addr() const { return http_addr_; }
   const std::string& ready_line() const { return ready_line_; }
   const std::vector<std::string>& flags() const { return flags_; }
 
@@ -69,6 +71,7 @@ class ServerProcess {
   std::string ready_line_;
   std::string grpc_addr_;
   std::string legacy_addr_;
+  std::string http_addr_;
 };
 
 }  // namespace chat

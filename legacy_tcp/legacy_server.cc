@@ -8,17 +8,13 @@
 
 #include <algorithm>
 #include <array>
-#include <asio/executor_work_guard.hpp>
-#include <asio/post.hpp>
+#include <boost/asio/post.hpp>
 #include <cstdint>
 #include <cstring>
-#include <system_error>
 #include <utility>
 
 #include "absl/random/random.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "legacy_tcp/line_decoder.h"
 #include "service/format.h"
 #include "service/log.h"
@@ -28,8 +24,7 @@ namespace chat {
 namespace {
 
 using asio::ip::tcp;
-using Socket = asio::ip::tcp::socket::rebind_executor<
-    asio::io_context::executor_type>::other;
+using Socket = TcpServer::Socket;
 
 constexpr size_t kReadBufferBytes = 4096;
 // A session stops reading input once it owes the client this many answers
@@ -66,41 +61,6 @@ std::string RenderLine(const Event& event) {
   return line;
 }
 
-// "HOST:PORT" or "[V6HOST]:PORT".
-std::string FormatEndpoint(const tcp::endpoint& endpoint) {
-  const asio::ip::address address = endpoint.address();
-  return address.is_v6()
-             ? absl::StrCat("[", address.to_string(), "]:", endpoint.port())
-             : absl::StrCat(address.to_string(), ":", endpoint.port());
-}
-
-absl::StatusOr<tcp::endpoint> ParseEndpoint(absl::string_view address) {
-  const size_t colon = address.rfind(':');
-  uint32_t port = 0;
-  if (colon == absl::string_view::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("legacy address \"", address, "\" is not HOST:PORT"));
-  }
-  absl::string_view host = address.substr(0, colon);
-  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
-  if (host.empty()) host = "0.0.0.0";
-  if (host == "localhost") host = "127.0.0.1";
-  std::error_code error;
-  asio::ip::address ip = asio::ip::make_address(std::string(host), error);
-  if (error) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("legacy address \"", address,
-                     "\": the host must be an IP address: ", error.message()));
-  }
-  return tcp::endpoint(ip, static_cast<uint16_t>(port));
-}
-
-void NameThisThread(int index) {
-  const std::string name = absl::StrCat("legacy-io-", index);
-  pthread_setname_np(pthread_self(), name.c_str());
-}
-
 }  // namespace
 
 // LegacySession: one connection. Lives on one io_context thread; everything
@@ -118,31 +78,25 @@ void NameThisThread(int index) {
 // reads and discards until the client closes, and closes the socket. A
 // deadline (close_grace) bounds all of that. A broken connection closes at
 // once.
-class LegacySession final : public std::enable_shared_from_this<LegacySession> {
+class LegacySession final : public Connection {
  public:
   LegacySession(LegacyServer* server, Socket socket)
-      : server_(server),
+      : Connection(&server->server_, socket.get_executor()),
+        server_(server),
         socket_(std::move(socket)),
-        executor_(socket_.get_executor()),
         decoder_(LineDecoder::Limits{
             .max_line_bytes = server->hub_->options().max_message_bytes,
             .max_unterminated_bytes =
-                server->options_.max_unterminated_bytes}) {
-    server_->Register(this);
-  }
+                server->options_.max_unterminated_bytes}) {}
 
   ~LegacySession() {
     if (member_ && !left_) member_->Disconnect("disconnected");
-    std::error_code ignored;
-    socket_.close(ignored);  // Before it counts as gone.
-    server_->Unregister(this);
+    ErrorCode ignored;
+    socket_.close(ignored);  // Before it counts as gone (~Connection).
   }
 
   LegacySession(const LegacySession&) = delete;
   LegacySession& operator=(const LegacySession&) = delete;
-
-  // The session's thread. Any thread may call this.
-  const Socket::executor_type& executor() const { return executor_; }
 
   // Joins the hub as a guest and starts reading and writing.
   void Start();
@@ -152,7 +106,7 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
 
   // For a server shutdown: leaves, flushes and closes.
   // No waiting for the client to close after the last line, then.
-  void Stop() {
+  void Stop() override {
     stopping_ = true;
     if (closed_) return;
     if (output_done_) return CloseSocket();
@@ -161,13 +115,13 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   }
 
   // Closes the socket now; pending operations end with errors.
-  void CloseSocket();
+  void CloseSocket() override;
 
  private:
   enum class WriteResult { kDone, kPending, kFailed };
 
   void StartRead();
-  void OnRead(const std::error_code& error, size_t bytes);
+  void OnRead(const ErrorCode& error, size_t bytes);
   // Decodes and acts on unread_ until it is used up, the session leaves, or
   // it owes the client too many answers.
   void ProcessInput();
@@ -194,7 +148,7 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
   void OnOutboxClosed(const absl::Status& status);
   // Writes as much of iov_ as the socket takes without blocking.
   WriteResult WriteSome();
-  void OnWritable(const std::error_code& error);
+  void OnWritable(const ErrorCode& error);
   // Acts on a write's result: the batch is done (released; returns true),
   // the socket is full (waits until it is writable), or the write failed
   // (closes).
@@ -208,7 +162,6 @@ class LegacySession final : public std::enable_shared_from_this<LegacySession> {
 
   LegacyServer* const server_;
   Socket socket_;
-  const Socket::executor_type executor_;
   LineDecoder decoder_;
   std::shared_ptr<Member> member_;
   uint64_t member_id_ = 0;
@@ -253,7 +206,7 @@ class SessionSink final : public MemberSink {
 
   void Wake() override {
     if (std::shared_ptr<LegacySession> session = session_.lock()) {
-      Socket::executor_type executor = session->executor();
+      Connection::Executor executor = session->executor();
       asio::post(executor,
                  [session = std::move(session)] { session->StartWrite(); });
     }
@@ -266,7 +219,7 @@ class SessionSink final : public MemberSink {
 }  // namespace
 
 void LegacySession::Start() {
-  auto sink = std::make_shared<SessionSink>(weak_from_this());
+  auto sink = std::make_shared<SessionSink>(WeakAs<LegacySession>());
   JoinRequest join;
   join.room = std::string(kDefaultRoom);
   join.transport = v1::TRANSPORT_TCP;
@@ -302,12 +255,12 @@ void LegacySession::StartRead() {
   reading_ = true;
   socket_.async_read_some(
       asio::buffer(read_buffer_),
-      [self = shared_from_this()](const std::error_code& error, size_t bytes) {
+      [self = SharedAs<LegacySession>()](const ErrorCode& error, size_t bytes) {
         self->OnRead(error, bytes);
       });
 }
 
-void LegacySession::OnRead(const std::error_code& error, size_t bytes) {
+void LegacySession::OnRead(const ErrorCode& error, size_t bytes) {
   reading_ = false;
   if (closed_) return;
   if (error) {
@@ -465,7 +418,8 @@ void LegacySession::StartWrite() {
     if (closed_ || output_done_) return;
   }
   // Still more: let the thread's other sessions have a turn first.
-  asio::post(executor_, [self = shared_from_this()] { self->StartWrite(); });
+  asio::post(executor(),
+             [self = SharedAs<LegacySession>()] { self->StartWrite(); });
 }
 
 bool LegacySession::PrepareBatch() {
@@ -508,8 +462,8 @@ bool LegacySession::PrepareBatch() {
     // Every answer owed is written: take more input.
     unwritten_answers_ = 0;
     if (!unread_.empty()) {
-      asio::post(executor_,
-                 [self = shared_from_this()] { self->ProcessInput(); });
+      asio::post(executor(),
+                 [self = SharedAs<LegacySession>()] { self->ProcessInput(); });
     }
   }
   return false;
@@ -558,7 +512,7 @@ LegacySession::WriteResult LegacySession::WriteSome() {
   return WriteResult::kDone;
 }
 
-void LegacySession::OnWritable(const std::error_code& error) {
+void LegacySession::OnWritable(const ErrorCode& error) {
   writing_ = false;
   if (closed_) return;
   if (AfterWrite(error ? WriteResult::kFailed : WriteSome())) StartWrite();
@@ -573,7 +527,7 @@ bool LegacySession::AfterWrite(WriteResult result) {
       writing_ = true;
       socket_.async_wait(
           tcp::socket::wait_write,
-          [self = shared_from_this()](const std::error_code& error) {
+          [self = SharedAs<LegacySession>()](const ErrorCode& error) {
             self->OnWritable(error);
           });
       return false;
@@ -613,7 +567,7 @@ void LegacySession::ReleaseBatch() {
 void LegacySession::FinishOutput() {
   output_done_ = true;
   left_ = true;
-  std::error_code ignored;
+  ErrorCode ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
   if (input_done_ || stopping_) {
     CloseSocket();
@@ -629,11 +583,11 @@ void LegacySession::FinishOutput() {
 
 void LegacySession::ArmCloseDeadline() {
   if (close_deadline_ || closed_) return;
-  close_deadline_.emplace(executor_);
+  close_deadline_.emplace(executor());
   close_deadline_->expires_after(
       absl::ToChronoNanoseconds(server_->options_.close_grace));
   close_deadline_->async_wait(
-      [self = shared_from_this()](const std::error_code& error) {
+      [self = SharedAs<LegacySession>()](const ErrorCode& error) {
         if (!error) self->CloseSocket();
       });
 }
@@ -643,7 +597,7 @@ void LegacySession::CloseSocket() {
   closed_ = true;
   if (member_ && !left_) member_->Disconnect("disconnected");
   left_ = true;
-  std::error_code ignored;
+  ErrorCode ignored;
   socket_.close(ignored);
   if (close_deadline_) close_deadline_->cancel();
 }
@@ -653,106 +607,33 @@ void LegacySession::CloseSocket() {
 LegacyServer::LegacyServer(Hub* hub, LegacyServerOptions options)
     : hub_(hub),
       options_(std::move(options)),
-      next_guest_(absl::Uniform<uint32_t>(absl::InsecureBitGen(), 0, 90000)) {
-  const int threads = std::max(1, options_.threads);
-  for (int i = 0; i < threads; ++i) {
-    contexts_.push_back(std::make_unique<asio::io_context>(1));
-    work_.push_back(asio::make_work_guard(*contexts_.back()));
-  }
-}
+      next_guest_(absl::Uniform<uint32_t>(absl::InsecureBitGen(), 0, 90000)),
+      server_(
+          TcpServerOptions{.name = "legacy",
+                           .address = options_.address,
+                           .max_connections = options_.max_connections,
+                           .threads = options_.threads},
+          [this](Socket socket) {
+            auto session =
+                std::make_shared<LegacySession>(this, std::move(socket));
+            asio::post(session->executor(), [session] { session->Start(); });
+          },
+          [this](Socket& socket) { Refuse(socket); }) {}
 
 LegacyServer::~LegacyServer() { Shutdown(absl::ZeroDuration()); }
 
-absl::Status LegacyServer::Start() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (started_) {
-      return absl::FailedPreconditionError("the legacy server was started");
-    }
-    started_ = true;
-  }
-  absl::StatusOr<tcp::endpoint> endpoint = ParseEndpoint(options_.address);
-  if (!endpoint.ok()) return endpoint.status();
-  acceptor_.emplace(*contexts_[0]);
-  accept_retry_.emplace(*contexts_[0]);
-  std::error_code error;
-  acceptor_->open(endpoint->protocol(), error);
-  if (!error) acceptor_->set_option(tcp::acceptor::reuse_address(true), error);
-  if (!error) acceptor_->bind(*endpoint, error);
-  if (!error)
-    acceptor_->listen(asio::socket_base::max_listen_connections, error);
-  tcp::endpoint bound;
-  if (!error) bound = acceptor_->local_endpoint(error);
-  if (error) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options_.address, ": ", error.message()));
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    address_ = FormatEndpoint(bound);
-    port_ = bound.port();
-  }
-  asio::post(*contexts_[0], [this] { Accept(); });
-  for (size_t i = 0; i < contexts_.size(); ++i) {
-    threads_.emplace_back([this, i] {
-      NameThisThread(static_cast<int>(i));
-      contexts_[i]->run();
-    });
-  }
-  return absl::OkStatus();
-}
+absl::Status LegacyServer::Start() { return server_.Start(); }
 
-std::string LegacyServer::address() const {
-  absl::MutexLock lock(&mu_);
-  return address_;
-}
+std::string LegacyServer::address() const { return server_.address(); }
 
-int LegacyServer::port() const {
-  absl::MutexLock lock(&mu_);
-  return port_;
-}
+int LegacyServer::port() const { return server_.port(); }
 
-void LegacyServer::Accept() {
-  asio::io_context& context = *contexts_[next_context_];
-  next_context_ = (next_context_ + 1) % contexts_.size();
-  acceptor_->async_accept(context,
-                          [this](const std::error_code& error, Socket socket) {
-                            OnAccept(error, std::move(socket));
-                          });
-}
-
-void LegacyServer::OnAccept(const std::error_code& error, Socket socket) {
-  if (error == asio::error::operation_aborted || !acceptor_->is_open()) return;
-  if (stopped()) return;  // Shutdown is closing the acceptor.
-  if (error) {
-    Log("legacy: accept failed: ", error.message());
-    // Out of descriptors or memory: pause instead of spinning.
-    accept_retry_->expires_after(std::chrono::milliseconds(100));
-    accept_retry_->async_wait([this](const std::error_code& error) {
-      if (!error) Accept();
-    });
-    return;
-  }
-  std::error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
-  socket.non_blocking(true, ignored);
-  if (connection_count() >= options_.max_connections) {
-    Refuse(std::move(socket));
-  } else {
-    auto session = std::make_shared<LegacySession>(this, std::move(socket));
-    asio::post(session->executor(), [session] { session->Start(); });
-  }
-  Accept();
-}
-
-void LegacyServer::Refuse(Socket socket) {
+void LegacyServer::Refuse(Socket& socket) {
   const std::string line =
       absl::StrCat("!! the server is full (", options_.max_connections,
                    " connections); try again later\r\n");
-  std::error_code ignored;
+  ErrorCode ignored;
   socket.write_some(asio::buffer(line), ignored);  // Non-blocking.
-  socket.shutdown(tcp::socket::shutdown_send, ignored);
-  socket.close(ignored);
 }
 
 std::string LegacyServer::NextGuestName() {
@@ -760,81 +641,15 @@ std::string LegacyServer::NextGuestName() {
   return absl::StrCat("guest-", kFirst + next_guest_++ % kCount);
 }
 
-bool LegacyServer::stopped() const {
-  absl::MutexLock lock(&mu_);
-  return stopped_;
-}
-
-void LegacyServer::Register(LegacySession* session) {
-  absl::MutexLock lock(&mu_);
-  sessions_.insert(session);
-}
-
-void LegacyServer::Unregister(LegacySession* session) {
-  absl::MutexLock lock(&mu_);
-  sessions_.erase(session);
-}
-
 size_t LegacyServer::connection_count() const {
-  absl::MutexLock lock(&mu_);
-  return sessions_.size();
+  return server_.connection_count();
 }
 
 bool LegacyServer::WaitForConnectionCount(size_t count,
                                           absl::Duration timeout) const {
-  absl::MutexLock lock(&mu_);
-  auto reached = [this, count]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return sessions_.size() == count;
-  };
-  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  return server_.WaitForConnectionCount(count, timeout);
 }
 
-template <typename Action>
-void LegacyServer::ForEachSession(Action action) {
-  std::vector<std::shared_ptr<LegacySession>> sessions;
-  {
-    absl::MutexLock lock(&mu_);
-    sessions.reserve(sessions_.size());
-    for (LegacySession* session : sessions_) {
-      // A session being destroyed is still registered, but cannot be locked.
-      if (auto alive = session->weak_from_this().lock()) {
-        sessions.push_back(std::move(alive));
-      }
-    }
-  }
-  for (auto& session : sessions) {
-    Socket::executor_type executor = session->executor();
-    asio::post(executor,
-               [session = std::move(session), action] { action(*session); });
-  }
-}
-
-void LegacyServer::Shutdown(absl::Duration grace) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopped_) return;
-    stopped_ = true;
-    if (!started_) return;
-  }
-  if (acceptor_) {
-    asio::post(*contexts_[0], [this] {
-      std::error_code ignored;
-      acceptor_->close(ignored);
-      accept_retry_->cancel();
-    });
-  }
-  ForEachSession([](LegacySession& session) { session.Stop(); });
-  if (!WaitForConnectionCount(0, grace)) {
-    ForEachSession([](LegacySession& session) { session.CloseSocket(); });
-    if (!WaitForConnectionCount(0, absl::Seconds(1))) {
-      Log("legacy: ", connection_count(), " sessions did not close");
-      for (auto& context : contexts_) context->stop();
-    }
-  }
-  // With every socket closed, the threads run out of work and return.
-  work_.clear();
-  for (std::thread& thread : threads_) thread.join();
-  threads_.clear();
-}
+void LegacyServer::Shutdown(absl::Duration grace) { server_.Shutdown(grace); }
 
 }  // namespace chat

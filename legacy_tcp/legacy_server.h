@@ -14,10 +14,11 @@
 // more than a few unwritten answers stops reading until they are written.
 //
 // Threads: the server runs `threads` io_context threads ("legacy-io-N"),
-// separate from gRPC's. A session lives on one of them for its whole life
-// (its implicit strand), so its state needs no lock; the core's wake-ups are
-// posted to that thread and never block. The acceptor lives on the first
-// thread.
+// separate from gRPC's, through the shared TcpServer (net/tcp_server.h),
+// which also accepts, caps, registers and shuts down connections. A session
+// lives on one thread for its whole life (its implicit strand), so its state
+// needs no lock; the core's wake-ups are posted to that thread and never
+// block.
 //
 // Thread-safe: every public method may be called from any thread. The hub
 // must outlive the server.
@@ -33,23 +34,15 @@
 #ifndef CHATROOM_LEGACY_TCP_LEGACY_SERVER_H_
 #define CHATROOM_LEGACY_TCP_LEGACY_SERVER_H_
 
-#include <asio/io_context.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "net/tcp_server.h"
 #include "service/listener.h"
 #include "service/room.h"
 
@@ -111,48 +104,17 @@ class LegacyServer final : public Listener {
  private:
   friend class LegacySession;
 
-  // A socket bound to one io_context (not a type-erased executor).
-  using Socket = asio::ip::tcp::socket::rebind_executor<
-      asio::io_context::executor_type>::other;
-
-  void Accept();
-  void OnAccept(const std::error_code& error, Socket socket);
-  // Writes the "server full" line to a socket without blocking, and closes it.
-  void Refuse(Socket socket);
-  bool stopped() const;
+  // Writes the "server full" line to a socket without blocking.
+  void Refuse(TcpServer::Socket& socket);
   // "guest-NNNNN": the next of a sequence that starts at a random number.
   std::string NextGuestName();
-  void Register(LegacySession* session);
-  void Unregister(LegacySession* session);
-  // Posts `action` to every open session, on its thread.
-  template <typename Action>
-  void ForEachSession(Action action);
 
   // Constant after construction.
   Hub* const hub_;
   const LegacyServerOptions options_;
 
   std::atomic<uint32_t> next_guest_;
-
-  // Sessions register in their constructor and unregister in their
-  // destructor; the set is read by Shutdown. Declared before the
-  // io_contexts, so it outlives the sessions their handlers hold.
-  mutable absl::Mutex mu_;
-  absl::flat_hash_set<LegacySession*> sessions_ ABSL_GUARDED_BY(mu_);
-  bool started_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  std::string address_ ABSL_GUARDED_BY(mu_);
-  int port_ ABSL_GUARDED_BY(mu_) = 0;
-
-  // One io_context per thread; sessions are spread over them.
-  std::vector<std::unique_ptr<asio::io_context>> contexts_;
-  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
-  std::vector<std::thread> threads_;
-
-  // Created by Start, then used on the first thread only (the acceptor's).
-  std::optional<asio::ip::tcp::acceptor> acceptor_;
-  std::optional<asio::steady_timer> accept_retry_;
-  size_t next_context_ = 0;
+  TcpServer server_;
 };
 
 }  // namespace chat

@@ -15,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "chat_wire.pb.h"
+#include "service/chat_request.h"
 
 namespace chat {
 namespace {
@@ -244,14 +245,8 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
                                 "the first request must be a join"));
         return false;
       }
-      const wire::Join& j = request.join();
-      JoinRequest join;
-      join.name = j.name();
-      join.room = j.room();
-      join.history = j.history();
-      join.resume_after_seq = j.resume_after_seq();
-      join.resume_epoch = j.resume_epoch();
-      join.transport = v1::TRANSPORT_GRPC;
+      const JoinRequest join =
+          JoinRequestFrom(request.join(), v1::TRANSPORT_GRPC);
       absl::StatusOr<std::shared_ptr<Member>> joined = hub_->Join(join, sink_);
       if (!joined.ok()) {
         FinishOnce(ToGrpcStatus(joined.status()));
@@ -264,28 +259,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
       Wake();  // The welcome is queued; no wake comes for it.
       return true;
     }
-    switch (request.kind_case()) {
-      // Errors that do not end the stream reach the member as notices.
-      case wire::ChatRequest::kSay:
-        member->Say(request.say().text(), request.say().action()).IgnoreError();
-        return true;
-      case wire::ChatRequest::kRename:
-        member->Rename(request.rename().name()).IgnoreError();
-        return true;
-      case wire::ChatRequest::kJoin:
-        member->Move(request.join().room(), request.join().history())
-            .IgnoreError();
-        return true;
-      case wire::ChatRequest::kLeave:
-        member->Leave(request.leave().reason());
-        return false;
-      case wire::ChatRequest::KIND_NOT_SET:
-        member->Notify(
-            "empty request ignored: set one of join, say, "
-            "rename or leave");
-        return true;
-    }
-    return true;
+    return ApplyRequest(*member, request);
   }
 
   // Picks the next event to write, draining the outbox when the pending batch

@@ -1,8 +1,9 @@
 // chat-service: the chat server. Serves the chat.v1.ChatRoom gRPC service
-// (with health and reflection) and the legacy TCP line port, both into one
-// room core, whose rooms' logs live in memory or, with --data_dir, in the
-// store. Prints one "chat-service ready ..." line to stdout once listening;
-// logs to stderr; SIGINT/SIGTERM shut it down cleanly.
+// (with health and reflection), the legacy TCP line port and the HTTP port
+// (the chat page and a WebSocket), all into one room core, whose rooms' logs
+// live in memory or, with --data_dir, in the store. Prints one "chat-service
+// ready ..." line to stdout once listening; logs to stderr; SIGINT/SIGTERM shut
+// it down cleanly.
 #include <signal.h>
 
 #include <cstdio>
@@ -17,26 +18,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "legacy_tcp/legacy_flags.h"
 #include "service/flag_types.h"
 #include "service/grpc_listener.h"
 #include "service/listener.h"
 #include "service/log.h"
 #include "service/room.h"
 #include "store/sqlite_log.h"
-
-#if CHAT_HAVE_LEGACY_TCP
-#include "legacy_tcp/legacy_server.h"
-#endif
+#include "web/web_flags.h"
 
 ABSL_FLAG(std::string, grpc_addr, "127.0.0.1:50051",
           "Address for the gRPC ChatRoom service (port 0 picks a free port).");
-ABSL_FLAG(std::string, legacy_addr, "127.0.0.1:5000",
-          "Address for the legacy TCP line port (port 0 picks a free port; "
-          "empty turns it off).");
-ABSL_FLAG(size_t, max_connections, 10000,
-          "Most legacy TCP connections; over it, a new one gets one line "
-          "and is closed.");
-ABSL_FLAG(int, legacy_threads, 2, "Threads serving the legacy TCP port.");
 ABSL_FLAG(size_t, max_message_bytes, 4096,
           "Longest message accepted, in bytes.");
 ABSL_FLAG(size_t, history_events, 1000,
@@ -93,27 +85,13 @@ struct Transport {
 };
 
 // The transports, in ready-line order. A new transport is a folder with a
-// Listener and a line here.
+// Listener (and its flags) and a line here.
 std::vector<Transport> MakeTransports(Hub* hub) {
   std::vector<Transport> transports;
   transports.push_back({"grpc", std::make_unique<GrpcListener>(
                                     hub, absl::GetFlag(FLAGS_grpc_addr))});
-  const std::string legacy_addr = absl::GetFlag(FLAGS_legacy_addr);
-  std::unique_ptr<Listener> legacy;
-#if CHAT_HAVE_LEGACY_TCP
-  if (!legacy_addr.empty()) {
-    LegacyServerOptions legacy_options;
-    legacy_options.address = legacy_addr;
-    legacy_options.max_connections = absl::GetFlag(FLAGS_max_connections);
-    legacy_options.threads = absl::GetFlag(FLAGS_legacy_threads);
-    legacy = std::make_unique<LegacyServer>(hub, legacy_options);
-  }
-#else
-  if (!legacy_addr.empty()) {
-    Log("legacy TCP port not built (CHAT_PARTS lacks legacy_tcp): legacy=off");
-  }
-#endif
-  transports.push_back({"legacy", std::move(legacy)});
+  transports.push_back({"legacy", MakeLegacyListenerFromFlags(hub)});
+  transports.push_back({"http", MakeWebListenerFromFlags(hub)});
   return transports;
 }
 
@@ -189,8 +167,9 @@ int Run() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "chat-service [--grpc_addr=HOST:PORT] [--legacy_addr=HOST:PORT] "
-      "[limits...]\nA chat server: the chat.v1.ChatRoom gRPC service and a "
-      "legacy TCP line port, sharing one set of rooms.");
+      "[--http_addr=HOST:PORT] [limits...]\nA chat server: the "
+      "chat.v1.ChatRoom gRPC service, a legacy TCP line port and a web page "
+      "with a WebSocket, sharing one set of rooms.");
   absl::ParseCommandLine(argc, argv);
   return chat::Run();
 }
