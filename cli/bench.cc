@@ -5,7 +5,9 @@
 // drain what they receive), or idle members (--idle). Over TCP, every
 // connection is served by epoll threads (--tcp_threads) and senders write
 // from the pacer thread; over gRPC, every member is a callback-API reactor,
-// spread over --channels connections.
+// spread over --channels connections; over WebSocket (bench_ws.h), every
+// connection is served by Asio io threads (--ws_threads) and senders queue
+// their frames for them.
 //
 // A run: connect and join everyone, post sync markers until every receiver
 // has seen one (so the clock starts with everyone in the room), then the
@@ -57,6 +59,7 @@
 #include "absl/time/time.h"
 #include "chat/v1/chat.grpc.pb.h"
 #include "cli/bench_stats.h"
+#include "cli/bench_ws.h"
 
 namespace chat {
 namespace bench {
@@ -73,7 +76,7 @@ uint64_t NowNs() {
 // ---------------------------------------------------------------- Options
 
 struct Options {
-  std::string transport = "grpc";  // grpc, tcp or mixed.
+  std::string transport = "grpc";  // grpc, tcp, ws or mixed (grpc + tcp).
   int receivers = 10;
   int senders = 1;
   uint64_t messages = 1000;  // Per sender.
@@ -84,8 +87,10 @@ struct Options {
   int window = 500;
   std::string server;
   std::string legacy_server = "127.0.0.1:5000";
+  std::string http_server = "127.0.0.1:8080";
   int channels = 0;  // 0: one per gRPC member.
   int tcp_threads = 1;
+  int ws_threads = 1;
   bool json = false;
   bool progress = true;
   int connections = 0;
@@ -98,18 +103,20 @@ struct Options {
 };
 
 constexpr char kUsage[] =
-    "usage: chatctl bench [--transport=grpc|tcp|mixed] [--receivers=N]\n"
+    "usage: chatctl bench [--transport=grpc|tcp|ws|mixed] [--receivers=N]\n"
     "         [--senders=S] [--messages=M] [--size=BYTES] [--rate=R]\n"
     "         [--duration=SECONDS] [--timeout=SECONDS] [--window=W]\n"
-    "         [--server=HOST:PORT] [--legacy_server=HOST:PORT] [--channels=K]\n"
-    "         [--tcp_threads=T] [--room=ROOM] [--server_pid=PID] [--json]\n"
+    "         [--server=HOST:PORT] [--legacy_server=HOST:PORT]\n"
+    "         [--http_server=HOST:PORT] [--channels=K] [--tcp_threads=T]\n"
+    "         [--ws_threads=T] [--room=ROOM] [--server_pid=PID] [--json]\n"
     "         [--noprogress]\n"
     "       chatctl bench --idle --connections=N [--rooms=R] [--hold=SECONDS]\n"
     "         [--transport=...] [--server=...] [--legacy_server=...]\n"
+    "         [--http_server=...]\n"
     "Simulates a room on a running chat-service and checks every delivery:\n"
-    "  --transport   how members connect: grpc, tcp (the legacy line port), "
-    "or\n"
-    "                mixed (alternating)                          [grpc]\n"
+    "  --transport   how members connect: grpc, tcp (the legacy line port),\n"
+    "                ws (WebSocket at the HTTP port's /ws), or mixed\n"
+    "                (grpc and tcp, alternating)                  [grpc]\n"
     "  --receivers   members that receive and check every message   [10]\n"
     "  --senders     members that post                               [1]\n"
     "  --messages    messages each sender posts                   [1000]\n"
@@ -122,8 +129,10 @@ constexpr char kUsage[] =
     "                the slowest receiver)                         [500]\n"
     "  --server      gRPC address [$CHATCTL_SERVER or 127.0.0.1:50051]\n"
     "  --legacy_server  TCP line port address           [127.0.0.1:5000]\n"
+    "  --http_server HTTP port address (WebSocket at /ws) [127.0.0.1:8080]\n"
     "  --channels    gRPC connections the members share; 0 = one each [0]\n"
     "  --tcp_threads epoll threads for TCP members                   [1]\n"
+    "  --ws_threads  io threads for WebSocket members                [1]\n"
     "  --join_window members connecting at once (connected, not yet\n"
     "                joined)                                       [200]\n"
     "  --room        the room                                    [bench]\n"
@@ -194,7 +203,8 @@ std::string ParseArgs(int argc, char** argv, Options* o, bool* help) {
     bool ok = true;
     if (name == "transport") {
       o->transport = value;
-      ok = value == "grpc" || value == "tcp" || value == "mixed";
+      ok = value == "grpc" || value == "tcp" || value == "ws" ||
+           value == "mixed";
     } else if (name == "receivers") {
       ok = absl::SimpleAtoi(value, &o->receivers) && o->receivers >= 0;
     } else if (name == "senders") {
@@ -216,11 +226,16 @@ std::string ParseArgs(int argc, char** argv, Options* o, bool* help) {
       o->server = value;
     } else if (name == "legacy_server") {
       o->legacy_server = value;
+    } else if (name == "http_server") {
+      o->http_server = value;
     } else if (name == "channels") {
       ok = absl::SimpleAtoi(value, &o->channels) && o->channels >= 0;
     } else if (name == "tcp_threads") {
       ok = absl::SimpleAtoi(value, &o->tcp_threads) && o->tcp_threads >= 1 &&
            o->tcp_threads <= 64;
+    } else if (name == "ws_threads") {
+      ok = absl::SimpleAtoi(value, &o->ws_threads) && o->ws_threads >= 1 &&
+           o->ws_threads <= 64;
     } else if (name == "connections") {
       ok = absl::SimpleAtoi(value, &o->connections) && o->connections >= 1;
     } else if (name == "join_window") {
@@ -352,13 +367,13 @@ int FindListeningPid(int port) {
 // ---------------------------------------------------------------- Receivers
 
 // What one receiver saw; written only by the thread serving its connection.
-class Receiver {
+class Receiver final : public WsListener {
  public:
   Receiver(uint32_t run, uint32_t senders, uint64_t messages)
       : run_(run), check_(senders, messages) {}
 
   // One message text, received at `now_ns`.
-  void OnText(absl::string_view text, uint64_t now_ns) {
+  void OnText(absl::string_view text, uint64_t now_ns) override {
     Stamp stamp;
     if (ParseMessageText(text, &stamp)) {
       if (stamp.run != run_) return;
@@ -375,15 +390,15 @@ class Receiver {
     }
   }
 
-  void SetJoined() { joined_.store(true, std::memory_order_release); }
-  void SetEnded(std::string why) {
+  void SetJoined() override { joined_.store(true, std::memory_order_release); }
+  void SetEnded(std::string why) override {
     {
       absl::MutexLock lock(&mu_);
       if (ended_why_.empty()) ended_why_ = std::move(why);
     }
     ended_.store(true, std::memory_order_release);
   }
-  void SetNotice(absl::string_view text) {
+  void SetNotice(absl::string_view text) override {
     absl::MutexLock lock(&mu_);
     last_notice_ = std::string(text);
   }
@@ -925,6 +940,36 @@ class GrpcMembers {
   std::atomic<size_t> joined_{0};
 };
 
+// ---------------------------------------------------------------- WebSocket
+
+// WsSender: posts through one WebSocket member (bench_ws.h), whose io thread
+// writes the frames.
+class WsSender final : public Sender {
+ public:
+  WsSender(uint32_t run, uint32_t index, size_t size, WsMembers* members,
+           WsMembers::Conn* conn)
+      : Sender(run, index, size), members_(members), conn_(conn) {}
+
+  void Send(uint64_t n) override {
+    texts_.resize(n);
+    for (std::string& text : texts_) {
+      text.clear();
+      NextText(&text);
+    }
+    members_->Say(conn_, texts_);
+  }
+
+  void SendSync(uint64_t token) override {
+    texts_.assign(1, SyncText(run_, token));
+    members_->Say(conn_, texts_);
+  }
+
+ private:
+  WsMembers* const members_;
+  WsMembers::Conn* const conn_;
+  std::vector<std::string> texts_;  // Reused: their buffers stay.
+};
+
 // ---------------------------------------------------------------- Run
 
 struct Result {
@@ -943,17 +988,24 @@ struct Result {
   std::string failure;  // Why the run did not complete, if it did not.
 };
 
-bool IsTcp(const Options& o, int index) {
-  if (o.transport == "tcp") return true;
-  if (o.transport == "grpc") return false;
-  return index % 2 == 0;
+enum class Transport { kGrpc, kTcp, kWs };
+
+// How member `index` (of the receivers, of the senders, or of the idle
+// members) connects: mixed alternates TCP and gRPC.
+Transport TransportOf(const Options& o, int index) {
+  if (o.transport == "tcp") return Transport::kTcp;
+  if (o.transport == "ws") return Transport::kWs;
+  if (o.transport == "grpc") return Transport::kGrpc;
+  return index % 2 == 0 ? Transport::kTcp : Transport::kGrpc;
 }
 
 int ResolveServerPid(const Options& o) {
   if (o.server_pid > 0) return o.server_pid;
   std::string host;
   int port;
-  const std::string& addr = o.transport == "tcp" ? o.legacy_server : o.server;
+  const std::string& addr = o.transport == "tcp"  ? o.legacy_server
+                            : o.transport == "ws" ? o.http_server
+                                                  : o.server;
   if (!SplitHostPort(addr, &host, &port)) return 0;
   return FindListeningPid(port);
 }
@@ -1008,41 +1060,106 @@ bool WaitFor(Ready ready, Describe describe, absl::Time deadline,
   return true;
 }
 
+// The member pools of a run; a pool is null when no member uses it.
+struct Members {
+  std::unique_ptr<TcpMembers> tcp;
+  std::unique_ptr<GrpcMembers> grpc;
+  std::unique_ptr<WsMembers> ws;
+
+  size_t joined() const {
+    return (tcp ? tcp->joined() : 0) + (grpc ? grpc->joined() : 0) +
+           (ws ? ws->joined() : 0);
+  }
+  size_t ended() const {
+    return (tcp ? tcp->closed() : 0) + (grpc ? grpc->ended() : 0) +
+           (ws ? ws->closed() : 0);
+  }
+  // Ends every member. Main thread, once the pacer is gone.
+  void Stop() {
+    if (tcp) tcp->Stop();
+    if (grpc) grpc->CancelAll(absl::Seconds(10));
+    if (ws) ws->Stop();
+  }
+};
+
 // Waits until fewer than --join_window of the `connected` members are still
 // joining. False when the deadline passes or a connection ends first.
-bool PaceJoins(const Options& o, size_t connected, const TcpMembers* tcp,
-               const GrpcMembers* grpc_members, absl::Time deadline) {
+bool PaceJoins(const Options& o, size_t connected, const Members& members,
+               absl::Time deadline) {
   for (;;) {
-    const size_t joined =
-        (tcp ? tcp->joined() : 0) + (grpc_members ? grpc_members->joined() : 0);
-    if (connected < joined + static_cast<size_t>(o.join_window)) return true;
-    const size_t ended =
-        (tcp ? tcp->closed() : 0) + (grpc_members ? grpc_members->ended() : 0);
-    if (ended > 0 || absl::Now() > deadline) return false;
+    if (connected < members.joined() + static_cast<size_t>(o.join_window)) {
+      return true;
+    }
+    if (members.ended() > 0 || absl::Now() > deadline) return false;
     absl::SleepFor(absl::Microseconds(200));
   }
 }
 
-// The member pools a run needs: TCP members (resolved and started) when
-// `tcp_count` > 0, gRPC members when `grpc_count` > 0. Returns false, having
-// said why, when the legacy address does not resolve.
-bool StartMembers(const Options& o, int tcp_count, int grpc_count,
-                  std::unique_ptr<TcpMembers>* tcp,
-                  std::unique_ptr<GrpcMembers>* grpc_members) {
-  if (tcp_count > 0) {
-    *tcp = std::make_unique<TcpMembers>(o.tcp_threads);
-    std::string error;
-    if (!(*tcp)->Resolve(o.legacy_server, &error)) {
+// Makes the pools for `count` members of each transport (indexed by
+// Transport), resolving and starting the TCP and WebSocket ones. Returns
+// false, having said why, when an address does not resolve.
+bool StartMembers(const Options& o, const int count[3], Members* members) {
+  std::string error;
+  if (count[static_cast<int>(Transport::kTcp)] > 0) {
+    members->tcp = std::make_unique<TcpMembers>(o.tcp_threads);
+    if (!members->tcp->Resolve(o.legacy_server, &error)) {
       std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
       return false;
     }
-    (*tcp)->Start();
+    members->tcp->Start();
   }
-  if (grpc_count > 0) {
-    *grpc_members =
-        std::make_unique<GrpcMembers>(o.server, o.channels, grpc_count);
+  if (const int n = count[static_cast<int>(Transport::kGrpc)]; n > 0) {
+    members->grpc = std::make_unique<GrpcMembers>(o.server, o.channels, n);
+  }
+  if (count[static_cast<int>(Transport::kWs)] > 0) {
+    members->ws = std::make_unique<WsMembers>(o.ws_threads);
+    if (!members->ws->Resolve(o.http_server, &error)) {
+      std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
+      return false;
+    }
+    members->ws->Start();
   }
   return true;
+}
+
+// Connects one member over `transport` as `name` in `room`, and asks it in:
+// a receiver when `receiver` is set, a sender (made into *sender, posting as
+// sender `sender_index`) when `sender` is set, else an idle member. False,
+// with *error set, when it cannot connect.
+bool AddMember(const Options& o, uint32_t run, Transport transport,
+               const std::string& name, const std::string& room,
+               Receiver* receiver, uint32_t sender_index,
+               std::unique_ptr<Sender>* sender, Members* members,
+               std::string* error) {
+  switch (transport) {
+    case Transport::kTcp: {
+      TcpMembers::Conn* c = members->tcp->Connect(name, room, receiver, error);
+      if (c == nullptr) return false;
+      if (sender != nullptr) {
+        *sender = std::make_unique<TcpSender>(run, sender_index, o.size, c);
+      }
+      return true;
+    }
+    case Transport::kGrpc: {
+      GrpcMember* m =
+          members->grpc->Add(run, sender_index, o.size, receiver, name, room);
+      if (sender != nullptr) {
+        *sender = std::make_unique<GrpcSender>(run, sender_index, o.size, m);
+      }
+      return true;
+    }
+    case Transport::kWs: {
+      WsMembers::Conn* c = members->ws->Connect(name, room, receiver, error);
+      if (c == nullptr) return false;
+      if (sender != nullptr) {
+        *sender = std::make_unique<WsSender>(run, sender_index, o.size,
+                                             members->ws.get(), c);
+      }
+      return true;
+    }
+  }
+  *error = "unknown transport";
+  return false;
 }
 
 int RunLoad(const Options& o) {
@@ -1052,61 +1169,55 @@ int RunLoad(const Options& o) {
   const uint32_t run = 1 + rng() % 999999;
   const uint32_t senders = static_cast<uint32_t>(o.senders);
 
-  int tcp_count = 0, grpc_count = 0;
-  for (int i = 0; i < o.receivers; ++i)
-    (IsTcp(o, i) ? tcp_count : grpc_count)++;
-  for (int i = 0; i < o.senders; ++i) (IsTcp(o, i) ? tcp_count : grpc_count)++;
+  int count[3] = {0, 0, 0};  // Members per Transport.
+  for (int i = 0; i < o.receivers; ++i) {
+    ++count[static_cast<int>(TransportOf(o, i))];
+  }
+  for (int i = 0; i < o.senders; ++i) {
+    ++count[static_cast<int>(TransportOf(o, i))];
+  }
 
   std::vector<std::unique_ptr<Receiver>> receivers;
   for (int i = 0; i < o.receivers; ++i) {
     receivers.push_back(std::make_unique<Receiver>(run, senders, o.messages));
   }
-  std::unique_ptr<TcpMembers> tcp;
-  std::unique_ptr<GrpcMembers> grpc_members;
-  if (!StartMembers(o, tcp_count, grpc_count, &tcp, &grpc_members)) return 1;
+  Members members;
+  if (!StartMembers(o, count, &members)) return 1;
   std::string error;
 
   // Join everyone: receivers first, then senders.
   const absl::Time join_start = absl::Now();
-  std::vector<std::unique_ptr<Sender>> sender_list;
+  std::vector<std::unique_ptr<Sender>> sender_list(senders);
   size_t connected = 0;
   auto pace = [&] {
-    if (PaceJoins(o, connected++, tcp.get(), grpc_members.get(), deadline)) {
-      return true;
+    if (PaceJoins(o, connected++, members, deadline)) return true;
+    std::string why;
+    for (const auto& r : receivers) {
+      if (r->ended()) {
+        why = absl::StrCat(": a receiver's connection ended: ", r->ended_why());
+        break;
+      }
     }
     std::fprintf(stderr,
                  "chatctl bench: FAILED: members stopped joining after %zu "
-                 "connections (a connection ended, or --timeout passed)\n",
-                 connected);
+                 "connections (a connection ended, or --timeout passed)%s\n",
+                 connected, why.c_str());
     return false;
   };
   for (int i = 0; i < o.receivers; ++i) {
     if (!pace()) return 1;
-    if (IsTcp(o, i)) {
-      if (tcp->Connect(absl::StrCat("b", run, "r", i), o.room,
-                       receivers[i].get(), &error) == nullptr) {
-        std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
-        return 1;
-      }
-    } else {
-      grpc_members->Add(run, 0, o.size, receivers[i].get(),
-                        absl::StrCat("b", run, "r", i), o.room);
+    if (!AddMember(o, run, TransportOf(o, i), absl::StrCat("b", run, "r", i),
+                   o.room, receivers[i].get(), 0, nullptr, &members, &error)) {
+      std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
+      return 1;
     }
   }
-  for (int i = 0; i < o.senders; ++i) {
+  for (uint32_t i = 0; i < senders; ++i) {
     if (!pace()) return 1;
-    if (IsTcp(o, i)) {
-      TcpMembers::Conn* c =
-          tcp->Connect(absl::StrCat("b", run, "s", i), o.room, nullptr, &error);
-      if (c == nullptr) {
-        std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
-        return 1;
-      }
-      sender_list.push_back(std::make_unique<TcpSender>(run, i, o.size, c));
-    } else {
-      GrpcMember* m = grpc_members->Add(run, i, o.size, nullptr,
-                                        absl::StrCat("b", run, "s", i), o.room);
-      sender_list.push_back(std::make_unique<GrpcSender>(run, i, o.size, m));
+    if (!AddMember(o, run, TransportOf(o, i), absl::StrCat("b", run, "s", i),
+                   o.room, nullptr, i, &sender_list[i], &members, &error)) {
+      std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
+      return 1;
     }
   }
 
@@ -1283,8 +1394,7 @@ int RunLoad(const Options& o) {
   }
 
   // Stop the members, then read what the receivers saw.
-  if (tcp) tcp->Stop();
-  if (grpc_members) grpc_members->CancelAll(absl::Seconds(10));
+  members.Stop();
   std::string ended_why;
   size_t ended = 0;
   for (const auto& r : receivers) {
@@ -1308,7 +1418,7 @@ int RunLoad(const Options& o) {
   const double d = std::max<double>(result.deliveries, 1);
   const Histogram& lat = result.latency;
   const std::string channels =
-      grpc_members ? absl::StrCat(grpc_members->channels()) : "0";
+      members.grpc ? absl::StrCat(members.grpc->channels()) : "0";
 
   if (o.json) {
     std::printf(
@@ -1394,46 +1504,34 @@ int RunIdle(const Options& o) {
   const absl::Time deadline = absl::Now() + absl::Seconds(o.timeout);
   std::mt19937 rng(static_cast<uint32_t>(NowNs() ^ getpid()));
   const uint32_t run = 1 + rng() % 999999;
-  int tcp_count = 0, grpc_count = 0;
+  int count[3] = {0, 0, 0};  // Members per Transport.
   for (int i = 0; i < o.connections; ++i) {
-    (IsTcp(o, i) ? tcp_count : grpc_count)++;
+    ++count[static_cast<int>(TransportOf(o, i))];
   }
   const int pid = ResolveServerPid(o);
   const ProcSample before = SampleProcess(pid);
   const ProcSample self_before = SampleProcess(getpid());
   const double client_cpu_before = SelfCpuSeconds();
 
-  std::unique_ptr<TcpMembers> tcp;
-  std::unique_ptr<GrpcMembers> grpc_members;
-  if (!StartMembers(o, tcp_count, grpc_count, &tcp, &grpc_members)) return 1;
+  Members members;
+  if (!StartMembers(o, count, &members)) return 1;
   std::string error;
   auto room_of = [&](int i) {
     return o.rooms == 1 ? o.room : absl::StrCat(o.room, "-", i % o.rooms);
   };
-  auto joined = [&] {
-    return (tcp ? tcp->joined() : 0) +
-           (grpc_members ? grpc_members->joined() : 0);
-  };
+  auto joined = [&] { return members.joined(); };
   const absl::Time start = absl::Now();
   for (int i = 0; i < o.connections; ++i) {
-    if (!PaceJoins(o, i, tcp.get(), grpc_members.get(), deadline)) break;
-    if (IsTcp(o, i)) {
-      if (tcp->Connect(absl::StrCat("b", run, "i", i), room_of(i), nullptr,
-                       &error) == nullptr) {
-        std::fprintf(stderr, "chatctl bench: after %d connections: %s\n", i,
-                     error.c_str());
-        return 1;
-      }
-    } else {
-      grpc_members->Add(run, 0, o.size, nullptr, absl::StrCat("b", run, "i", i),
-                        room_of(i));
+    if (!PaceJoins(o, i, members, deadline)) break;
+    if (!AddMember(o, run, TransportOf(o, i), absl::StrCat("b", run, "i", i),
+                   room_of(i), nullptr, 0, nullptr, &members, &error)) {
+      std::fprintf(stderr, "chatctl bench: after %d connections: %s\n", i,
+                   error.c_str());
+      return 1;
     }
   }
   const double connect_s = absl::ToDoubleSeconds(absl::Now() - start);
-  auto ended = [&] {
-    return (tcp ? tcp->closed() : 0) +
-           (grpc_members ? grpc_members->ended() : 0);
-  };
+  auto ended = [&] { return members.ended(); };
   const bool all = WaitFor(
       [&] {
         return joined() == static_cast<size_t>(o.connections) || ended() > 0;

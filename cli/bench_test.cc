@@ -16,7 +16,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "chat/v1/chat.pb.h"
+#include "cli/bench_ws.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 
 namespace chat {
@@ -27,7 +30,15 @@ using ::testing::HasSubstr;
 // A chat-service child process; addresses from its ready line.
 class Service {
  public:
-  Service() {
+  // `extra_args` go after the gRPC and legacy addresses.
+  explicit Service(std::vector<std::string> extra_args = {}) {
+    std::vector<std::string> args = {CHAT_SERVICE_BIN,
+                                     "--grpc_addr=127.0.0.1:0",
+                                     "--legacy_addr=127.0.0.1:0"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0) return;
     pid_ = fork();
@@ -35,8 +46,7 @@ class Service {
       dup2(out[1], 1);
       const int null = open("/dev/null", O_WRONLY);
       if (null >= 0) dup2(null, 2);  // Its log: one line per join.
-      execl(CHAT_SERVICE_BIN, CHAT_SERVICE_BIN, "--grpc_addr=127.0.0.1:0",
-            "--legacy_addr=127.0.0.1:0", static_cast<char*>(nullptr));
+      execv(argv[0], argv.data());
       _exit(127);
     }
     close(out[1]);
@@ -55,6 +65,7 @@ class Service {
     for (absl::string_view word : absl::StrSplit(line, ' ')) {
       if (absl::ConsumePrefix(&word, "grpc=")) grpc_ = std::string(word);
       if (absl::ConsumePrefix(&word, "legacy=")) legacy_ = std::string(word);
+      if (absl::ConsumePrefix(&word, "http=")) http_ = std::string(word);
     }
   }
 
@@ -72,11 +83,13 @@ class Service {
   int pid() const { return pid_; }
   const std::string& grpc() const { return grpc_; }
   const std::string& legacy() const { return legacy_; }
+  const std::string& http() const { return http_; }
 
  private:
   int pid_ = -1;
   std::string grpc_;
   std::string legacy_;
+  std::string http_;
 };
 
 // Runs "chatctl bench ARGS..." in this process; returns its exit code and
@@ -154,11 +167,123 @@ TEST_F(BenchTest, IdleMembersJoinOverBothTransports) {
   }
 }
 
+// WebSocket members, against a chat-service with an HTTP port.
+class WsBenchTest : public ::testing::Test {
+ protected:
+  WsBenchTest() : service_({"--http_addr=127.0.0.1:0"}) {}
+
+  void SetUp() override {
+    ASSERT_FALSE(service_.http().empty()) << "no HTTP port in the ready line";
+  }
+
+  std::vector<std::string> Args() {
+    return {"--transport=ws",
+            "--http_server=" + service_.http(),
+            absl::StrCat("--server_pid=", service_.pid()),
+            "--timeout=30",
+            "--noprogress",
+            "--json"};
+  }
+
+  Service service_;
+};
+
+TEST_F(WsBenchTest, WsRunDeliversEverything) {
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--receivers=5", "--senders=2", "--messages=500",
+                           "--ws_threads=2", "--room=bt-ws"});
+  std::string out;
+  EXPECT_EQ(Bench(args, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("\"deliveries\":5000,"));
+  EXPECT_THAT(out, HasSubstr("\"ok\":true"));
+}
+
+TEST_F(WsBenchTest, WsRunAtARateDeliversEverything) {
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--receivers=4", "--senders=2", "--rate=200",
+                           "--duration=1", "--room=bt-ws-rate"});
+  std::string out;
+  EXPECT_EQ(Bench(args, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("\"deliveries\":800,"));
+  EXPECT_THAT(out, HasSubstr("\"ok\":true"));
+}
+
+TEST_F(WsBenchTest, IdleWsMembersJoin) {
+  std::vector<std::string> args = Args();
+  args.insert(args.end(), {"--idle", "--connections=20", "--rooms=2",
+                           "--hold=0", "--room=bt-ws-idle"});
+  std::string out;
+  EXPECT_EQ(Bench(args, &out), 0) << out;
+  EXPECT_THAT(out, HasSubstr("\"connections\":20,"));
+}
+
+// The frames as chat-service prints them: protobuf's JSON, snake_case names,
+// defaults left out, 64-bit integers as strings.
+TEST(ParseWsEventTest, MessagesTakeTheScan) {
+  v1::ChatResponse scratch;
+  absl::string_view text;
+  EXPECT_EQ(bench::ParseWsEvent(
+                R"({"seq":"12","time":"2026-11-29T07:00:00.123Z",)"
+                R"("message":{"sender":"b1s0","text":"B1 0 5 99 xx"}})",
+                &scratch, &text),
+            bench::WsEvent::kMessage);
+  EXPECT_EQ(text, "B1 0 5 99 xx");
+  EXPECT_EQ(scratch.event_case(), v1::ChatResponse::EVENT_NOT_SET)
+      << "the scan should not have parsed";
+  // An action, and an empty sender.
+  EXPECT_EQ(bench::ParseWsEvent(
+                R"({"seq":"1","message":{"text":"waves","action":true}})",
+                &scratch, &text),
+            bench::WsEvent::kMessage);
+  EXPECT_EQ(text, "waves");
+}
+
+TEST(ParseWsEventTest, EscapesAndOtherEventsTakeTheParser) {
+  v1::ChatResponse scratch;
+  absl::string_view text;
+  EXPECT_EQ(bench::ParseWsEvent(
+                R"({"seq":"3","message":{"sender":"a","text":"say \"hi\"\n"}})",
+                &scratch, &text),
+            bench::WsEvent::kMessage);
+  EXPECT_EQ(text, "say \"hi\"\n");
+  // camelCase, and a field this bench does not know.
+  EXPECT_EQ(bench::ParseWsEvent(R"({"welcome":{"room":"bench","name":"r1",)"
+                                R"("lastSeq":"7","epoch":"e1"},"future":1})",
+                                &scratch, &text),
+            bench::WsEvent::kWelcome);
+  EXPECT_EQ(scratch.welcome().last_seq(), 7u);
+  EXPECT_EQ(
+      bench::ParseWsEvent(R"({"notice":{"text":"too long"}})", &scratch, &text),
+      bench::WsEvent::kNotice);
+  EXPECT_EQ(text, "too long");
+  EXPECT_EQ(
+      bench::ParseWsEvent(R"({"seq":"4","member_joined":{"member":{"name":"x",)"
+                          R"("transport":"TRANSPORT_WEB"}}})",
+                          &scratch, &text),
+      bench::WsEvent::kOther);
+  EXPECT_EQ(bench::ParseWsEvent("not json", &scratch, &text),
+            bench::WsEvent::kUnreadable);
+}
+
+TEST(AppendSayFrameTest, EscapesWhatJsonNeeds) {
+  std::string frame;
+  bench::AppendSayFrame("B1 0 0 5 xx", &frame);
+  EXPECT_EQ(frame, R"({"say":{"text":"B1 0 0 5 xx"}})");
+  frame.clear();
+  bench::AppendSayFrame("a\"b\\c\td\x01", &frame);
+  EXPECT_EQ(frame, R"({"say":{"text":"a\"b\\c\u0009d\u0001"}})");
+  v1::ChatRequest request;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(frame, &request).ok());
+  EXPECT_EQ(request.say().text(), "a\"b\\c\td\x01");
+}
+
 TEST(BenchUsageTest, BadFlagsExitTwo) {
   std::string out;
   EXPECT_EQ(Bench({"--receivers=lots"}, &out), 2);
   EXPECT_EQ(Bench({"--no_such_flag=1"}, &out), 2);
   EXPECT_EQ(Bench({"--transport=carrier-pigeon"}, &out), 2);
+  EXPECT_EQ(Bench({"--transport=ws", "--ws_threads=0"}, &out), 2);
   EXPECT_EQ(Bench({"--idle"}, &out), 2);
 }
 
@@ -172,6 +297,10 @@ TEST(BenchUsageTest, UnreachableServerFailsFast) {
             1);
   EXPECT_EQ(Bench({"--transport=grpc", "--server=127.0.0.1:1", "--noprogress",
                    "--timeout=10"},
+                  &out),
+            1);
+  EXPECT_EQ(Bench({"--transport=ws", "--http_server=127.0.0.1:1",
+                   "--noprogress", "--timeout=10"},
                   &out),
             1);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
