@@ -30,11 +30,11 @@ using ::testing::HasSubstr;
 // A chat-service child process; addresses from its ready line.
 class Service {
  public:
-  // `extra_args` go after the gRPC and legacy addresses.
+  // `extra_args` go after the addresses (every port picked: 0).
   explicit Service(std::vector<std::string> extra_args = {}) {
-    std::vector<std::string> args = {CHAT_SERVICE_BIN,
-                                     "--grpc_addr=127.0.0.1:0",
-                                     "--legacy_addr=127.0.0.1:0"};
+    std::vector<std::string> args = {
+        CHAT_SERVICE_BIN, "--grpc_addr=127.0.0.1:0",
+        "--legacy_addr=127.0.0.1:0", "--http_addr=127.0.0.1:0"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
@@ -170,8 +170,6 @@ TEST_F(BenchTest, IdleMembersJoinOverBothTransports) {
 // WebSocket members, against a chat-service with an HTTP port.
 class WsBenchTest : public ::testing::Test {
  protected:
-  WsBenchTest() : service_({"--http_addr=127.0.0.1:0"}) {}
-
   void SetUp() override {
     ASSERT_FALSE(service_.http().empty()) << "no HTTP port in the ready line";
   }
