@@ -13,10 +13,11 @@ ABSL_FLAG(std::string, http_addr, "127.0.0.1:8080",
           "over a WebSocket at /ws (port 0 picks a free port; empty turns it "
           "off).");
 ABSL_FLAG(std::vector<std::string>, http_allowed_origins, {},
-          "Origins whose pages may open a chat over the WebSocket, e.g. "
-          "https://chat.example.com (comma-separated; * allows any). Empty: "
-          "only the page chat-service serves itself. Clients that send no "
-          "Origin (scripts, not browsers) are always allowed.");
+          "Origins whose pages may open a chat over the WebSocket besides "
+          "the page chat-service serves itself, e.g. "
+          "https://chat.example.com (comma-separated; * allows any). "
+          "Clients that send no Origin (scripts, not browsers) are always "
+          "allowed.");
 ABSL_FLAG(size_t, http_max_connections, 10000,
           "Most HTTP and WebSocket connections; over it, a new one gets a "
           "503 and is closed.");

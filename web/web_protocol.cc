@@ -58,10 +58,10 @@ CloseFrame CloseFor(const absl::Status& status) {
 bool OriginAllowed(absl::string_view origin, absl::string_view host,
                    const std::vector<std::string>& allowed) {
   if (origin.empty()) return true;  // Not a browser: nobody's name to take.
-  if (allowed.empty()) {
-    return !host.empty() &&
-           (absl::EqualsIgnoreCase(origin, absl::StrCat("http://", host)) ||
-            absl::EqualsIgnoreCase(origin, absl::StrCat("https://", host)));
+  if (!host.empty() &&
+      (absl::EqualsIgnoreCase(origin, absl::StrCat("http://", host)) ||
+       absl::EqualsIgnoreCase(origin, absl::StrCat("https://", host)))) {
+    return true;  // The page's own.
   }
   for (const std::string& entry : allowed) {
     if (entry == "*" || absl::EqualsIgnoreCase(origin, entry)) return true;

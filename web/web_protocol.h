@@ -49,10 +49,10 @@ CloseFrame CloseFor(const absl::Status& status);
 //
 // Whether a WebSocket handshake with Origin `origin` ("" when the request
 // has none: not a browser) may open a chat on a server reached as `host`
-// (the Host header). `allowed` is --http_allowed_origins: empty means the
-// page's own origin only (http:// or https:// and `host`), "*" means any;
-// otherwise each entry is an origin ("https://chat.example.com") compared
-// ignoring case.
+// (the Host header): the page's own origin (http:// or https:// and `host`)
+// always, and those in `allowed`, --http_allowed_origins: each entry an
+// origin ("https://chat.example.com") compared ignoring case, or "*" for
+// any.
 bool OriginAllowed(absl::string_view origin, absl::string_view host,
                    const std::vector<std::string>& allowed);
 

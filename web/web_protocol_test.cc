@@ -98,11 +98,13 @@ TEST(OriginAllowedTest, DefaultIsThePagesOwnOrigin) {
   EXPECT_TRUE(OriginAllowed("", "127.0.0.1:8080", {}));
 }
 
-TEST(OriginAllowedTest, AListReplacesTheDefault) {
+TEST(OriginAllowedTest, AListAddsToThePagesOwn) {
   const std::vector<std::string> allowed = {"https://chat.example.com"};
   EXPECT_TRUE(
       OriginAllowed("https://chat.example.com", "10.0.0.1:8080", allowed));
-  EXPECT_FALSE(OriginAllowed("http://10.0.0.1:8080", "10.0.0.1:8080", allowed));
+  EXPECT_TRUE(OriginAllowed("http://10.0.0.1:8080", "10.0.0.1:8080", allowed));
+  EXPECT_FALSE(
+      OriginAllowed("https://other.example", "10.0.0.1:8080", allowed));
   EXPECT_TRUE(OriginAllowed("http://anything", "h", {"*"}));
 }
 

@@ -51,8 +51,8 @@ struct WebServerOptions {
   size_t max_connections = 10000;
   // io_context threads.
   int threads = 2;
-  // Origins allowed to open a chat (web_protocol.h's OriginAllowed): empty
-  // means the page's own only; "*" means any.
+  // Origins allowed to open a chat besides the page's own
+  // (web_protocol.h's OriginAllowed); "*" means any.
   std::vector<std::string> allowed_origins;
   // How long a chat that ended may take to send its close frame and get
   // the client's answer before the socket is closed hard.

@@ -412,8 +412,10 @@ TEST_F(WebServerTest, OriginsFromElsewhereAreRefused) {
   Start(HubOptions(), options);
   WsClient listed(port_, "https://chat.example.com");
   EXPECT_FALSE(listed.handshake_error());
-  WsClient own(port_, Origin());  // The list replaces the default.
-  EXPECT_TRUE(own.handshake_error());
+  WsClient own(port_, Origin());  // The page's own, always.
+  EXPECT_FALSE(own.handshake_error());
+  WsClient other(port_, "https://other.example");
+  EXPECT_TRUE(other.handshake_error());
 }
 
 TEST_F(WebServerTest, AResumeAfterAReconnectMissesNothing) {
