@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 

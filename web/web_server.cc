@@ -14,7 +14,6 @@
 #include "absl/strings/str_format.h"
 #include "service/chat_request.h"
 #include "service/event.h"
-#include "service/log.h"
 #include "web/assets.h"
 #include "web/web_protocol.h"
 
