@@ -48,11 +48,12 @@ test('with --data_dir: resumes after a restart, missing nothing, showing nothing
   await join(alice, 'alice');
   await say(alice, 'before 1');
   await say(alice, 'before 2');
+  // Sequenced before carol says anything, so the order below is known.
+  await waitLine(alice, '<alice> before 2');
   const carol = await TcpUser.connect(first.legacy);
   carol.send('/nick carol');
   carol.send('from carol before');
   await waitLine(alice, '<carol> from carol before');
-  await waitLine(alice, '<alice> before 2');
 
   await stopAndSeeReconnecting(first, alice);
   carol.close();
