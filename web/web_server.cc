@@ -348,12 +348,11 @@ void WsSession::SendClose(const CloseFrame& frame) {
   ArmCloseDeadline();
   websocket::close_reason reason(frame.code);
   reason.reason = frame.reason;
-  ws_.async_close(reason,
-                  [self = SharedAs<WsSession>()](const ErrorCode& error) {
-                    // Done: the client answered and Beast closed the
-                    // socket; or it failed: close it here.
-                    if (error) self->CloseSocket();
-                  });
+  ws_.async_close(reason, [self = SharedAs<WsSession>()](const ErrorCode&) {
+    // The client answered and Beast closed the socket, or the close
+    // failed: either way the session is over; its deadline need not wait.
+    self->CloseSocket();
+  });
 }
 
 void WsSession::ArmCloseDeadline() {
