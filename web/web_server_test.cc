@@ -329,6 +329,9 @@ TEST_F(WebServerTest, TwoWebSocketsChatInOneOrder) {
 }
 
 TEST_F(WebServerTest, AFrameBeforeAJoinIsRefused) {
+  WebServerOptions options;
+  options.close_grace = absl::Hours(1);  // Only the handshake ends them.
+  Start(HubOptions(), options);
   WsClient say(port_);
   say.Send(R"({"say":{"text":"hi"}})");
   Frame end = say.Read();
@@ -341,6 +344,8 @@ TEST_F(WebServerTest, AFrameBeforeAJoinIsRefused) {
   end = garbage.Read();
   EXPECT_EQ(end.code, 4003);
   EXPECT_THAT(end.text, HasSubstr("not a chat.v1.ChatRequest in JSON"));
+  // Both close handshakes are done: the sessions are gone.
+  EXPECT_TRUE(web_->WaitForConnectionCount(0, kTimeout));
 }
 
 TEST_F(WebServerTest, BadJsonAfterTheJoinIsANoticeAndTheChatGoesOn) {
