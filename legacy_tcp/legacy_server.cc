@@ -15,6 +15,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "legacy_tcp/line_decoder.h"
+#include "net/wake_sink.h"
 #include "service/format.h"
 #include "service/log.h"
 #include "service/text.h"
@@ -194,31 +195,10 @@ class LegacySession final : public Connection {
   std::optional<asio::steady_timer> close_deadline_;
 };
 
-namespace {
-
-// The sink the core wakes. It holds the session weakly: the session holds the
-// member, which holds the sink.
-class SessionSink final : public MemberSink {
- public:
-  explicit SessionSink(std::weak_ptr<LegacySession> session)
-      : session_(std::move(session)) {}
-
-  void Wake() override {
-    if (std::shared_ptr<LegacySession> session = session_.lock()) {
-      Connection::Executor executor = session->executor();
-      asio::post(executor,
-                 [session = std::move(session)] { session->StartWrite(); });
-    }
-  }
-
- private:
-  const std::weak_ptr<LegacySession> session_;
-};
-
-}  // namespace
-
 void LegacySession::Start() {
-  auto sink = std::make_shared<SessionSink>(WeakAs<LegacySession>());
+  auto sink =
+      std::make_shared<WakeSink<LegacySession, &LegacySession::StartWrite>>(
+          WeakAs<LegacySession>());
   JoinRequest join;
   join.room = std::string(kDefaultRoom);
   join.transport = v1::TRANSPORT_TCP;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "net/wake_sink.h"
 #include "service/chat_request.h"
 #include "service/event.h"
 #include "web/assets.h"
@@ -158,29 +159,6 @@ class WsSession final : public Connection {
   std::optional<asio::steady_timer> close_deadline_;
 };
 
-namespace {
-
-// The sink the core wakes. It holds the session weakly: the session holds
-// the member, which holds the sink.
-class WsSink final : public MemberSink {
- public:
-  explicit WsSink(std::weak_ptr<WsSession> session)
-      : session_(std::move(session)) {}
-
-  void Wake() override {
-    if (std::shared_ptr<WsSession> session = session_.lock()) {
-      Connection::Executor executor = session->executor();
-      asio::post(executor,
-                 [session = std::move(session)] { session->OnWake(); });
-    }
-  }
-
- private:
-  const std::weak_ptr<WsSession> session_;
-};
-
-}  // namespace
-
 void WsSession::Start(Request request) {
   request_ = std::move(request);
   ws_.set_option(
@@ -287,7 +265,8 @@ bool WsSession::Handle(const v1::ChatRequest& request) {
 
 bool WsSession::Join(const v1::Join& j) {
   const JoinRequest join = JoinRequestFrom(j, v1::TRANSPORT_WEB);
-  auto sink = std::make_shared<WsSink>(WeakAs<WsSession>());
+  auto sink = std::make_shared<WakeSink<WsSession, &WsSession::OnWake>>(
+      WeakAs<WsSession>());
   absl::StatusOr<std::shared_ptr<Member>> joined =
       server_->hub_->Join(join, std::move(sink));
   if (!joined.ok()) {
