@@ -7,16 +7,22 @@
 #ifndef CHATROOM_SERVICE_CHAT_REQUEST_H_
 #define CHATROOM_SERVICE_CHAT_REQUEST_H_
 
+#include <string>
+#include <utility>
+
 #include "service/room.h"
 
 namespace chat {
 
 // JoinRequestFrom
 //
-// The core's JoinRequest for a Join message from a member of `transport`.
+// The core's JoinRequest for a Join message from a member of `transport`
+// connected from `peer_ip`.
 template <typename JoinMessage>
-JoinRequest JoinRequestFrom(const JoinMessage& j, v1::Transport transport) {
+JoinRequest JoinRequestFrom(const JoinMessage& j, v1::Transport transport,
+                            std::string peer_ip) {
   JoinRequest join;
+  join.peer_ip = std::move(peer_ip);
   join.name = j.name();
   join.room = j.room();
   join.history = j.history();

@@ -246,7 +246,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
         return false;
       }
       const JoinRequest join =
-          JoinRequestFrom(request.join(), v1::TRANSPORT_GRPC);
+          JoinRequestFrom(request.join(), v1::TRANSPORT_GRPC, "");
       absl::StatusOr<std::shared_ptr<Member>> joined = hub_->Join(join, sink_);
       if (!joined.ok()) {
         FinishOnce(ToGrpcStatus(joined.status()));

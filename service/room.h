@@ -78,6 +78,9 @@ struct JoinRequest {
   uint64_t resume_after_seq = 0;  // Or: replay every event after this seq
   std::string resume_epoch;       // of this epoch.
   v1::Transport transport = v1::TRANSPORT_GRPC;
+  // The client's IP address ("127.0.0.1", "::1"; "" when unknown), for the
+  // limits kept per address (rooms created).
+  std::string peer_ip;
 };
 
 // What GetHistory asks for (see chat.v1.GetHistoryRequest).

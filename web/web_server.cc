@@ -264,7 +264,7 @@ bool WsSession::Handle(const v1::ChatRequest& request) {
 }
 
 bool WsSession::Join(const v1::Join& j) {
-  const JoinRequest join = JoinRequestFrom(j, v1::TRANSPORT_WEB);
+  const JoinRequest join = JoinRequestFrom(j, v1::TRANSPORT_WEB, "");
   auto sink = std::make_shared<WakeSink<WsSession, &WsSession::OnWake>>(
       WeakAs<WsSession>());
   absl::StatusOr<std::shared_ptr<Member>> joined =
