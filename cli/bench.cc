@@ -758,7 +758,17 @@ class GrpcMember final
         if (!joined_.exchange(true, std::memory_order_acq_rel)) {
           joined_count_->fetch_add(1, std::memory_order_release);
         }
-        if (receiver_ != nullptr) receiver_->SetJoined();
+        if (receiver_ != nullptr) {
+          // Senders would be refused; a stuck run then says why.
+          if (read_.welcome().limits().flood_rate() > 0) {
+            receiver_->SetNotice(
+                absl::StrCat("the server has flood control on (",
+                             read_.welcome().limits().flood_rate(),
+                             " messages a second): start chat-service with "
+                             "--flood_rate=0 to bench it"));
+          }
+          receiver_->SetJoined();
+        }
         break;
       case v1::ChatResponse::kNotice:
         if (receiver_ != nullptr) receiver_->SetNotice(read_.notice().text());

@@ -30,11 +30,16 @@ using ::testing::HasSubstr;
 // A chat-service child process; addresses from its ready line.
 class Service {
  public:
-  // `extra_args` go after the addresses (every port picked: 0).
+  // `extra_args` go after the addresses (every port picked: 0). Flood
+  // control and the per-address cap are off: a bench measures the server,
+  // not the limiters.
   explicit Service(std::vector<std::string> extra_args = {}) {
-    std::vector<std::string> args = {
-        CHAT_SERVICE_BIN, "--grpc_addr=127.0.0.1:0",
-        "--legacy_addr=127.0.0.1:0", "--http_addr=127.0.0.1:0"};
+    std::vector<std::string> args = {CHAT_SERVICE_BIN,
+                                     "--grpc_addr=127.0.0.1:0",
+                                     "--legacy_addr=127.0.0.1:0",
+                                     "--http_addr=127.0.0.1:0",
+                                     "--flood_rate=0",
+                                     "--max_connections_per_ip=0"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());

@@ -59,10 +59,14 @@ uint64_t SeqOf(const std::string& json) {
   return seq;
 }
 
+// Flood control is off unless a test turns it on (`extra` comes last, and
+// the last value of a flag wins): most tests pipe hundreds of lines, which
+// chatctl would pace to the default 5 a second.
 std::vector<std::string> ServerArgs(const std::string& addr,
                                     const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {CHAT_SERVICE_BIN, "--grpc_addr=" + addr,
-                                   "--legacy_addr=", "--http_addr="};
+  std::vector<std::string> args = {
+      CHAT_SERVICE_BIN, "--grpc_addr=" + addr,
+      "--legacy_addr=", "--http_addr=", "--flood_rate=0"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -159,6 +163,35 @@ TEST_F(ChatctlTest, PipeJoinPostsEveryLineAndExitsZero) {
   EXPECT_EQ(Chatctl({"history", ServerFlag()}, "", &out), 0);
   EXPECT_THAT(Lines(out),
               ContainerEq(std::vector<std::string>{"<p> a", "<p> b"}));
+}
+
+// With the server's default flood control (5 a second after a burst of 10),
+// a pipe faster than that is paced by chatctl from the limits in the
+// welcome: every line is posted, none is refused, nobody is disconnected.
+TEST_F(ChatctlTest, PipeModeKeepsUnderTheServersFloodLimits) {
+  Server server("127.0.0.1:0", {"--flood_rate=5", "--flood_burst=10"});
+  std::string input;
+  for (int i = 0; i < 25; ++i) absl::StrAppend(&input, "paced ", i, "\n");
+  std::string out, err;
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(Chatctl({"join", "--name", "paced",
+                     absl::StrCat("--server=", server.address())},
+                    input, &out, &err),
+            0)
+      << err;
+  // 25 lines at 5 a second after a burst: at least 2 s (an upper bound would
+  // measure the machine).
+  EXPECT_GE(absl::Now() - start, absl::Seconds(2));
+  EXPECT_THAT(err, IsEmpty());
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("!!")));
+  EXPECT_EQ(Chatctl({"history", "--last=100",
+                     absl::StrCat("--server=", server.address())},
+                    "", &out),
+            0);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 25; ++i)
+    expected.push_back(absl::StrCat("<paced> paced ", i));
+  EXPECT_THAT(Lines(out), ContainerEq(expected));
 }
 
 TEST_F(ChatctlTest, PipeJoinWithoutFinalNewlineAndManyLines) {

@@ -98,9 +98,46 @@ absl::Status ChatSession::Start() {
   return start_state_ == StartState::kJoined ? absl::OkStatus() : start_error_;
 }
 
+bool ChatSession::WaitForTurn() {
+  v1::Limits limits;
+  {
+    absl::MutexLock lock(&mu_);
+    limits = limits_;
+  }
+  if (limits.flood_rate() <= 0) return true;
+  // A margin under the server's bucket: requests that leave here evenly
+  // spaced may reach it bunched together.
+  const double rate = limits.flood_rate() * 0.9;
+  const double burst = std::max(1.0, limits.flood_burst() / 2.0);
+  const absl::Time now = absl::Now();
+  if (turn_tokens_ < 0) {
+    turn_tokens_ = burst;
+  } else {
+    turn_tokens_ = std::min(
+        burst, turn_tokens_ + absl::ToDoubleSeconds(now - turn_last_) * rate);
+  }
+  turn_last_ = now;
+  if (turn_tokens_ < 1) {
+    const absl::Time turn = now + absl::Seconds((1 - turn_tokens_) / rate);
+    // In steps, so that a Cancel does not wait for the turn.
+    while (absl::Now() < turn) {
+      absl::SleepFor(std::min(turn - absl::Now(), absl::Milliseconds(100)));
+      absl::MutexLock lock(&mu_);
+      if (leaving_ || cancelled_) return false;
+    }
+    turn_tokens_ = 1;
+    turn_last_ = turn;
+  }
+  turn_tokens_ -= 1;
+  return true;
+}
+
 absl::Status ChatSession::Write(const v1::ChatRequest& request,
                                 std::optional<Unconfirmed> say) {
   absl::MutexLock write_lock(&write_mu_);
+  if (!WaitForTurn()) {
+    return absl::UnavailableError("leaving the room; not sent");
+  }
   std::shared_ptr<Call> call;
   {
     absl::MutexLock lock(&mu_);
@@ -267,6 +304,7 @@ std::vector<std::string> ChatSession::Track(const v1::ChatResponse& event,
     // Same room, same epoch: a resume; the replay that follows moves
     // last_seq_ on, event by event, so a drop mid-replay loses nothing.
     welcomed_ = true;
+    limits_ = w.limits();
     epoch_ = w.epoch();
     room_ = w.room();
     name_ = w.name();

@@ -23,9 +23,14 @@
 // either comes back exactly once as the member's own message or is reported
 // as not sent; a Say that returned an error was not sent.
 //
+// Pacing: the welcome carries the server's flood limits (Welcome.limits);
+// Say, Rename and Move keep under them, with a margin, by waiting for their
+// turn, so a pipe is slowed down rather than refused or disconnected.
+//
 // Thread-safety: all methods are thread-safe. Writes (Say, Rename, Move,
 // Leave) are serialized by write_mu_, which is held across the gRPC write:
-// a write blocks only while the server applies flow control.
+// a write blocks only while the server applies flow control, or while it
+// waits for its turn under the flood limits.
 #ifndef CHATROOM_CLI_SESSION_H_
 #define CHATROOM_CLI_SESSION_H_
 
@@ -156,6 +161,9 @@ class ChatSession {
   // unconfirmed if the write succeeds.
   absl::Status Write(const v1::ChatRequest& request,
                      std::optional<Unconfirmed> say = std::nullopt);
+  // Waits until one more request keeps under the server's flood limits.
+  // Returns false if the session is cancelled meanwhile.
+  bool WaitForTurn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Reader thread.
   void Run(std::shared_ptr<Call> call);
   bool ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after);
@@ -183,6 +191,9 @@ class ChatSession {
 
   // Serializes writes on the stream; taken before mu_.
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // The client's own token bucket, under the server's (see WaitForTurn).
+  double turn_tokens_ ABSL_GUARDED_BY(write_mu_) = -1;  // -1: not started.
+  absl::Time turn_last_ ABSL_GUARDED_BY(write_mu_);
 
   // State below is protected by mu_.
   mutable absl::Mutex mu_;
@@ -198,6 +209,7 @@ class ChatSession {
   std::string room_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::string epoch_ ABSL_GUARDED_BY(mu_);         // That last_seq_ belongs to.
+  v1::Limits limits_ ABSL_GUARDED_BY(mu_);         // From the last welcome.
   uint64_t call_number_ ABSL_GUARDED_BY(mu_) = 0;  // Of call_, from 1.
   std::deque<Unconfirmed> unconfirmed_ ABSL_GUARDED_BY(mu_);
   // After a resuming welcome: its last_seq. The replay is over at the first

@@ -84,14 +84,22 @@ std::string FormatEventLine(const v1::ChatResponse& event) {
     case v1::ChatResponse::kWelcome: {
       const v1::Welcome& w = event.welcome();
       std::string others;
-      int count = 0;
+      uint32_t listed = 0;
       for (const v1::Member& m : w.members()) {
         if (m.name() == w.name()) continue;
-        absl::StrAppend(&others, count++ == 0 ? "" : ", ", m.name());
+        absl::StrAppend(&others, listed++ == 0 ? "" : ", ", m.name());
       }
+      // A welcome lists the first members only; member_count counts all
+      // (0 from a server that predates it).
+      uint32_t count = listed;
+      if (w.member_count() > 0) count = w.member_count() - 1;
       if (count == 0) {
         return absl::StrCat("-- you are ", w.name(), " in room ", w.room(),
                             ", alone so far");
+      }
+      if (count > listed) {
+        absl::StrAppend(&others, " and ", count - listed,
+                        " more (/who lists everyone)");
       }
       return absl::StrCat("-- you are ", w.name(), " in room ", w.room(),
                           " with ", count,

@@ -42,6 +42,22 @@ TEST(FormatEventLineTest, WelcomeCountsTheOthers) {
   w->add_members()->set_name("carol");
   EXPECT_EQ(FormatEventLine(r),
             "-- you are alice in room lobby with 2 others: bob, carol");
+  w->set_member_count(3);
+  EXPECT_EQ(FormatEventLine(r),
+            "-- you are alice in room lobby with 2 others: bob, carol");
+}
+
+TEST(FormatEventLineTest, WelcomeOfABigRoomSaysHowManyItDoesNotList) {
+  v1::ChatResponse r;
+  v1::Welcome* w = r.mutable_welcome();
+  w->set_name("zed");
+  w->set_room("lobby");
+  w->add_members()->set_name("bob");
+  w->add_members()->set_name("carol");
+  w->set_member_count(5000);  // zed is not among those listed.
+  EXPECT_EQ(FormatEventLine(r),
+            "-- you are zed in room lobby with 4999 others: bob, carol and "
+            "4997 more (/who lists everyone)");
 }
 
 // ---------------------------------------------------------------- Commands

@@ -48,7 +48,43 @@ struct AfterUnlock {
   }
 };
 
+// "5", "0.5": a rate as people write it.
+std::string FormatRate(double rate) { return absl::StrCat(rate); }
+
 }  // namespace
+
+// RoomOpeners: how many rooms each client address holds open (rooms it
+// entered empty, until they are empty again), for HubOptions::
+// max_rooms_per_ip. A leaf lock, taken under a room's lock.
+class RoomOpeners {
+ public:
+  explicit RoomOpeners(size_t limit) : limit_(limit) {}
+
+  // Counts one more room opened by `ip`; false when it is at the limit.
+  bool TryOpen(const std::string& ip) {
+    if (limit_ == 0 || ip.empty()) return true;
+    absl::MutexLock lock(&mu_);
+    size_t& n = open_[ip];
+    if (n >= limit_) return false;
+    ++n;
+    return true;
+  }
+
+  // A room `ip` opened is empty again.
+  void Close(const std::string& ip) {
+    if (limit_ == 0 || ip.empty()) return;
+    absl::MutexLock lock(&mu_);
+    auto it = open_.find(ip);
+    if (it != open_.end() && --it->second == 0) open_.erase(it);
+  }
+
+  size_t limit() const { return limit_; }
+
+ private:
+  const size_t limit_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, size_t> open_ ABSL_GUARDED_BY(mu_);
+};
 
 // LogReplay: a member's replay, handed out in bounded batches as the
 // member's transport drains (see Outbox::AddReplay).
@@ -199,8 +235,8 @@ class LogReplay final : public Replay {
 // Room: one room's members and its log. Internal to the core.
 class Room final : public CommitListener {
  public:
-  Room(std::string name, const HubOptions& options)
-      : name_(std::move(name)), options_(options) {}
+  Room(std::string name, const HubOptions& options, RoomOpeners* openers)
+      : name_(std::move(name)), options_(options), openers_(openers) {}
 
   // Before the room is shared: the room's log.
   void SetLog(std::unique_ptr<RoomLog> log) {
@@ -231,6 +267,18 @@ class Room final : public CommitListener {
           return absl::AlreadyExistsError(
               absl::StrCat("name \"", name, "\" is taken in room ", name_));
         }
+        if (members_->size() >= options_.max_members_per_room) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat("room ", name_, " is full: it has ",
+                           members_->size(), " members, the most it takes"));
+        }
+        const bool opening = members_->empty();
+        if (opening && !openers_->TryOpen(m->peer_ip_)) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat("too many rooms opened from your address: at most ",
+                           openers_->limit(),
+                           " at a time; join a room that has people in it"));
+        }
         const uint64_t before = log_->last_seq();
         // Planned before the member's own join is appended, which could
         // trim the history it replays.
@@ -240,6 +288,7 @@ class Room final : public CommitListener {
         {
           absl::MutexLock member_lock(&m->mu_);
           if (m->ended_) {
+            if (opening) openers_->Close(m->peer_ip_);
             return absl::FailedPreconditionError("the member has left");
           }
           v1::ChatResponse r;
@@ -248,13 +297,17 @@ class Room final : public CommitListener {
           who->set_transport(m->transport());
           absl::StatusOr<EventPtr> e =
               log_->Append(std::move(r), m->id(), /*must=*/false);
-          if (!e.ok()) return e.status();
+          if (!e.ok()) {
+            if (opening) openers_->Close(m->peer_ip_);
+            return e.status();
+          }
           joined = *std::move(e);
           m->name_ = name;
           m->room_ = std::move(self);
           m->joined_room_.store(this, std::memory_order_relaxed);
         }
         by_name_[NameKey(name)] = m.get();
+        if (opening) opener_ip_ = m->peer_ip_;
         auto next = std::make_shared<MemberList>(*members_);
         next->push_back(m);
         members_ = next;
@@ -486,6 +539,7 @@ class Room final : public CommitListener {
     }
     members_ = std::make_shared<MemberList>();
     by_name_.clear();
+    if (!members.empty()) ClosedLocked();
     return members;
   }
 
@@ -511,6 +565,12 @@ class Room final : public CommitListener {
   std::shared_ptr<RoomLog> log() {
     absl::MutexLock lock(&mu_);
     return log_;
+  }
+
+  // The room is empty again: it no longer counts against its opener.
+  void ClosedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    openers_->Close(opener_ip_);
+    opener_ip_.clear();
   }
 
   bool IsMemberLocked(Member* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -572,11 +632,18 @@ class Room final : public CommitListener {
     w->set_name(name);
     w->set_last_seq(before);
     w->set_epoch(log_->epoch());
+    w->set_member_count(static_cast<uint32_t>(members_->size()));
     for (const auto& other : *members_) {
+      if (static_cast<size_t>(w->members_size()) == kWelcomeMembers) break;
       v1::Member* info = w->add_members();
       info->set_name(other.get() == m ? name : other->name());
       info->set_transport(other->transport());
     }
+    v1::Limits* limits = w->mutable_limits();
+    limits->set_flood_rate(options_.flood_rate);
+    limits->set_flood_burst(options_.flood_rate > 0 ? options_.flood_burst : 0);
+    limits->set_max_message_bytes(
+        static_cast<uint32_t>(options_.max_message_bytes));
     Outbox& out = m->outbox();
     const bool wake = out.Push(std::make_shared<const Event>(std::move(r), 0),
                                true) == Outbox::PushResult::kQueuedWake;
@@ -603,6 +670,7 @@ class Room final : public CommitListener {
       }
       members_ = next;
       members = std::move(next);
+      if (members_->empty()) ClosedLocked();
       {
         absl::MutexLock member_lock(&m->mu_);
         m->room_.reset();
@@ -680,6 +748,7 @@ class Room final : public CommitListener {
 
   const std::string name_;
   const HubOptions& options_;
+  RoomOpeners* const openers_;
 
   // Held while committed events are handed to every outbox, so that
   // outboxes receive events in seq order. Never held across I/O.
@@ -698,17 +767,21 @@ class Room final : public CommitListener {
       std::make_shared<MemberList>();
   absl::flat_hash_map<std::string, Member*> by_name_ ABSL_GUARDED_BY(mu_);
   bool retired_ ABSL_GUARDED_BY(mu_) = false;
+  // The address of whoever entered the room empty, while it has members.
+  std::string opener_ip_ ABSL_GUARDED_BY(mu_);
 };
 
 // ---------------------------------------------------------------- Member
 
 Member::Member(Hub* hub, uint64_t id, v1::Transport transport,
-               std::shared_ptr<MemberSink> sink)
+               std::string peer_ip, std::shared_ptr<MemberSink> sink)
     : hub_(hub),
       id_(id),
       transport_(transport),
+      peer_ip_(std::move(peer_ip)),
       sink_(std::move(sink)),
-      outbox_(hub->options().outbox_events, hub->options().outbox_bytes) {}
+      outbox_(hub->options().outbox_events, hub->options().outbox_bytes),
+      flood_(hub->options().flood_rate, hub->options().flood_burst) {}
 
 std::string Member::name() const {
   absl::MutexLock lock(&mu_);
@@ -726,12 +799,61 @@ std::string Member::room_name() const {
 }
 
 void Member::Notify(absl::string_view text) {
-  if (outbox_.Push(MakeNotice(text), true) == Outbox::PushResult::kQueuedWake) {
-    WakeTransport();
+  switch (outbox_.Push(MakeNotice(text))) {
+    case Outbox::PushResult::kQueuedWake:
+      WakeTransport();
+      break;
+    case Outbox::PushResult::kOverflow:
+      RemoveAsTooSlow();
+      break;
+    case Outbox::PushResult::kQueued:
+    case Outbox::PushResult::kClosed:
+      break;
   }
 }
 
+void Member::RemoveAsTooSlow() {
+  if (std::shared_ptr<Room> r = room()) r->Remove(this, "too slow");
+  WakeTransport();
+}
+
+absl::Status Member::Admit(absl::string_view what) {
+  FloodGate::Verdict verdict;
+  absl::Duration retry;
+  bool log = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!flood_.enabled()) return absl::OkStatus();
+    verdict = flood_.Take(absl::Now());
+    retry = flood_.retry_after();
+    if (verdict != FloodGate::Verdict::kPass && !flood_logged_) {
+      flood_logged_ = log = true;
+    }
+  }
+  if (verdict == FloodGate::Verdict::kPass) return absl::OkStatus();
+  if (log) {
+    Log(name(), " (", peer_ip_.empty() ? "address unknown" : peer_ip_,
+        "): over the flood limit; refusing what it sends too fast");
+  }
+  const HubOptions& o = hub_->options();
+  if (verdict == FloodGate::Verdict::kDisconnect) {
+    absl::Status status = absl::ResourceExhaustedError(absl::StrCat(
+        "disconnected for flooding: you kept sending far more than ",
+        FormatRate(o.flood_rate), " messages a second"));
+    End("flooding", status, /*discard=*/false);
+    return status;
+  }
+  absl::Status status = absl::ResourceExhaustedError(absl::StrCat(
+      what, " not sent: you are sending too fast (at most ",
+      FormatRate(o.flood_rate), " a second after a burst of ", o.flood_burst,
+      "); try again in ",
+      absl::FormatDuration(absl::Ceil(retry, absl::Milliseconds(100)))));
+  Notify(status.message());
+  return status;
+}
+
 absl::Status Member::Say(absl::string_view text, bool action) {
+  if (absl::Status s = Admit("message"); !s.ok()) return s;
   std::string clean = SanitizeText(text);
   absl::Status status;
   const size_t limit = hub_->options().max_message_bytes;
@@ -751,6 +873,7 @@ absl::Status Member::Say(absl::string_view text, bool action) {
 }
 
 absl::Status Member::Rename(absl::string_view new_name) {
+  if (absl::Status s = Admit("rename"); !s.ok()) return s;
   absl::Status status = ValidateName(new_name);
   if (status.ok()) {
     if (std::shared_ptr<Room> r = room()) {
@@ -764,6 +887,7 @@ absl::Status Member::Rename(absl::string_view new_name) {
 }
 
 absl::Status Member::Move(absl::string_view room, uint32_t history) {
+  if (absl::Status s = Admit("room move"); !s.ok()) return s;
   absl::Status status;
   absl::StatusOr<std::string> target = NormalizeRoom(room);
   std::shared_ptr<Room> old = this->room();
@@ -831,8 +955,9 @@ Hub::Hub(HubOptions options, std::unique_ptr<LogBackend> logs)
     : options_(std::move(options)),
       logs_(logs != nullptr
                 ? std::move(logs)
-                : std::make_unique<MemoryLogBackend>(
-                      options_.history_events, options_.history_memory)) {}
+                : std::make_unique<MemoryLogBackend>(options_.history_events,
+                                                     options_.history_memory)),
+      openers_(std::make_unique<RoomOpeners>(options_.max_rooms_per_ip)) {}
 
 Hub::~Hub() {
   // Members and rooms point at each other; empty the rooms to let both go.
@@ -845,8 +970,9 @@ absl::StatusOr<std::shared_ptr<Member>> Hub::Join(
   if (absl::Status s = ValidateName(request.name); !s.ok()) return s;
   absl::StatusOr<std::string> room = NormalizeRoom(request.room);
   if (!room.ok()) return room.status();
-  auto member = std::make_shared<Member>(this, next_member_id_++,
-                                         request.transport, std::move(sink));
+  auto member =
+      std::make_shared<Member>(this, next_member_id_++, request.transport,
+                               request.peer_ip, std::move(sink));
   absl::Status s = Enter(member, request.name, *room, request.history,
                          request.resume_after_seq, request.resume_epoch);
   if (!s.ok()) return s;
@@ -889,7 +1015,7 @@ absl::StatusOr<std::shared_ptr<Room>> Hub::FindRoom(const std::string& name,
           "too many rooms: the server holds at most ", options_.max_rooms));
     }
   }
-  auto room = std::make_shared<Room>(name, options_);
+  auto room = std::make_shared<Room>(name, options_, openers_.get());
   absl::StatusOr<std::unique_ptr<RoomLog>> log = logs_->Open(name, room);
   if (!log.ok()) return log.status();
   room->SetLog(*std::move(log));
@@ -937,7 +1063,11 @@ void Hub::Shutdown(absl::string_view text) {
   }
   for (const auto& room : rooms) {
     for (const auto& m : room->TakeAll()) {
-      m->Notify(text);
+      // Once per member, whatever its outbox holds.
+      if (m->outbox().Push(MakeNotice(text), /*forced=*/true) ==
+          Outbox::PushResult::kQueuedWake) {
+        m->WakeTransport();
+      }
       m->End("", absl::UnavailableError(std::string(text)),
              /*discard=*/false);
     }

@@ -19,8 +19,15 @@
 // told the history was reset instead of being given another history's
 // events under seqs it has seen.
 //
-// Lock order: Hub::mu_, Room::fanout_mu_, Room::mu_, Member::mu_, the log's
-// own locks, Outbox::mu_. Everything here is thread-safe.
+// Limits a member is held to (HubOptions): flood control (a token bucket per
+// member for says, renames and moves, service/flood_gate.h), the message size,
+// the outbox (every event, notices too, counts against it), members per room,
+// and rooms opened per client address. The welcome tells the member its
+// limits.
+//
+// Lock order: Hub::mu_, Room::fanout_mu_, Room::mu_, Member::mu_, the
+// per-address room counts' lock, the log's own locks, Outbox::mu_.
+// Everything here is thread-safe.
 #ifndef CHATROOM_SERVICE_ROOM_H_
 #define CHATROOM_SERVICE_ROOM_H_
 
@@ -39,6 +46,7 @@
 #include "absl/synchronization/mutex.h"
 #include "chat/v1/chat.pb.h"
 #include "service/event.h"
+#include "service/flood_gate.h"
 #include "service/outbox.h"
 #include "service/room_log.h"
 
@@ -46,6 +54,7 @@ namespace chat {
 
 class Hub;
 class Room;
+class RoomOpeners;
 
 // Limits, all set by chat-service flags.
 struct HubOptions {
@@ -56,7 +65,20 @@ struct HubOptions {
   size_t outbox_events = 1024;        // A member's outbox limits: over either,
   size_t outbox_bytes = 1 << 20;      // the member is removed as too slow.
   size_t max_rooms = 10000;           // Empty rooms are forgotten past this.
+  size_t max_members_per_room = 10000;  // A full room refuses joins.
+  // Rooms one client address may hold open at a time: rooms it entered
+  // empty, until they are empty again (0: no limit; joins without an
+  // address are not counted).
+  size_t max_rooms_per_ip = 100;
+  // Flood control per member: after a burst of flood_burst requests (says,
+  // renames, room moves), at most flood_rate a second. 0 turns it off (the
+  // default here, for tests and tools; chat-service's flag defaults to 5).
+  double flood_rate = 0;
+  uint32_t flood_burst = 10;
 };
+
+// The most members a welcome lists (Welcome.member_count has the total).
+inline constexpr size_t kWelcomeMembers = 100;
 
 // MemberSink: what a transport gives the core for each member.
 class MemberSink {
@@ -109,7 +131,7 @@ struct HistoryPage {
 // core), its outbox is closed and the methods below do nothing.
 class Member : public std::enable_shared_from_this<Member> {
  public:
-  Member(Hub* hub, uint64_t id, v1::Transport transport,
+  Member(Hub* hub, uint64_t id, v1::Transport transport, std::string peer_ip,
          std::shared_ptr<MemberSink> sink);
 
   Member(const Member&) = delete;
@@ -117,14 +139,17 @@ class Member : public std::enable_shared_from_this<Member> {
 
   // Say
   //
-  // Posts a message. A message that is empty or too long is not posted: the
-  // member gets a notice and the error is returned.
+  // Posts a message. A message that is empty or too long, or over the flood
+  // limit, is not posted: the member gets a notice and the error is
+  // returned. A member that keeps flooding is disconnected (RESOURCE_EXHAUSTED;
+  // the room sees it leave for "flooding").
   absl::Status Say(absl::string_view text, bool action);
 
   // Rename
   //
   // Changes the member's name; everyone sees member_renamed. A bad or taken
-  // name gets a notice and the error is returned.
+  // name, or a rename over the flood limit, gets a notice and the error is
+  // returned.
   absl::Status Rename(absl::string_view new_name);
 
   // Move
@@ -150,7 +175,9 @@ class Member : public std::enable_shared_from_this<Member> {
 
   // Notify
   //
-  // Sends `text` as a notice to this member alone.
+  // Sends `text` as a notice to this member alone. It counts against the
+  // outbox like any event: a member that does not read its notices is
+  // removed as too slow.
   void Notify(absl::string_view text);
 
   // Wakes the member's transport (see MemberSink::Wake).
@@ -169,10 +196,17 @@ class Member : public std::enable_shared_from_this<Member> {
   // Closes the outbox with `status` and takes the member out of its room.
   void End(absl::string_view reason, absl::Status status, bool discard);
   std::shared_ptr<Room> room() const;
+  // Flood control for one request (`what` is "message", "rename", ...): OK,
+  // or the refusal, which the member was told; a flooder is disconnected.
+  absl::Status Admit(absl::string_view what);
+  // After a push overflowed the outbox (which closed itself): removes the
+  // member as too slow.
+  void RemoveAsTooSlow();
 
   Hub* const hub_;
   const uint64_t id_;
   const v1::Transport transport_;
+  const std::string peer_ip_;
   const std::shared_ptr<MemberSink> sink_;
   Outbox outbox_;
 
@@ -182,6 +216,8 @@ class Member : public std::enable_shared_from_this<Member> {
   std::shared_ptr<Room> room_ ABSL_GUARDED_BY(mu_);
   // Set once the member ended; no room takes it after that.
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  FloodGate flood_ ABSL_GUARDED_BY(mu_);
+  bool flood_logged_ ABSL_GUARDED_BY(mu_) = false;  // Logged once.
   // The room the member last entered (not cleared when it leaves): fan-out
   // from an asynchronous log skips members that have moved on.
   std::atomic<const Room*> joined_room_{nullptr};
@@ -204,7 +240,8 @@ class Hub {
   // its welcome, any replay, and its own member_joined; the transport should
   // start draining it (no wake comes for these). Errors: INVALID_ARGUMENT
   // (bad name or room), ALREADY_EXISTS (name taken), RESOURCE_EXHAUSTED (too
-  // many rooms), UNAVAILABLE (shutting down).
+  // many rooms, the room is full, the client's address has too many rooms
+  // open), UNAVAILABLE (shutting down).
   absl::StatusOr<std::shared_ptr<Member>> Join(
       const JoinRequest& request, std::shared_ptr<MemberSink> sink);
 
@@ -249,6 +286,7 @@ class Hub {
 
   const HubOptions options_;
   const std::unique_ptr<LogBackend> logs_;
+  const std::unique_ptr<RoomOpeners> openers_;
   std::atomic<uint64_t> next_member_id_{1};
 
   mutable absl::Mutex mu_;

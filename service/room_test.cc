@@ -4,6 +4,8 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "service/text.h"
@@ -81,13 +83,17 @@ class RoomTest : public ::testing::Test {
                               const std::string& room = "",
                               uint32_t history = 0, uint64_t resume = 0,
                               const std::string& epoch = "") {
-    Client c;
     JoinRequest req;
     req.name = name;
     req.room = room;
     req.history = history;
     req.resume_after_seq = resume;
     req.resume_epoch = epoch;
+    return JoinWith(req);
+  }
+
+  absl::StatusOr<Client> JoinWith(const JoinRequest& req) {
+    Client c;
     absl::StatusOr<std::shared_ptr<Member>> m = hub_->Join(req, c.sink);
     if (!m.ok()) return m.status();
     c.member = *m;
@@ -98,6 +104,23 @@ class RoomTest : public ::testing::Test {
     absl::StatusOr<Client> c = Join(name, room);
     EXPECT_TRUE(c.ok()) << c.status();
     return *std::move(c);
+  }
+
+  // Joins from the client address `ip`.
+  absl::StatusOr<Client> JoinFrom(const std::string& ip,
+                                  const std::string& name,
+                                  const std::string& room) {
+    JoinRequest req;
+    req.name = name;
+    req.room = room;
+    req.peer_ip = ip;
+    return JoinWith(req);
+  }
+
+  // Replaces the hub with one with these options.
+  void Reopen(const HubOptions& options) {
+    options_ = options;
+    hub_ = std::make_unique<Hub>(options_);
   }
 
   HubOptions options_;
@@ -459,8 +482,10 @@ TEST_F(RoomTest, ListMembersAndHistory) {
 
 TEST_F(RoomTest, ShutdownNoticesEveryoneAndEndsUnavailable) {
   Client alice = MustJoin("alice");
-  alice.Drain();
+  alice.Drain();  // Drained empty: its transport waits for a wake.
+  const int wakes = alice.sink->wakes;
   hub_->Shutdown("chat-service is shutting down");
+  EXPECT_GT(alice.sink->wakes, wakes);
   alice.Drain();
   EXPECT_THAT(alice.Notices(), ElementsAre("chat-service is shutting down"));
   EXPECT_TRUE(alice.ended);
@@ -534,6 +559,161 @@ TEST_F(RoomTest, ConcurrentPostersAndChurnAgreeOnOneOrder) {
     const auto& m = e->response().message();
     EXPECT_EQ(std::stoi(m.text()), next[m.sender()]++);
   }
+}
+
+TEST_F(RoomTest, FloodControlRefusesOverTheBurstAndSaysWhenToRetry) {
+  HubOptions o;
+  o.flood_rate = 1;
+  o.flood_burst = 3;
+  Reopen(o);
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(alice.member->Say(absl::StrCat("m", i), false).ok()) << i;
+  }
+  absl::Status refused = alice.member->Say("m3", false);
+  EXPECT_TRUE(absl::IsResourceExhausted(refused)) << refused;
+  // Renames and room moves draw on the same bucket.
+  EXPECT_TRUE(absl::IsResourceExhausted(alice.member->Rename("alicia")));
+  EXPECT_TRUE(absl::IsResourceExhausted(alice.member->Move("dev", 0)));
+  alice.Drain();
+  bob.Drain();
+  EXPECT_THAT(bob.Texts(), ElementsAre("m0", "m1", "m2"));
+  ASSERT_EQ(alice.Notices().size(), 3u);
+  EXPECT_THAT(alice.Notices()[0],
+              ::testing::MatchesRegex(
+                  "message not sent: you are sending too fast \\(at most 1 a "
+                  "second after a burst of 3\\); try again in [0-9.]+m?s"));
+  EXPECT_THAT(alice.Notices()[1], HasSubstr("rename not sent"));
+  EXPECT_THAT(alice.Notices()[2], HasSubstr("room move not sent"));
+  EXPECT_EQ(alice.member->name(), "alice");
+  EXPECT_EQ(alice.member->room_name(), "lobby");
+}
+
+TEST_F(RoomTest, AFlooderIsDisconnectedAndTheRoomSeesWhy) {
+  HubOptions o;
+  o.flood_rate = 5;
+  o.flood_burst = 10;
+  Reopen(o);
+  Client flooder = MustJoin("flooder");
+  Client bob = MustJoin("bob");
+  // One paste of a few hundred lines: 10 pass, then refusals until the
+  // strikes run out (30 s of the rate: 150).
+  int sent = 0;
+  absl::Status last;
+  while (sent < 1000 && !absl::StrContains(last.message(), "disconnected")) {
+    last = flooder.member->Say("spam", false);
+    ++sent;
+  }
+  EXPECT_LT(sent, 200);
+  EXPECT_TRUE(absl::IsResourceExhausted(last)) << last;
+  EXPECT_THAT(std::string(last.message()), HasSubstr("flooding"));
+  flooder.Drain();
+  bob.Drain();
+  ASSERT_TRUE(flooder.ended);
+  EXPECT_TRUE(absl::IsResourceExhausted(flooder.closed)) << flooder.closed;
+  EXPECT_EQ(bob.Texts().size(), 10u);
+  ASSERT_TRUE(bob.received.back()->response().has_member_left());
+  EXPECT_EQ(bob.received.back()->response().member_left().reason(), "flooding");
+  // Bob was never at risk: he got 10 messages and one leave.
+  EXPECT_TRUE(bob.member->Say("still here", false).ok());
+}
+
+TEST_F(RoomTest, NoticesCountAgainstTheOutbox) {
+  HubOptions o;
+  o.outbox_events = 50;
+  Reopen(o);
+  Client quiet = MustJoin("quiet");
+  Client bob = MustJoin("bob");
+  // Empty says, never read: each gets a notice, which used to be queued
+  // whatever the outbox held (3.4 GB from 90 MB of requests).
+  for (int i = 0; i < 1000 && !quiet.member->room_name().empty(); ++i) {
+    quiet.member->Say("", false).IgnoreError();
+  }
+  EXPECT_EQ(quiet.member->room_name(), "");
+  quiet.Drain();
+  EXPECT_TRUE(quiet.ended);
+  EXPECT_LE(quiet.received.size(), 50u + 3u);  // + welcome, joins.
+  bob.Drain();
+  EXPECT_EQ(bob.received.back()->response().member_left().reason(), "too slow");
+}
+
+TEST_F(RoomTest, WelcomeListsTheFirstHundredAndCountsEveryone) {
+  std::vector<Client> members;
+  for (int i = 0; i < 150; ++i) {
+    members.push_back(MustJoin(absl::StrCat("m", i)));
+  }
+  Client last = MustJoin("last");
+  last.Drain();
+  const v1::Welcome& w = last.received[0]->response().welcome();
+  EXPECT_EQ(w.member_count(), 151u);
+  ASSERT_EQ(w.members_size(), static_cast<int>(kWelcomeMembers));
+  EXPECT_EQ(w.members(0).name(), "m0");
+  EXPECT_EQ(w.members(99).name(), "m99");
+  // ListMembers still lists everyone.
+  std::string room;
+  absl::StatusOr<std::vector<v1::Member>> all = hub_->ListMembers("", &room);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 151u);
+}
+
+TEST_F(RoomTest, WelcomeTellsTheMemberItsLimits) {
+  HubOptions o;
+  o.flood_rate = 2.5;
+  o.flood_burst = 7;
+  o.max_message_bytes = 300;
+  Reopen(o);
+  Client alice = MustJoin("alice");
+  alice.Drain();
+  const v1::Limits& l = alice.received[0]->response().welcome().limits();
+  EXPECT_EQ(l.flood_rate(), 2.5);
+  EXPECT_EQ(l.flood_burst(), 7u);
+  EXPECT_EQ(l.max_message_bytes(), 300u);
+}
+
+TEST_F(RoomTest, AFullRoomRefusesJoinsAndMoves) {
+  HubOptions o;
+  o.max_members_per_room = 2;
+  Reopen(o);
+  Client a = MustJoin("a");
+  Client b = MustJoin("b");
+  absl::StatusOr<Client> c = Join("c");
+  ASSERT_TRUE(absl::IsResourceExhausted(c.status())) << c.status();
+  EXPECT_THAT(std::string(c.status().message()),
+              HasSubstr("room lobby is full"));
+  Client d = MustJoin("d", "dev");
+  EXPECT_TRUE(absl::IsResourceExhausted(d.member->Move("lobby", 0)));
+  EXPECT_EQ(d.member->room_name(), "dev");
+  // A place frees up.
+  b.member->Leave("");
+  EXPECT_TRUE(d.member->Move("lobby", 0).ok());
+}
+
+TEST_F(RoomTest, RoomsOpenedPerAddressAreCapped) {
+  HubOptions o;
+  o.max_rooms_per_ip = 2;
+  Reopen(o);
+  absl::StatusOr<Client> r1 = JoinFrom("10.0.0.1", "a", "r1");
+  absl::StatusOr<Client> r2 = JoinFrom("10.0.0.1", "b", "r2");
+  ASSERT_TRUE(r1.ok() && r2.ok());
+  absl::StatusOr<Client> r3 = JoinFrom("10.0.0.1", "c", "r3");
+  ASSERT_TRUE(absl::IsResourceExhausted(r3.status())) << r3.status();
+  EXPECT_THAT(std::string(r3.status().message()),
+              HasSubstr("too many rooms opened from your address"));
+  // Joining a room someone has open is fine; so is another address.
+  absl::StatusOr<Client> c = JoinFrom("10.0.0.1", "c", "r1");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(JoinFrom("10.0.0.2", "d", "r3").ok());
+  // Moving into an empty room opens it too.
+  EXPECT_TRUE(absl::IsResourceExhausted(c->member->Move("r4", 0)));
+  EXPECT_EQ(c->member->room_name(), "r1");
+  // A room it opened that empties no longer counts.
+  r2->member->Leave("");
+  EXPECT_TRUE(c->member->Move("r4", 0).ok());
+  // Joins without an address are not counted.
+  EXPECT_TRUE(Join("f", "r6").ok());
+  EXPECT_TRUE(Join("g", "r7").ok());
+  EXPECT_TRUE(Join("h", "r8").ok());
 }
 
 }  // namespace

@@ -85,6 +85,16 @@ size_t EscapeLength(absl::string_view s, uint32_t cp, size_t len) {
   }
 }
 
+// Format characters that change how the text around them looks rather than
+// being text: line and paragraph separators (a terminal or a page may break
+// the line there, so one message would pass for two), and the bidi embedding,
+// override and isolate controls (which can make a message read backwards or
+// hide part of it).
+bool IsMisleadingFormat(uint32_t cp) {
+  return cp == 0x2028 || cp == 0x2029 || (cp >= 0x202A && cp <= 0x202E) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
 bool IsNameChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' ||
          c == '-';
@@ -146,7 +156,7 @@ std::string SanitizeText(absl::string_view text) {
       text.remove_prefix(EscapeLength(text, cp, len));
       continue;
     }
-    if ((cp < 0x20 && cp != '\t') || cp == 0x7F) {
+    if ((cp < 0x20 && cp != '\t') || cp == 0x7F || IsMisleadingFormat(cp)) {
       text.remove_prefix(len);
       continue;
     }

@@ -37,7 +37,10 @@ absl::StatusOr<std::string> NormalizeRoom(absl::string_view room);
 //
 // Makes text safe to show on anybody's terminal: invalid UTF-8 is replaced
 // with U+FFFD, terminal escape sequences (CSI, OSC, ...) are removed whole,
-// and every other control character except tab is removed.
+// and every other control character except tab is removed, as are the
+// characters that make text look other than it is: the line and paragraph
+// separators U+2028 and U+2029 and the bidi controls U+202A-U+202E and
+// U+2066-U+2069.
 //
 //   SanitizeText("\x1b[31mred\x1b[0m") == "red"
 std::string SanitizeText(absl::string_view text);

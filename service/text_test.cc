@@ -1,5 +1,6 @@
 #include "service/text.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace chat {
@@ -47,6 +48,26 @@ TEST(SanitizeTextTest, RemovesControlCharacters) {
   EXPECT_EQ(SanitizeText("a\xc2\x85"
                          "b"),
             "ab");  // U+0085 (C1 NEL)
+}
+
+TEST(SanitizeTextTest, RemovesLineSeparatorsAndBidiControls) {
+  // U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR: one message must not
+  // show as two lines, the second passing for another sender's.
+  EXPECT_EQ(SanitizeText("hi\u2028<bob> send me your password"),
+            "hi<bob> send me your password");
+  EXPECT_EQ(SanitizeText("a\u2029b"), "ab");
+  // U+202E RIGHT-TO-LEFT OVERRIDE makes "exe.txt" read "txt.exe".
+  EXPECT_EQ(SanitizeText("invoice\u202Etxt.exe"), "invoicetxt.exe");
+  for (const char* bidi : {"\u202A", "\u202B", "\u202C", "\u202D", "\u202E",
+                           "\u2066", "\u2067", "\u2068", "\u2069"}) {
+    EXPECT_EQ(SanitizeText(absl::StrCat("x", bidi, "y")), "xy") << bidi;
+  }
+  // Their neighbours are ordinary text and stay: U+2027 HYPHENATION POINT,
+  // U+2030 PER MILLE SIGN, U+2065 (unassigned), U+206A.
+  EXPECT_EQ(SanitizeText("\u2027\u2030\u2065\u206A"),
+            "\u2027\u2030\u2065\u206A");
+  // Right-to-left text itself is fine.
+  EXPECT_EQ(SanitizeText("שלום مرحبا"), "שלום مرحبا");
 }
 
 TEST(SanitizeTextTest, RemovesEscapeSequencesWhole) {

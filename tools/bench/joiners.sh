@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 B=build-bench
 MODE=${1:-memory}   # memory | store | store-cold
 D=$(mktemp -d /tmp/joiners.XXXXXX)
-args="--grpc_addr=127.0.0.1:0 --legacy_addr=127.0.0.1:0 --http_addr="
+args="--grpc_addr=127.0.0.1:0 --legacy_addr=127.0.0.1:0 --http_addr= --flood_rate=0 --max_connections_per_ip=0"
 case $MODE in
   store) args="$args --data_dir=$D/data";;
   store-cold) args="$args --data_dir=$D/data --history_memory=1MiB";;

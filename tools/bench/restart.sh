@@ -7,7 +7,7 @@ B=build-bench
 D=$(mktemp -d /tmp/restart.XXXXXX)
 start_server() {  # prints seconds to ready
   local t0=$(date +%s.%N)
-  $B/service/chat-service --grpc_addr=127.0.0.1:0 --legacy_addr=127.0.0.1:0 --http_addr= --data_dir=$D/data > $D/ready 2>$D/log &
+  $B/service/chat-service --grpc_addr=127.0.0.1:0 --legacy_addr=127.0.0.1:0 --http_addr= --flood_rate=0 --data_dir=$D/data > $D/ready 2>$D/log &
   pid=$!
   while ! grep -q ready $D/ready 2>/dev/null; do sleep 0.005; done
   echo "$(date +%s.%N) - $t0" | bc > $D/took

@@ -12,7 +12,7 @@ for r in $(seq 1 $REPEAT); do
 for cfg in $CONFIGS; do
 for w in $WORKLOADS; do
   dir=$(mktemp -d /tmp/roombench.XXXXXX)
-  args="--grpc_addr=127.0.0.1:0 --legacy_addr=127.0.0.1:0 --http_addr= --max_connections=20000"
+  args="--grpc_addr=127.0.0.1:0 --legacy_addr=127.0.0.1:0 --http_addr= --max_connections=20000 --flood_rate=0 --max_connections_per_ip=0"
   [ "$cfg" != memory ] && args="$args --data_dir=$dir/data --sync=$cfg"
   $B/service/chat-service $args > $dir/ready 2>$dir/log &
   pid=$!

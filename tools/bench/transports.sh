@@ -24,7 +24,7 @@ for build in before after; do
     [ -z "$BEFORE" ] || [ "$t" = ws ] && continue
     server=$BEFORE; extra=""
   else
-    server=$AFTER; extra="--http_addr=127.0.0.1:0"
+    server=$AFTER; extra="--http_addr=127.0.0.1:0 --flood_rate=0 --max_connections_per_ip=0"
   fi
   dir=$(mktemp -d /tmp/transports.XXXXXX)
   $server --grpc_addr=127.0.0.1:0 --legacy_addr=127.0.0.1:0 $extra \

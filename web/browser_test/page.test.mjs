@@ -10,8 +10,12 @@ import {
 let service;
 let browser;
 
+// Flood control off: these tests fill the page from one TCP writer (40
+// lines at once), which the default 5 a second would refuse; flood control
+// is tested in the scenarios.
 before(async () => {
-  [service, browser] = await Promise.all([ChatService.start(), launchBrowser()]);
+  [service, browser] = await Promise.all([
+    ChatService.start({extraArgs: ['--flood_rate=0']}), launchBrowser()]);
 });
 
 after(async () => {

@@ -199,6 +199,7 @@
     // After a fresh (not resumed) welcome: replayed history up to this seq.
     historyUntil: 0n,
     members: [],  // {name, transport}, in the order they came.
+    unlisted: 0,  // Members of a big room its welcome did not list.
     // Says sent and not yet seen back, to tell which a drop lost.
     connection: 0,
     unconfirmed: [],  // {text, action, connection}
@@ -274,6 +275,12 @@
     el.title.textContent = state.room && state.phase !== 'form' ? `#${state.room}` : 'chatroom';
   }
 
+  // A welcome lists the first members of a big room only (member_count
+  // counts them all); those not listed are counted in state.unlisted.
+  function memberCount() {
+    return state.members.length + state.unlisted;
+  }
+
   function renderMembers() {
     el.members.replaceChildren();
     for (const m of state.members) {
@@ -295,7 +302,7 @@
       }
       el.members.append(li);
     }
-    el.memberCount.textContent = `(${state.members.length})`;
+    el.memberCount.textContent = `(${memberCount()})`;
   }
 
   function findMember(name) {
@@ -487,7 +494,11 @@
       const name = m.name || '';
       if (live) {
         const i = findMember(name);
-        if (i >= 0) state.members.splice(i, 1);
+        if (i >= 0) {
+          state.members.splice(i, 1);
+        } else if (state.unlisted > 0) {
+          state.unlisted--;
+        }
         renderMembers();
       }
       const reason = r.member_left.reason;
@@ -550,6 +561,7 @@
     state.room = room;
     state.name = w.name || state.name;
     state.members = (w.members || []).map((m) => ({name: m.name || '', transport: m.transport}));
+    state.unlisted = Math.max(0, (w.member_count || 0) - state.members.length);
     state.phase = 'chat';
     state.backoffMs = kFirstBackoffMs;
     state.takenRetries = 0;
@@ -564,12 +576,14 @@
     }
     if (!resumed) {
       const others = state.members.filter((m) => m.name !== state.name);
+      const count = w.member_count ? w.member_count - 1 : others.length;
       const parts = ['-- you are ', nickSpan(state.name), ` in room ${room}`];
-      if (others.length === 0) {
+      if (count === 0) {
         parts.push(', alone so far');
       } else {
-        parts.push(` with ${others.length} ${others.length === 1 ? 'other' : 'others'}: `);
+        parts.push(` with ${count} ${count === 1 ? 'other' : 'others'}: `);
         others.forEach((m, i) => parts.push(i ? ', ' : '', nickSpan(m.name)));
+        if (count > others.length) parts.push(` and ${count - others.length} more`);
       }
       addLine('info welcome', parts);
     }
@@ -635,7 +649,7 @@
     if (el.log.childElementCount > 0) localInfo('--');
     Object.assign(state, {
       phase: 'joining', name, room, epoch: '', lastSeq: 0n, welcomed: false,
-      snapshotSeq: 0n, historyUntil: 0n, members: [], unconfirmed: [],
+      snapshotSeq: 0n, historyUntil: 0n, members: [], unlisted: 0, unconfirmed: [],
       backoffMs: kFirstBackoffMs, attempt: 0, takenRetries: 0, leaving: false,
     });
     setStatus('Joining…');
@@ -648,7 +662,8 @@
 
   function who() {
     const list = state.members.map((m) => `${m.name} (${transportName(m.transport)})`).join(', ');
-    localInfo(`-- ${state.members.length} in ${state.room}:${list ? ' ' + list : ''}`);
+    const more = state.unlisted > 0 ? ` and ${state.unlisted} more` : '';
+    localInfo(`-- ${memberCount()} in ${state.room}:${list ? ' ' + list : ''}${more}`);
   }
 
   function leave(reason) {
