@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "service/grpc_keepalive.h"
 
 namespace chat {
 namespace {
@@ -53,9 +54,11 @@ std::shared_ptr<grpc::Channel> Dial(const std::string& server) {
   // Reconnect quickly once the server is back; chatctl has its own backoff.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  // Notice a dead connection within seconds rather than hours.
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  // Notice a dead connection within 80 s rather than hours, pinging no more
+  // often than chat-service allows (more often draws GOAWAY too_many_pings).
+  for (const auto& [name, value] : ClientKeepaliveArgs()) {
+    args.SetInt(name, value);
+  }
   return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(),
                                    args);
 }

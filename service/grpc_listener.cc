@@ -3,25 +3,45 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "service/request_limits.h"
 
 namespace chat {
 namespace {
 
-// "127.0.0.1:0" with port 54321 -> "127.0.0.1:54321".
-std::string WithPort(const std::string& addr, int port) {
-  const size_t colon = addr.rfind(':');
-  return absl::StrCat(colon == std::string::npos ? addr : addr.substr(0, colon),
-                      ":", port);
+ChatServiceOptions ServiceOptions(const GrpcListenerOptions& options,
+                                  const GrpcAcceptor* acceptor) {
+  ChatServiceOptions service;
+  service.join_timeout = options.join_timeout;
+  service.peer = [acceptor](absl::string_view peer) {
+    return acceptor->Peer(peer);
+  };
+  return service;
 }
 
 }  // namespace
 
-GrpcListener::GrpcListener(Hub* hub, std::string address)
-    : requested_(std::move(address)), service_(hub) {}
+IntChannelArgs GrpcServerArgs(const GrpcListenerOptions& options) {
+  IntChannelArgs args = ServerKeepaliveArgs();
+  args.emplace_back(
+      GRPC_ARG_MAX_CONCURRENT_STREAMS,
+      static_cast<int>(std::min<uint32_t>(
+          std::max<uint32_t>(options.max_streams_per_connection, 1), INT_MAX)));
+  return args;
+}
+
+GrpcListener::GrpcListener(Hub* hub, GrpcListenerOptions options)
+    : hub_(hub),
+      options_(std::move(options)),
+      acceptor_({.address = options_.address,
+                 .max_connections = options_.max_connections,
+                 .max_connections_per_ip = options_.max_connections_per_ip}),
+      service_(hub, ServiceOptions(options_, &acceptor_)) {}
 
 GrpcListener::~GrpcListener() { Shutdown(absl::ZeroDuration()); }
 
@@ -29,24 +49,30 @@ absl::Status GrpcListener::Start() {
   if (server_ != nullptr) {
     return absl::FailedPreconditionError("the gRPC listener started twice");
   }
+  if (absl::Status s = acceptor_.Bind(); !s.ok()) return s;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(requested_, grpc::InsecureServerCredentials(),
-                           &port);
   builder.RegisterService(&service_);
-  server_ = builder.BuildAndStart();
-  if (server_ == nullptr || port == 0) {
-    server_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for gRPC on ", requested_));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(
+      MaxRequestBytes(hub_->options().max_message_bytes), INT_MAX)));
+  for (const auto& [name, value] : GrpcServerArgs(options_)) {
+    builder.AddChannelArgument(name, value);
   }
-  bound_ = WithPort(requested_, port);
+  // No listening port: the acceptor hands connections over.
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr) {
+    acceptor_.Stop();
+    return absl::UnavailableError(
+        absl::StrCat("cannot start the gRPC server for ", options_.address));
+  }
+  acceptor_.Start(server_.get());
+  bound_ = acceptor_.address();
   return absl::OkStatus();
 }
 
 void GrpcListener::Shutdown(absl::Duration grace) {
+  acceptor_.Stop();
   if (server_ == nullptr) return;
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(grace));

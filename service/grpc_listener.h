@@ -2,8 +2,17 @@
 // service (ChatRoomService), gRPC health checking and server reflection, on
 // one address.
 //
+// Connections come in through a GrpcAcceptor (service/grpc_acceptor.h),
+// which caps them in total and per client IP and keeps the port accepting
+// at the descriptor limit; the grpc::Server listens on no port itself. Each
+// connection carries at most max_streams_per_connection concurrent streams
+// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; gRPC clients queue the rest);
+// requests are read up to MaxRequestBytes(max_message_bytes)
+// (service/request_limits.h), larger ones end their call with
+// RESOURCE_EXHAUSTED; keepalive follows service/grpc_keepalive.h.
+//
 // Example:
-//   GrpcListener grpc(&hub, "127.0.0.1:0");
+//   GrpcListener grpc(&hub, {.address = "127.0.0.1:0"});
 //   if (absl::Status s = grpc.Start(); !s.ok()) return s;
 //   std::cout << grpc.address();  // "127.0.0.1:41234"
 //   ...
@@ -14,19 +23,43 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
+#include "absl/time/time.h"
+#include "service/grpc_acceptor.h"
+#include "service/grpc_keepalive.h"
 #include "service/grpc_service.h"
 #include "service/listener.h"
 #include "service/room.h"
 
 namespace chat {
 
+struct GrpcListenerOptions {
+  // "HOST:PORT"; port 0 picks one.
+  std::string address = "127.0.0.1:0";
+  // Open connections at most, in total and per client IP (0: no limit).
+  size_t max_connections = 10000;
+  size_t max_connections_per_ip = 32;
+  // Concurrent streams (calls) on one connection.
+  uint32_t max_streams_per_connection = 100;
+  // A Chat stream that sends no join within this long is ended.
+  absl::Duration join_timeout = absl::Seconds(10);
+};
+
+// GrpcServerArgs
+//
+// The channel arguments chat-service's gRPC server is built with, beside
+// the receive limit: keepalive (ServerKeepaliveArgs) and
+// GRPC_ARG_MAX_CONCURRENT_STREAMS.
+IntChannelArgs GrpcServerArgs(const GrpcListenerOptions& options);
+
 class GrpcListener final : public Listener {
  public:
-  // `address`: "HOST:PORT"; port 0 picks one. `hub` must outlive this.
-  GrpcListener(Hub* hub, std::string address);
+  // `hub` must outlive this.
+  GrpcListener(Hub* hub, GrpcListenerOptions options);
   // Shuts down at once if still serving.
   ~GrpcListener() override;
 
@@ -39,8 +72,15 @@ class GrpcListener final : public Listener {
   // Streams whose clients keep their side open are cancelled after `grace`.
   void Shutdown(absl::Duration grace) override;
 
+  // Open connections (for tests and monitoring). Any thread.
+  size_t connection_count() { return acceptor_.connection_count(); }
+  size_t accept_failures() const { return acceptor_.accept_failures(); }
+  const ChatRoomService& service() const { return service_; }
+
  private:
-  const std::string requested_;
+  Hub* const hub_;
+  const GrpcListenerOptions options_;
+  GrpcAcceptor acceptor_;
   ChatRoomService service_;
   std::unique_ptr<grpc::Server> server_;
   std::string bound_;

@@ -1,5 +1,6 @@
 #include "service/grpc_service.h"
 
+#include <grpcpp/alarm.h>
 #include <pthread.h>
 
 #include <atomic>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "chat_wire.pb.h"
 #include "service/chat_request.h"
@@ -37,6 +39,15 @@ const Bytes& WireBytes(const Event& event) {
 
 class ChatStream;
 class StreamSink;
+
+// What every stream of one service shares.
+struct StreamEnv {
+  Hub* hub;
+  WriteStarter* starter;
+  const ChatServiceOptions* options;
+  ThrottledLog* refusals;
+  std::atomic<size_t>* active;
+};
 
 }  // namespace
 
@@ -109,6 +120,8 @@ class StreamSink final : public MemberSink,
   }
   // Starts the stream's next write, if it still exists.
   void StartWrite();
+  // The join timer fired: ends the stream if it has not joined.
+  void JoinTimedOut();
   // The stream drained its outbox empty and waits for a wake.
   void SetIdle() { idle_since_.store(NowNanos(), std::memory_order_relaxed); }
   void Detach() {
@@ -135,14 +148,46 @@ class StreamSink final : public MemberSink,
   ChatStream* stream_ ABSL_GUARDED_BY(mu_);
 };
 
+// The status message of a stream ended for want of a join.
+std::string JoinTimeoutText(absl::Duration timeout) {
+  return absl::StrCat("no join within ", absl::FormatDuration(timeout),
+                      ": the first request on a Chat stream must be a join");
+}
+
 class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
  public:
-  ChatStream(Hub* hub, WriteStarter* starter,
-             grpc::CallbackServerContext* context)
-      : hub_(hub),
+  ChatStream(const StreamEnv& env, grpc::CallbackServerContext* context)
+      : env_(env),
+        hub_(env.hub),
         context_(context),
-        sink_(std::make_shared<StreamSink>(this, starter)) {
+        peer_(env.options->peer ? env.options->peer(context->peer())
+                                : ParseGrpcPeer(context->peer())),
+        sink_(std::make_shared<StreamSink>(this, env.starter)) {
+    env_.active->fetch_add(1);
     StartRead(&request_bytes_);
+    // Last: the timer may end the stream at once.
+    const absl::Duration timeout = env_.options->join_timeout;
+    if (timeout > absl::ZeroDuration() && timeout != absl::InfiniteDuration()) {
+      // The callback holds the sink, not the stream, which may be gone.
+      join_alarm_.Set(absl::ToChronoTime(absl::Now() + timeout),
+                      [sink = sink_](bool fired) {
+                        if (fired) sink->JoinTimedOut();
+                      });
+    }
+  }
+
+  // Ends the stream if it has neither joined nor started to. Called with
+  // the sink's lock held (the stream cannot be done meanwhile); OnDone logs
+  // it, without that lock.
+  void OnJoinTimeout() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (member_ || joining_ || finished_) return;
+      finished_ = true;
+    }
+    join_timed_out_.store(true);
+    Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        JoinTimeoutText(env_.options->join_timeout)));
   }
 
   // Starts the next write if none is in flight. Any thread.
@@ -183,9 +228,11 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
         member->Notify("request ignored: it is not a valid ChatRequest");
         StartRead(&request_bytes_);
       } else {
-        FinishOnce(grpc::Status(
-            grpc::StatusCode::INVALID_ARGUMENT,
-            "the first request is not a valid ChatRequest with a join"));
+        RefuseBeforeJoin(
+            "invalid-first",
+            grpc::Status(
+                grpc::StatusCode::INVALID_ARGUMENT,
+                "the first request is not a valid ChatRequest with a join"));
       }
       return;
     }
@@ -223,6 +270,10 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
 
   void OnDone() override {
     sink_->Detach();
+    env_.active->fetch_sub(1);
+    if (join_timed_out_.load()) {
+      Refused("join-timeout", JoinTimeoutText(env_.options->join_timeout));
+    }
     // A join that raced with a cancellation can leave a member behind.
     if (std::shared_ptr<Member> member = this->member()) {
       member->Disconnect("disconnected");
@@ -241,21 +292,31 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
     std::shared_ptr<Member> member = this->member();
     if (!member) {
       if (!request.has_join()) {
-        FinishOnce(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                "the first request must be a join"));
+        RefuseBeforeJoin("not-a-join",
+                         grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                      "the first request must be a join"));
         return false;
       }
+      {
+        // From here on the join timer leaves the stream alone.
+        absl::MutexLock lock(&mu_);
+        if (finished_) return false;
+        joining_ = true;
+      }
       const JoinRequest join =
-          JoinRequestFrom(request.join(), v1::TRANSPORT_GRPC, "");
+          JoinRequestFrom(request.join(), v1::TRANSPORT_GRPC, peer_.ip);
       absl::StatusOr<std::shared_ptr<Member>> joined = hub_->Join(join, sink_);
       if (!joined.ok()) {
-        FinishOnce(ToGrpcStatus(joined.status()));
+        RefuseBeforeJoin(absl::StrCat("join-", absl::StatusCodeToString(
+                                                   joined.status().code())),
+                         ToGrpcStatus(joined.status()));
         return false;
       }
       {
         absl::MutexLock lock(&mu_);
         member_ = *joined;
       }
+      join_alarm_.Cancel();
       Wake();  // The welcome is queued; no wake comes for it.
       return true;
     }
@@ -301,6 +362,19 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
     if (finish) Finish(std::move(*finish));
   }
 
+  // Logs a refusal (a stream refuses once), throttled per cause.
+  void Refused(absl::string_view cause, absl::string_view text) {
+    env_.refusals->Log(
+        absl::StrCat("grpc ", cause),
+        absl::StrCat("grpc: ", peer_.address, ": stream refused: ", text));
+  }
+
+  // Ends a stream that has no member with `status`, logged as a refusal.
+  void RefuseBeforeJoin(absl::string_view cause, grpc::Status status) {
+    Refused(cause, status.error_message());
+    FinishOnce(std::move(status));
+  }
+
   // Ends a stream that has no member yet, so no write was ever started.
   void FinishOnce(grpc::Status status) {
     {
@@ -311,13 +385,21 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
     Finish(std::move(status));
   }
 
+  const StreamEnv env_;
   Hub* const hub_;
   grpc::CallbackServerContext* const context_;
+  const PeerInfo peer_;
   const std::shared_ptr<StreamSink> sink_;
   Bytes request_bytes_;  // Owned by the read in flight.
+  // Ends the stream if no join came in time; set in the constructor,
+  // cancelled by the join (its callback holds only the sink).
+  grpc::Alarm join_alarm_;
+  std::atomic<bool> join_timed_out_{false};
 
   absl::Mutex mu_;
   std::shared_ptr<Member> member_ ABSL_GUARDED_BY(mu_);
+  // A join request is being handled (the join timer no longer applies).
+  bool joining_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   // Drained from the outbox, written in order from next_.
@@ -332,6 +414,11 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
 void StreamSink::StartWrite() {
   absl::MutexLock lock(&mu_);
   if (stream_ != nullptr) stream_->Wake();
+}
+
+void StreamSink::JoinTimedOut() {
+  absl::MutexLock lock(&mu_);
+  if (stream_ != nullptr) stream_->OnJoinTimeout();
 }
 
 }  // namespace
@@ -354,8 +441,14 @@ void WriteStarter::Loop() {
   }
 }
 
-ChatRoomService::ChatRoomService(Hub* hub)
-    : hub_(hub), starter_(std::make_unique<WriteStarter>()) {}
+ChatRoomService::ChatRoomService(Hub* hub, ChatServiceOptions options)
+    : hub_(hub),
+      options_(std::move(options)),
+      starter_(std::make_unique<WriteStarter>()) {}
+
+size_t ChatRoomService::active_streams() const {
+  return active_streams_.load();
+}
 
 ChatRoomService::~ChatRoomService() = default;
 
@@ -366,7 +459,9 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 grpc::ServerBidiReactor<Bytes, Bytes>* ChatRoomService::Chat(
     grpc::CallbackServerContext* context) {
-  return new ChatStream(hub_, starter_.get(), context);
+  const StreamEnv env{hub_, starter_.get(), &options_, &refusals_,
+                      &active_streams_};
+  return new ChatStream(env, context);
 }
 
 grpc::ServerUnaryReactor* ChatRoomService::ListMembers(

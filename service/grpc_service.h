@@ -7,14 +7,24 @@
 // events back to back, all but the last with a buffer hint so they leave
 // together. Events reach the wire as the bytes the core serialized once per
 // event (the Chat method is registered raw, on grpc::ByteBuffer).
+//
+// A stream must join within ChatServiceOptions::join_timeout, or it is ended
+// with DEADLINE_EXCEEDED. Joins carry the client's IP address, found from the
+// call's peer through ChatServiceOptions::peer. Streams refused before
+// joining are logged, throttled per cause (net/throttled_log.h).
 #ifndef CHATROOM_SERVICE_GRPC_SERVICE_H_
 #define CHATROOM_SERVICE_GRPC_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <cstddef>
 #include <memory>
 
+#include "absl/time/time.h"
 #include "chat/v1/chat.grpc.pb.h"
+#include "net/throttled_log.h"
+#include "service/grpc_peer.h"
 #include "service/room.h"
 
 namespace chat {
@@ -25,10 +35,20 @@ using ChatRoomBase = v1::ChatRoom::WithRawCallbackMethod_Chat<
     v1::ChatRoom::WithCallbackMethod_ListMembers<
         v1::ChatRoom::WithCallbackMethod_GetHistory<v1::ChatRoom::Service>>>;
 
+struct ChatServiceOptions {
+  // A Chat stream that sends no join within this long is ended with
+  // DEADLINE_EXCEEDED ("no join within 10s"). Infinite: never.
+  absl::Duration join_timeout = absl::Seconds(10);
+  // Who a call's peer is (its IP for JoinRequest::peer_ip, its address for
+  // logs). Default: ParseGrpcPeer.
+  PeerResolver peer;
+};
+
 class ChatRoomService final : public ChatRoomBase {
  public:
   // `hub` must outlive the service.
-  explicit ChatRoomService(Hub* hub);
+  explicit ChatRoomService(Hub* hub,
+                           ChatServiceOptions options = ChatServiceOptions());
   ~ChatRoomService() override;
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Chat(
@@ -44,8 +64,16 @@ class ChatRoomService final : public ChatRoomBase {
       const v1::GetHistoryRequest* request,
       v1::GetHistoryResponse* response) override;
 
+  // Chat streams started and not yet done (for tests and monitoring). Any
+  // thread.
+  size_t active_streams() const;
+
  private:
   Hub* const hub_;
+  const ChatServiceOptions options_;
+  // Refusals of streams: once per cause and connection.
+  ThrottledLog refusals_;
+  std::atomic<size_t> active_streams_{0};
   // Starts writes for woken streams on its own thread (grpc_service.cc).
   const std::unique_ptr<WriteStarter> starter_;
 };

@@ -1,5 +1,6 @@
 #include "service/grpc_service.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -16,9 +17,10 @@ class GrpcServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(HubOptions()); }
 
-  void Start(HubOptions options) {
+  void Start(HubOptions options,
+             ChatServiceOptions service = ChatServiceOptions()) {
     hub_ = std::make_unique<Hub>(options);
-    service_ = std::make_unique<ChatRoomService>(hub_.get());
+    service_ = std::make_unique<ChatRoomService>(hub_.get(), service);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -238,6 +240,50 @@ TEST_F(GrpcServiceTest, ReaderThatStopsIsDroppedAsTooSlow) {
   grpc::Status s = stalled.stream->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(), HasSubstr("too slow"));
+}
+
+TEST_F(GrpcServiceTest, StreamWithoutAJoinIsEndedAfterTheJoinTimeout) {
+  TearDown();
+  ChatServiceOptions service;
+  service.join_timeout = absl::Milliseconds(200);
+  Start(HubOptions(), service);
+  // alice joins at once; the silent stream starts after her.
+  Client alice = Join("alice");
+  Client silent;
+  silent.context->set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(20));
+  silent.stream = stub_->Chat(silent.context.get());
+  v1::ChatResponse r;
+  EXPECT_FALSE(silent.stream->Read(&r));
+  grpc::Status s = silent.stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(s.error_message(), HasSubstr("no join within 200ms"));
+  // alice, whose timer was set before the silent stream's, is still there.
+  alice.Say("still here");
+  EXPECT_EQ(alice.Read().message().text(), "still here");
+}
+
+TEST_F(GrpcServiceTest, JoinsCarryThePeersIp) {
+  TearDown();
+  HubOptions hub;
+  hub.max_rooms_per_ip = 1;
+  ChatServiceOptions service;
+  std::atomic<int> asked{0};
+  service.peer = [&asked](absl::string_view peer) {
+    ++asked;
+    PeerInfo info = ParseGrpcPeer(peer);
+    EXPECT_EQ(info.ip, "127.0.0.1") << peer;
+    return info;
+  };
+  Start(hub, service);
+  Client a = Join("a", "one");
+  Client b = Open("b", "two");  // A second room opened from 127.0.0.1.
+  v1::ChatResponse r;
+  EXPECT_FALSE(b.stream->Read(&r));
+  grpc::Status s = b.stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("too many rooms opened"));
+  EXPECT_EQ(asked.load(), 2);
 }
 
 TEST_F(GrpcServiceTest, ShutdownSendsANoticeAndEndsUnavailable) {

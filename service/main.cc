@@ -19,16 +19,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "legacy_tcp/legacy_flags.h"
+#include "service/fd_limit_flags.h"
 #include "service/flag_types.h"
-#include "service/grpc_listener.h"
+#include "service/grpc_flags.h"
 #include "service/listener.h"
 #include "service/log.h"
 #include "service/room.h"
 #include "store/sqlite_log.h"
 #include "web/web_flags.h"
 
-ABSL_FLAG(std::string, grpc_addr, "127.0.0.1:50051",
-          "Address for the gRPC ChatRoom service (port 0 picks a free port).");
 ABSL_FLAG(size_t, max_message_bytes, 4096,
           "Longest message accepted, in bytes.");
 ABSL_FLAG(size_t, history_events, 1000,
@@ -56,6 +55,21 @@ ABSL_FLAG(size_t, outbox_bytes, 1 << 20,
           "Bytes queued for one member before it is dropped as too slow.");
 ABSL_FLAG(size_t, max_rooms, 10000,
           "Most rooms held; empty rooms are forgotten to make space.");
+ABSL_FLAG(size_t, max_members_per_room, 10000,
+          "Most members in one room; a full room refuses joins.");
+ABSL_FLAG(size_t, max_rooms_per_ip, 100,
+          "Most rooms one client address may hold open at a time (rooms it "
+          "entered empty, until they are empty again); 0: no limit.");
+ABSL_FLAG(double, flood_rate, 5,
+          "Flood control: messages (and renames, room moves) a member may "
+          "send per second after a burst of --flood_burst. Over it, a "
+          "message is refused with a notice that says when to try again; a "
+          "member that keeps sending far over it (5x for 10 s) is "
+          "disconnected. 0 turns flood control off (benchmarks and stress "
+          "tests do).");
+ABSL_FLAG(uint32_t, flood_burst, 10,
+          "Flood control: messages a member may send at once before "
+          "--flood_rate applies.");
 
 namespace chat {
 namespace {
@@ -88,8 +102,7 @@ struct Transport {
 // Listener (and its flags) and a line here.
 std::vector<Transport> MakeTransports(Hub* hub) {
   std::vector<Transport> transports;
-  transports.push_back({"grpc", std::make_unique<GrpcListener>(
-                                    hub, absl::GetFlag(FLAGS_grpc_addr))});
+  transports.push_back({"grpc", MakeGrpcListenerFromFlags(hub)});
   transports.push_back({"legacy", MakeLegacyListenerFromFlags(hub)});
   transports.push_back({"http", MakeWebListenerFromFlags(hub)});
   return transports;
@@ -107,12 +120,27 @@ int Run() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // Every connection holds a descriptor: raise the limit, fit the caps.
+  if (absl::Status s = FitConnectionCapsToFdLimit(); !s.ok()) {
+    std::fprintf(stderr, "chat-service: %s\n",
+                 std::string(s.message()).c_str());
+    return 1;
+  }
+
   HubOptions options;
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.history_events = absl::GetFlag(FLAGS_history_events);
   options.outbox_events = absl::GetFlag(FLAGS_outbox_events);
   options.outbox_bytes = absl::GetFlag(FLAGS_outbox_bytes);
   options.max_rooms = absl::GetFlag(FLAGS_max_rooms);
+  options.max_members_per_room = absl::GetFlag(FLAGS_max_members_per_room);
+  options.max_rooms_per_ip = absl::GetFlag(FLAGS_max_rooms_per_ip);
+  options.flood_rate = absl::GetFlag(FLAGS_flood_rate);
+  options.flood_burst = absl::GetFlag(FLAGS_flood_burst);
+  if (options.flood_rate < 0) {
+    std::fprintf(stderr, "chat-service: --flood_rate must be 0 or more\n");
+    return 1;
+  }
   options.history_memory = absl::GetFlag(FLAGS_history_memory).bytes;
   absl::StatusOr<std::unique_ptr<LogBackend>> logs = OpenLogs(options);
   if (!logs.ok()) {

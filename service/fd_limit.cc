@@ -1,0 +1,102 @@
+#include "service/fd_limit.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "service/log.h"
+
+namespace chat {
+namespace {
+
+// The most a soft limit can be raised to when the hard limit is unlimited.
+uint64_t NrOpen() {
+  std::ifstream in("/proc/sys/fs/nr_open");
+  uint64_t value = 0;
+  if (in >> value && value > 0) return value;
+  return 1 << 20;
+}
+
+}  // namespace
+
+absl::StatusOr<FdLimit> RaiseFdLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return absl::InternalError(absl::StrCat(
+        "cannot read the descriptor limit: ", std::strerror(errno)));
+  }
+  FdLimit result;
+  result.before = limit.rlim_cur;
+  result.soft = limit.rlim_cur;
+  result.hard = limit.rlim_max;
+  const rlim_t target =
+      limit.rlim_max == RLIM_INFINITY ? NrOpen() : limit.rlim_max;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < target) {
+    rlimit raised = limit;
+    raised.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      result.soft = target;
+      Log("file descriptor limit raised from ", result.before, " to ",
+          result.soft, " (the hard limit)");
+    } else {
+      Log("file descriptor limit stays ", result.before,
+          ": cannot raise it to the hard limit ", target, ": ",
+          std::strerror(errno));
+    }
+  } else {
+    Log("file descriptor limit is ", result.soft, " (the hard limit)");
+  }
+  return result;
+}
+
+size_t OpenFdCount() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return 0;
+  size_t count = 0;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count > 0 ? count - 1 : 0;  // Less the directory's own.
+}
+
+absl::StatusOr<std::vector<size_t>> FitConnectionCaps(
+    const std::vector<size_t>& caps, uint64_t fd_limit, size_t reserved) {
+  const uint64_t budget = fd_limit > reserved ? fd_limit - reserved : 0;
+  long double sum = 0;
+  for (size_t cap : caps) sum += cap;
+  if (sum <= budget) return caps;
+  const auto nonzero = static_cast<uint64_t>(
+      std::count_if(caps.begin(), caps.end(), [](size_t c) { return c > 0; }));
+  if (budget < nonzero) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the file descriptor limit ", fd_limit, " leaves no room for ", nonzero,
+        " transports' connections (", reserved,
+        " are kept for files and internals); raise it (ulimit -n)"));
+  }
+  // Smallest first: a cap under an equal share of what is left is kept
+  // whole; the larger ones split the rest equally.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < caps.size(); ++i) {
+    if (caps[i] > 0) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&caps](size_t a, size_t b) { return caps[a] < caps[b]; });
+  std::vector<size_t> fitted(caps.size(), 0);
+  uint64_t left = budget;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const uint64_t share = left / (order.size() - k);
+    fitted[order[k]] =
+        static_cast<size_t>(std::min<uint64_t>(caps[order[k]], share));
+    left -= fitted[order[k]];
+  }
+  return fitted;
+}
+
+}  // namespace chat

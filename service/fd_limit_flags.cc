@@ -1,0 +1,57 @@
+#include "service/fd_limit_flags.h"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "service/fd_limit.h"
+#include "service/grpc_flags.h"
+#include "service/log.h"
+
+// The other ports' flags (legacy_tcp/legacy_flags.cc, web/web_flags.cc).
+ABSL_DECLARE_FLAG(std::string, legacy_addr);
+ABSL_DECLARE_FLAG(size_t, max_connections);
+ABSL_DECLARE_FLAG(std::string, http_addr);
+ABSL_DECLARE_FLAG(size_t, http_max_connections);
+
+namespace chat {
+
+absl::Status FitConnectionCapsToFdLimit() {
+  absl::StatusOr<FdLimit> limit = RaiseFdLimit();
+  if (!limit.ok()) return limit.status();
+  struct Cap {
+    const char* flag;
+    absl::Flag<size_t>* value;
+  };
+  std::vector<Cap> on;
+  on.push_back({"grpc_max_connections", &FLAGS_grpc_max_connections});
+  if (!absl::GetFlag(FLAGS_legacy_addr).empty()) {
+    on.push_back({"max_connections", &FLAGS_max_connections});
+  }
+  if (!absl::GetFlag(FLAGS_http_addr).empty()) {
+    on.push_back({"http_max_connections", &FLAGS_http_max_connections});
+  }
+  std::vector<size_t> caps;
+  for (const Cap& cap : on) caps.push_back(absl::GetFlag(*cap.value));
+  const size_t reserved = kReservedFds + OpenFdCount();
+  absl::StatusOr<std::vector<size_t>> fitted =
+      FitConnectionCaps(caps, limit->soft, reserved);
+  if (!fitted.ok()) return fitted.status();
+  if (*fitted == caps) return absl::OkStatus();
+  std::vector<std::string> changes;
+  for (size_t i = 0; i < on.size(); ++i) {
+    changes.push_back(
+        absl::StrCat("--", on[i].flag, " ", caps[i], " -> ", (*fitted)[i]));
+    absl::SetFlag(on[i].value, (*fitted)[i]);
+  }
+  Log("connection caps scaled down to fit the file descriptor limit ",
+      limit->soft, " less ", reserved,
+      " kept for files and internals: ", absl::StrJoin(changes, ", "));
+  return absl::OkStatus();
+}
+
+}  // namespace chat
