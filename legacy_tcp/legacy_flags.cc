@@ -3,7 +3,9 @@
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/time/time.h"
 #include "legacy_tcp/legacy_server.h"
+#include "net/net_flags.h"
 
 ABSL_FLAG(std::string, legacy_addr, "127.0.0.1:5000",
           "Address for the legacy TCP line port (port 0 picks a free port; "
@@ -12,6 +14,13 @@ ABSL_FLAG(size_t, max_connections, 10000,
           "Most legacy TCP connections; over it, a new one gets one line "
           "and is closed.");
 ABSL_FLAG(int, legacy_threads, 2, "Threads serving the legacy TCP port.");
+ABSL_FLAG(absl::Duration, idle_timeout, absl::Minutes(30),
+          "A legacy TCP connection that sends nothing for this long gets a "
+          "\"!!\" line saying so and is closed (0 turns it off).");
+ABSL_FLAG(absl::Duration, line_timeout, absl::Seconds(60),
+          "A legacy TCP connection that has sent part of a line and no line "
+          "end for this long gets a \"!!\" line saying so and is closed, so "
+          "that slow senders cannot hold connection slots (0 turns it off).");
 
 namespace chat {
 
@@ -20,7 +29,10 @@ std::unique_ptr<Listener> MakeLegacyListenerFromFlags(Hub* hub) {
   options.address = absl::GetFlag(FLAGS_legacy_addr);
   if (options.address.empty()) return nullptr;
   options.max_connections = absl::GetFlag(FLAGS_max_connections);
+  options.max_connections_per_ip = absl::GetFlag(FLAGS_max_connections_per_ip);
   options.threads = absl::GetFlag(FLAGS_legacy_threads);
+  options.idle_timeout = absl::GetFlag(FLAGS_idle_timeout);
+  options.line_timeout = absl::GetFlag(FLAGS_line_timeout);
   return std::make_unique<LegacyServer>(hub, options);
 }
 

@@ -1,5 +1,7 @@
 // The legacy port's chat-service flags (--legacy_addr, --max_connections,
-// --legacy_threads), and its Listener made from them.
+// --legacy_threads, --idle_timeout, --line_timeout; and the shared
+// --max_connections_per_ip of net/net_flags.h), and its Listener made from
+// them.
 #ifndef CHATROOM_LEGACY_TCP_LEGACY_FLAGS_H_
 #define CHATROOM_LEGACY_TCP_LEGACY_FLAGS_H_
 

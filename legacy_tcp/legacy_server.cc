@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -25,6 +27,7 @@ namespace {
 
 using asio::ip::tcp;
 using Socket = TcpServer::Socket;
+using Clock = asio::steady_timer::clock_type;
 
 constexpr size_t kReadBufferBytes = 4096;
 // A session stops reading input once it owes the client this many answers
@@ -54,6 +57,16 @@ constexpr absl::string_view kHelp =
 // This transport's encoding of events (service/event.h): its line.
 const EncodingKey<std::string> kLineEncoding = RegisterEncoding<std::string>();
 
+// `start` + `d`, for a deadline; Clock::time_point::max() (none) when `d`
+// is zero, negative or too long to matter (e.g. infinite).
+Clock::time_point Deadline(Clock::time_point start, absl::Duration d) {
+  if (d <= absl::ZeroDuration() || d >= absl::Hours(24 * 365 * 100)) {
+    return Clock::time_point::max();
+  }
+  return start + std::chrono::duration_cast<Clock::duration>(
+                     absl::ToChronoNanoseconds(d));
+}
+
 // The legacy rendering of an event, made once per event (Event::Encoded).
 std::string RenderLine(const Event& event) {
   std::string line = FormatEventLine(event.response());
@@ -72,16 +85,21 @@ std::string RenderLine(const Event& event) {
 // events alive) plus local answers (local_writing_), gathered into iov_ and
 // written with sendmsg, waiting for writability when the socket is full.
 //
-// Ending: the member leaves (quit, EOF, interrupt, flood) or is removed by
-// the core (too slow, shutdown); the outbox closes; the session writes what
-// is left and a final "!!" line if there is one, shuts down its sending side,
-// reads and discards until the client closes, and closes the socket. A
-// deadline (close_grace) bounds all of that. A broken connection closes at
-// once.
+// Input deadlines: idle_timeout runs from the last byte read, line_timeout
+// from the start of a line still unfinished (LineDecoder::MidLine) while
+// input is being read. One timer serves both: armed for the earlier, it
+// looks again when it fires, so reads only note the time.
+//
+// Ending: the member leaves (quit, EOF, interrupt, flood, a deadline) or is
+// removed by the core (too slow, shutdown); the outbox closes; the session
+// writes what is left and a final "!!" line if there is one, shuts down its
+// sending side, reads and discards until the client closes, and closes the
+// socket. A deadline (close_grace) bounds all of that. A broken connection
+// closes at once.
 class LegacySession final : public Connection {
  public:
-  LegacySession(LegacyServer* server, Socket socket)
-      : Connection(&server->server_, socket.get_executor()),
+  LegacySession(LegacyServer* server, Socket socket, const tcp::endpoint& peer)
+      : Connection(&server->server_, socket.get_executor(), peer),
         server_(server),
         socket_(std::move(socket)),
         decoder_(LineDecoder::Limits{
@@ -142,6 +160,20 @@ class LegacySession final : public Connection {
   // Leaves the room; what is queued is still written, then the socket closes.
   void Quit(absl::string_view reason);
 
+  // After input was decoded: notes whether it stopped inside a line, and
+  // since when (`ended_line`: a line ended in it, so a partial line after it
+  // started now).
+  void NoteLineState(bool ended_line);
+  // Arms the input timer for the earlier deadline, unless it is armed for
+  // one no later.
+  void ArmInputDeadline();
+  // The earlier of the input deadlines in force; Clock::time_point::max()
+  // when none is.
+  Clock::time_point InputDeadline() const;
+  void OnInputDeadline(uint64_t generation);
+  // Tells the client why in a "!!" line, logs it, and leaves with `why`.
+  void CloseForInput(absl::string_view cause, absl::string_view why);
+
   // Fills iov_ with the next batch. Returns false when there is nothing to
   // write (and then handles an idle or finished outbox).
   bool PrepareBatch();
@@ -173,6 +205,14 @@ class LegacySession final : public Connection {
   bool input_done_ = false;   // EOF or a read error: no more reads.
   int unwritten_answers_ = 0;
 
+  // Input deadlines.
+  Clock::time_point last_input_;  // The last read that got bytes.
+  bool in_line_ = false;          // Input stopped inside a line,
+  Clock::time_point line_start_;  // which started then.
+  std::optional<asio::steady_timer> input_timer_;
+  bool input_timer_armed_ = false;
+  uint64_t input_timer_generation_ = 0;  // Tells a superseded wait.
+
   // Output.
   std::string local_;  // Local answers, for the next batch.
   bool writing_ = false;
@@ -202,6 +242,7 @@ void LegacySession::Start() {
   JoinRequest join;
   join.room = std::string(kDefaultRoom);
   join.transport = v1::TRANSPORT_TCP;
+  join.peer_ip = peer_ip();
   absl::StatusOr<std::shared_ptr<Member>> joined =
       absl::ResourceExhaustedError("no free guest name; try again later");
   // Guest numbers come from one counter, so that two guests never share a
@@ -223,6 +264,8 @@ void LegacySession::Start() {
   member_ = *std::move(joined);
   member_id_ = member_->id();
   local_.assign(kWelcome.data(), kWelcome.size());
+  last_input_ = Clock::now();
+  ArmInputDeadline();
   StartWrite();  // The welcome is queued; no wake comes for it.
   StartRead();
 }
@@ -268,15 +311,18 @@ void LegacySession::OnRead(const ErrorCode& error, size_t bytes) {
     StartRead();
     return;
   }
+  last_input_ = Clock::now();
   unread_ = absl::string_view(read_buffer_.data(), bytes);
   ProcessInput();
 }
 
 void LegacySession::ProcessInput() {
   absl::string_view line;
+  bool ended_line = false;
   while (!left_ && !closed_ && !OwesTooMuch()) {
     const LineDecoder::Result result = decoder_.Next(&unread_, &line);
     if (result == LineDecoder::Result::kNeedMore) break;
+    ended_line = ended_line || result == LineDecoder::Result::kLine;
     switch (result) {
       case LineDecoder::Result::kLine:
         HandleLine(line);
@@ -290,6 +336,10 @@ void LegacySession::ProcessInput() {
         Quit("quit");
         break;
       case LineDecoder::Result::kOverflow:
+        LogClosure("line too long",
+                   absl::StrCat("closing ", member_->name(), ": more than ",
+                                server_->options_.max_unterminated_bytes,
+                                " bytes without a line end"));
         Reply(absl::StrCat("!! more than ",
                            server_->options_.max_unterminated_bytes,
                            " bytes without a line end; disconnecting"));
@@ -302,7 +352,75 @@ void LegacySession::ProcessInput() {
   if (closed_) return;
   if (left_) unread_ = {};
   // With input left over, reading waits until the answers are written.
-  if (unread_.empty()) StartRead();
+  if (unread_.empty()) {
+    NoteLineState(ended_line);
+    StartRead();
+  } else {
+    in_line_ = false;  // Not reading: the line's clock waits.
+  }
+  StartWrite();
+}
+
+// ---------------------------------------------------------------- Deadlines
+
+void LegacySession::NoteLineState(bool ended_line) {
+  if (left_ || !decoder_.MidLine()) {
+    in_line_ = false;
+    return;
+  }
+  if (in_line_ && !ended_line) return;  // The same line goes on.
+  in_line_ = true;
+  line_start_ = Clock::now();
+  ArmInputDeadline();
+}
+
+Clock::time_point LegacySession::InputDeadline() const {
+  const Clock::time_point idle =
+      Deadline(last_input_, server_->options_.idle_timeout);
+  return in_line_ ? std::min(idle, Deadline(line_start_,
+                                            server_->options_.line_timeout))
+                  : idle;
+}
+
+void LegacySession::ArmInputDeadline() {
+  if (left_ || closed_) return;
+  const Clock::time_point due = InputDeadline();
+  if (due == Clock::time_point::max()) return;
+  if (input_timer_armed_ && input_timer_->expiry() <= due) return;
+  if (!input_timer_) input_timer_.emplace(executor());
+  input_timer_->expires_at(due);  // Cancels a later wait, if any.
+  input_timer_armed_ = true;
+  input_timer_->async_wait(
+      [self = SharedAs<LegacySession>(),
+       generation = ++input_timer_generation_](const ErrorCode&) {
+        self->OnInputDeadline(generation);
+      });
+}
+
+void LegacySession::OnInputDeadline(uint64_t generation) {
+  if (generation != input_timer_generation_) return;  // Superseded.
+  input_timer_armed_ = false;
+  if (left_ || closed_) return;
+  const Clock::time_point now = Clock::now();
+  const absl::Duration idle = server_->options_.idle_timeout;
+  const absl::Duration line = server_->options_.line_timeout;
+  if (in_line_ && now >= Deadline(line_start_, line)) {
+    return CloseForInput(
+        "line timeout",
+        absl::StrCat("no line end within ", absl::FormatDuration(line)));
+  }
+  if (now >= Deadline(last_input_, idle)) {
+    return CloseForInput("idle timeout",
+                         absl::StrCat("idle for ", absl::FormatDuration(idle)));
+  }
+  ArmInputDeadline();  // Input moved the deadline: wait again.
+}
+
+void LegacySession::CloseForInput(absl::string_view cause,
+                                  absl::string_view why) {
+  LogClosure(cause, absl::StrCat("closing ", member_->name(), ": ", why));
+  Reply(absl::StrCat("!! closing: ", why));
+  Quit(why);
   StartWrite();
 }
 
@@ -369,6 +487,7 @@ void LegacySession::Reply(absl::string_view line) {
 void LegacySession::Quit(absl::string_view reason) {
   if (left_) return;
   left_ = true;
+  if (input_timer_) input_timer_->cancel();  // Input no longer matters.
   if (member_) member_->Leave(reason);
   ArmCloseDeadline();
 }
@@ -451,6 +570,7 @@ bool LegacySession::PrepareBatch() {
 void LegacySession::OnOutboxClosed(const absl::Status& status) {
   outbox_closed_ = true;
   left_ = true;
+  if (input_timer_) input_timer_->cancel();
   if (absl::IsCancelled(status)) {  // Disconnected: nobody to write to.
     CloseSocket();
     return;
@@ -579,6 +699,7 @@ void LegacySession::CloseSocket() {
   ErrorCode ignored;
   socket_.close(ignored);
   if (close_deadline_) close_deadline_->cancel();
+  if (input_timer_) input_timer_->cancel();
 }
 
 // ---------------------------------------------------------------- Server
@@ -588,16 +709,20 @@ LegacyServer::LegacyServer(Hub* hub, LegacyServerOptions options)
       options_(std::move(options)),
       next_guest_(absl::Uniform<uint32_t>(absl::InsecureBitGen(), 0, 90000)),
       server_(
-          TcpServerOptions{.name = "legacy",
-                           .address = options_.address,
-                           .max_connections = options_.max_connections,
-                           .threads = options_.threads},
-          [this](Socket socket) {
+          TcpServerOptions{
+              .name = "legacy",
+              .address = options_.address,
+              .max_connections = options_.max_connections,
+              .max_connections_per_ip = options_.max_connections_per_ip,
+              .threads = options_.threads},
+          [this](Socket socket, const tcp::endpoint& peer) {
             auto session =
-                std::make_shared<LegacySession>(this, std::move(socket));
+                std::make_shared<LegacySession>(this, std::move(socket), peer);
             asio::post(session->executor(), [session] { session->Start(); });
           },
-          [this](Socket& socket) { Refuse(socket); }) {}
+          [this](Socket& socket, TcpServer::Refusal why) {
+            Refuse(socket, why);
+          }) {}
 
 LegacyServer::~LegacyServer() { Shutdown(absl::ZeroDuration()); }
 
@@ -607,10 +732,9 @@ std::string LegacyServer::address() const { return server_.address(); }
 
 int LegacyServer::port() const { return server_.port(); }
 
-void LegacyServer::Refuse(Socket& socket) {
+void LegacyServer::Refuse(Socket& socket, TcpServer::Refusal why) {
   const std::string line =
-      absl::StrCat("!! the server is full (", options_.max_connections,
-                   " connections); try again later\r\n");
+      absl::StrCat("!! ", server_.RefusalText(why), "\r\n");
   ErrorCode ignored;
   socket.write_some(asio::buffer(line), ignored);  // Non-blocking.
 }

@@ -3,15 +3,22 @@
 // logic of its own.
 //
 // Each connection is a session: a guest member ("guest-NNNNN") in room
-// "lobby". The session decodes the lines it reads (LineDecoder), turns them
-// into the core's Say, Rename, Move and Leave (or a few local commands: /who,
-// /help), and writes what its member's outbox holds as text lines
-// (FormatEventLine plus "\r\n"), everything drained at once gathered into one
-// write, with one write in flight. The session keeps no queue of its own
-// beyond what it drained for that write: a client that stops reading lets
-// the core's bounded outbox overflow, and the core removes it as too slow.
-// Answers to its own commands are bounded too: a session that owes its client
-// more than a few unwritten answers stops reading until they are written.
+// "lobby", joined with the client's IP address (JoinRequest::peer_ip). The
+// session decodes the lines it reads (LineDecoder), turns them into the core's
+// Say, Rename, Move and Leave (or a few local commands: /who, /help), and
+// writes what its member's outbox holds as text lines (FormatEventLine plus
+// "\r\n"), everything drained at once gathered into one write, with one write
+// in flight. The session keeps no queue of its own beyond what it drained for
+// that write: a client that stops reading lets the core's bounded outbox
+// overflow, and the core removes it as too slow. Answers to its own commands
+// are bounded too: a session that owes its client more than a few unwritten
+// answers stops reading until they are written.
+//
+// Caps and deadlines: connections in all and per client address
+// (TcpServer's, answered with one "!!" line); a session idle for
+// idle_timeout, or holding part of a line for line_timeout, is told why in a
+// "!!" line and closed. Each refusal and closure is logged once, with the
+// client's address (TcpServer's throttled log).
 //
 // Threads: the server runs `threads` io_context threads ("legacy-io-N"),
 // separate from gRPC's, through the shared TcpServer (net/tcp_server.h),
@@ -55,10 +62,21 @@ struct LegacyServerOptions {
   std::string address = "127.0.0.1:5000";
   // Over this many connections, a new one gets one "!!" line and is closed.
   size_t max_connections = 10000;
+  // Over this many connections from one IP address, a new one from it gets
+  // one "!!" line and is closed (0: no limit; chat-service's
+  // --max_connections_per_ip defaults to 32).
+  size_t max_connections_per_ip = 0;
   // io_context threads.
   int threads = 2;
   // Bytes received without a line end before a client is disconnected.
   size_t max_unterminated_bytes = 64 * 1024;
+  // A client that sends nothing for this long gets a "!!" line that says
+  // why and is closed; its member leaves with the reason (zero: never).
+  absl::Duration idle_timeout = absl::Minutes(30);
+  // A client that has sent part of a line and no line end for this long
+  // (a slowloris holding a connection slot) gets a "!!" line and is closed
+  // likewise (zero: never).
+  absl::Duration line_timeout = absl::Seconds(60);
   // How long a closing session may take to flush what it has left, and to
   // let the client read it, before its socket is closed hard.
   absl::Duration close_grace = absl::Seconds(5);
@@ -104,8 +122,8 @@ class LegacyServer final : public Listener {
  private:
   friend class LegacySession;
 
-  // Writes the "server full" line to a socket without blocking.
-  void Refuse(TcpServer::Socket& socket);
+  // Writes the line that says why to a refused socket, without blocking.
+  void Refuse(TcpServer::Socket& socket, TcpServer::Refusal why);
   // "guest-NNNNN": the next of a sequence that starts at a random number.
   std::string NextGuestName();
 

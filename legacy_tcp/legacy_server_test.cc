@@ -6,16 +6,20 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -85,6 +89,11 @@ class TcpClient {
       bytes.remove_prefix(static_cast<size_t>(n));
     }
   }
+  // Sends, and says whether it could (the server may have closed).
+  bool TrySend(absl::string_view bytes) {
+    return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
   // Sends as much as the connection takes; returns how much that was.
   size_t SendUntilRefused(absl::string_view bytes) {
     size_t sent = 0;
@@ -114,6 +123,26 @@ class TcpClient {
       }
       if (!Fill(deadline)) return std::nullopt;
     }
+  }
+  // The lines that arrive within `timeout`, until a quiet spell of it.
+  std::vector<std::string> ReadAvailable(absl::Duration timeout) {
+    std::vector<std::string> lines;
+    while (std::optional<std::string> line = ReadLine(timeout)) {
+      lines.push_back(*std::move(line));
+    }
+    return lines;
+  }
+  // Reads lines until one contains `text` and returns them all, that one
+  // last; fails the test if none does.
+  std::vector<std::string> ReadThrough(absl::string_view text) {
+    std::vector<std::string> seen;
+    while (std::optional<std::string> line = ReadLine()) {
+      seen.push_back(*line);
+      if (absl::StrContains(*line, text)) return seen;
+    }
+    ADD_FAILURE() << "no line with \"" << text << "\"; saw:\n"
+                  << absl::StrJoin(seen, "\n");
+    return seen;
   }
   // Reads lines until one contains `text`; fails the test if none does.
   std::string ReadUntil(absl::string_view text) {
@@ -193,6 +222,12 @@ struct GrpcClient {
     }
     ADD_FAILURE() << "no event with \"" << text << "\"";
     return r;
+  }
+  // The next event as its line; nullopt when the stream ended.
+  std::optional<std::string> NextLine() {
+    v1::ChatResponse r;
+    if (!stream->Read(&r)) return std::nullopt;
+    return FormatEventLine(r);
   }
   void Say(const std::string& text, bool action = false) {
     v1::ChatRequest req;
@@ -642,6 +677,193 @@ TEST_F(LegacyServerTest, ShutdownSendsTheNoticeAndClosesQuickly) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   EXPECT_NE(connect(late, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   close(late);
+}
+
+TEST_F(LegacyServerTest, OverTheCapPerAddressGetsOneLineAndClose) {
+  LegacyServerOptions options;
+  options.max_connections_per_ip = 2;
+  Start(HubOptions(), options);
+  auto a = Connect();
+  a->Welcome();
+  auto b = Connect();
+  b->Welcome();
+  auto c = Connect();
+  EXPECT_EQ(c->ReadLine(),
+            "!! too many connections from your address (2 open, the most "
+            "allowed); close one and try again");
+  EXPECT_TRUE(c->ReadsEof());
+  b->Close();
+  EXPECT_TRUE(legacy_->WaitForConnectionCount(1, kTimeout));
+  auto d = Connect();
+  d->Welcome();
+}
+
+// The core counts the rooms each address opens (HubOptions::
+// max_rooms_per_ip): with the port's members joined under their address,
+// one address cannot hold a second room open.
+TEST_F(LegacyServerTest, MembersJoinWithTheirAddress) {
+  HubOptions hub_options;
+  hub_options.max_rooms_per_ip = 1;
+  Start(hub_options, LegacyServerOptions());
+  auto first = Connect();
+  first->Welcome();  // The lobby was empty: 127.0.0.1 opened it.
+  auto second = Connect();
+  second->Welcome();
+  second->Send("/join dev\n");
+  EXPECT_THAT(second->ReadUntil("too many rooms"), StartsWith("!! "));
+}
+
+TEST_F(LegacyServerTest, IdleConnectionIsToldAndClosedWhileAnActiveOneStays) {
+  LegacyServerOptions options;
+  options.idle_timeout = absl::Milliseconds(500);
+  Start(HubOptions(), options);
+  const absl::Time before_idle = absl::Now();  // Its idle clock starts later.
+  auto idle = Connect();
+  const std::string idle_guest = idle->Welcome();
+  auto active = Connect();
+  const std::string active_guest = active->Welcome();
+
+  // The active one asks /who and reads the answer, again and again, until
+  // it sees the idle one leave (bounded at 20 times the timeout).
+  const std::string idle_left = "-- " + idle_guest + " left (idle for 500ms)";
+  bool gone = false;
+  const absl::Time start = absl::Now();
+  while (!gone && absl::Now() - start < absl::Seconds(10)) {
+    active->Send("/who\n");
+    for (const std::string& line : active->ReadThrough(" in lobby: ")) {
+      if (line == idle_left) gone = true;
+    }
+    absl::SleepFor(absl::Milliseconds(20));  // Pacing, not waiting.
+  }
+  ASSERT_TRUE(gone) << "the idle connection was not closed";
+  EXPECT_GE(absl::Now() - before_idle, absl::Milliseconds(500));
+  EXPECT_EQ(idle->ReadUntil("!! "), "!! closing: idle for 500ms");
+  EXPECT_TRUE(idle->ReadsEof());
+  idle->Close();
+  // The active one is still in.
+  active->Send("/who\n");
+  EXPECT_EQ(active->ReadUntil(" in lobby: "),
+            "-- 1 in lobby: " + active_guest + " (tcp)");
+  EXPECT_TRUE(legacy_->WaitForConnectionCount(1, kTimeout));
+}
+
+// A slowloris: connections that send a byte now and then and never a line
+// end. They are closed after --line_timeout and free their slots; a telnet
+// client that only negotiated and then waits is not one.
+TEST_F(LegacyServerTest, SlowLinesAreClosedAndFreeTheirSlots) {
+  constexpr int kSlow = 3;
+  LegacyServerOptions options;
+  options.line_timeout = absl::Milliseconds(500);
+  options.max_connections = kSlow + 1;
+  Start(HubOptions(), options);
+  auto telnet = Connect();
+  const std::string telnet_guest = telnet->Welcome();
+  telnet->Send("\xff\xfd\x01\xff\xfb\x03");  // IAC DO ECHO, IAC WILL SGA.
+
+  // Sent after the telnet client's negotiation: had that counted as part
+  // of a line, the telnet client would be closed first.
+  const absl::Time before_slow = absl::Now();  // Their line clocks start later.
+  std::vector<std::unique_ptr<TcpClient>> slow;
+  std::vector<std::string> slow_guests;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(Connect());
+    slow_guests.push_back(slow.back()->Welcome());
+    slow.back()->Send("GET / HTTP/1.1");
+  }
+  std::vector<std::string> last(kSlow);
+  int closed = 0;
+  const absl::Time start = absl::Now();
+  while (closed < kSlow && absl::Now() - start < absl::Seconds(10)) {
+    for (int i = 0; i < kSlow; ++i) {
+      if (absl::StartsWith(last[i], "!!")) continue;
+      slow[i]->TrySend("x");  // One byte; the server may be closing.
+      for (const std::string& line :
+           slow[i]->ReadAvailable(absl::Milliseconds(20))) {
+        if (absl::StartsWith(line, "!!")) {
+          last[i] = line;
+          ++closed;
+          break;
+        }
+      }
+    }
+  }
+  ASSERT_EQ(closed, kSlow);
+  EXPECT_GE(absl::Now() - before_slow, absl::Milliseconds(500));
+  for (int i = 0; i < kSlow; ++i) {
+    EXPECT_EQ(last[i], "!! closing: no line end within 500ms");
+    EXPECT_TRUE(slow[i]->ReadsEof());
+    slow[i]->Close();
+  }
+  // The room saw why, in some order; the telnet client was left alone.
+  std::set<std::string> to_see;
+  for (const std::string& guest : slow_guests) {
+    to_see.insert("-- " + guest + " left (no line end within 500ms)");
+  }
+  while (!to_see.empty()) {
+    std::optional<std::string> line = telnet->ReadLine();
+    ASSERT_TRUE(line.has_value()) << "not seen: " << *to_see.begin();
+    EXPECT_FALSE(absl::StartsWith(*line, "!!")) << *line;
+    to_see.erase(*line);
+  }
+  // Their slots are free again: a new user gets in and hears the telnet
+  // client.
+  ASSERT_TRUE(legacy_->WaitForConnectionCount(1, kTimeout));
+  auto user = Connect();
+  user->Welcome();
+  telnet->Send("hi\r\n");
+  EXPECT_EQ(user->ReadUntil("> hi"), "<" + telnet_guest + "> hi");
+}
+
+// 2000 connections that connect and never send a line (half-open, a port
+// scanner, a slowloris before its deadline) do not keep a real user from
+// chatting.
+TEST_F(LegacyServerTest, TwoThousandSilentConnectionsDoNotStopARealUser) {
+  int silent = 2000;
+  // Each costs two descriptors in this process (client and server side).
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  const rlim_t needed = 2 * static_cast<rlim_t>(silent) + 256;
+  if (limit.rlim_cur < needed) {
+    limit.rlim_cur = std::min(limit.rlim_max, needed);
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur < needed) {
+    // A hard limit below what the test needs: as many as fit.
+    silent = static_cast<int>((limit.rlim_cur - 256) / 2);
+    std::cerr << "descriptor limit " << limit.rlim_cur << ": " << silent
+              << " silent connections instead of 2000\n";
+    ASSERT_GE(silent, 100);
+  }
+  LegacyServerOptions options;
+  options.max_connections = static_cast<size_t>(silent) + 10;
+  Start(HubOptions(), options);
+
+  std::vector<int> fds;
+  absl::Cleanup close_all = [&] {
+    for (int fd : fds) close(fd);
+  };
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < silent; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    fds.push_back(fd);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
+        << i << ": " << strerror(errno);
+  }
+  ASSERT_TRUE(legacy_->WaitForConnectionCount(fds.size(), absl::Seconds(60)))
+      << legacy_->connection_count() << " of " << fds.size();
+
+  auto alice = Connect();
+  const std::string alice_guest = alice->Welcome();
+  auto bob = Connect();
+  bob->Welcome();
+  alice->Send("hello through the crowd\n");
+  EXPECT_EQ(bob->ReadUntil("hello through"),
+            "<" + alice_guest + "> hello through the crowd");
 }
 
 }  // namespace

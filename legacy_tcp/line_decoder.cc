@@ -97,6 +97,21 @@ LineDecoder::Result LineDecoder::Finish(absl::string_view* line) {
   return Result::kLine;
 }
 
+bool LineDecoder::MidLine() const {
+  if (overflowed_) return false;
+  switch (state_) {
+    case State::kCommand:
+    case State::kOption:
+    case State::kSub:
+    case State::kSubCommand:
+      return true;
+    case State::kData:
+    case State::kAfterCr:
+      break;
+  }
+  return discarding_ || (!line_returned_ && !line_.empty());
+}
+
 LineDecoder::Result LineDecoder::Data(uint8_t c) {
   switch (c) {
     case '\n':

@@ -76,6 +76,14 @@ class LineDecoder {
   // if there is one, otherwise kNeedMore. Resets the decoder.
   Result Finish(absl::string_view* line);
 
+  // MidLine
+  //
+  // Whether the input so far stops inside a line: after text, an unfinished
+  // telnet command, or part of a line being discarded, with no line end
+  // yet. Not after a line end, nor after text erased back to nothing or
+  // telnet negotiation alone (what a telnet client sends as it connects).
+  bool MidLine() const;
+
  private:
   enum class State : uint8_t {
     kData,        // Text.

@@ -260,6 +260,34 @@ TEST(LineDecoderTest, FinishResetsTelnetState) {
   EXPECT_THAT(Decode(decoder, {"b\n"}), ElementsAre("b"));
 }
 
+// MidLine drives the server's --line_timeout: text without its line end
+// counts, and so does an unfinished telnet command; negotiation alone does
+// not, as telnet sends it on connecting and then waits for the user.
+TEST(LineDecoderTest, MidLineIsTextOrACommandWithoutALineEnd) {
+  auto mid_line_after = [](const std::vector<std::string>& chunks,
+                           LineDecoder::Limits limits = {}) {
+    LineDecoder decoder(limits);
+    Decode(decoder, chunks);
+    return decoder.MidLine();
+  };
+  EXPECT_FALSE(mid_line_after({}));
+  EXPECT_TRUE(mid_line_after({"h"}));
+  EXPECT_TRUE(mid_line_after({"hello\nwor"}));
+  EXPECT_FALSE(mid_line_after({"hello\n"}));
+  EXPECT_FALSE(mid_line_after({"hello\r"}));
+  EXPECT_FALSE(mid_line_after({"hello\r\n"}));
+  EXPECT_FALSE(mid_line_after({"ab\b\b"}));  // Erased back to nothing.
+  EXPECT_FALSE(mid_line_after({"\xff\xfd\x01\xff\xfb\x03"}));  // Negotiation.
+  EXPECT_TRUE(mid_line_after({"\xff"}));                       // IAC ...
+  EXPECT_TRUE(mid_line_after({"\xff\xfd"}));                   // IAC DO ...
+  EXPECT_TRUE(mid_line_after({"\xff\xfa\x18"}));               // IAC SB ...
+  EXPECT_FALSE(mid_line_after({"\xff\xfa\x18\xff\xf0"}));      // ... IAC SE.
+  LineDecoder::Limits limits;
+  limits.max_line_bytes = 4;
+  EXPECT_TRUE(mid_line_after({"123456"}, limits));  // Being discarded.
+  EXPECT_FALSE(mid_line_after({"123456\n"}, limits));
+}
+
 TEST(LineDecoderTest, RandomInputKeepsTheBounds) {
   // Bytes biased towards the interesting ones, in random chunks.
   const std::string alphabet = "ab\r\n\0\b\x7f\xff\xfa\xf0\xfb\xf4\xf7\xf8"s;

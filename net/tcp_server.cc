@@ -1,10 +1,15 @@
 #include "net/tcp_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -46,14 +51,47 @@ absl::StatusOr<tcp::endpoint> ParseEndpoint(absl::string_view address,
   return tcp::endpoint(ip, static_cast<uint16_t>(port));
 }
 
+namespace {
+
+// The address as one client: an IPv4-mapped IPv6 address (a dual-stack
+// listener's IPv4 client) as the IPv4 address it is.
+tcp::endpoint Unmapped(const tcp::endpoint& endpoint) {
+  const asio::ip::address address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return tcp::endpoint(
+        asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()),
+        endpoint.port());
+  }
+  return endpoint;
+}
+
+// Whole seconds for a socket option, at least 1.
+int OptionSeconds(absl::Duration d) {
+  return static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(d)));
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- Connection
 
-Connection::Connection(TcpServer* server, const Executor& executor)
-    : server_(server), executor_(executor) {
+Connection::Connection(TcpServer* server, const Executor& executor,
+                       const tcp::endpoint& peer)
+    : server_(server),
+      executor_(executor),
+      peer_(Unmapped(peer)),
+      peer_ip_(peer_.address().to_string()) {
   server_->Register(this);
 }
 
 Connection::~Connection() { server_->Unregister(this); }
+
+std::string Connection::peer_address() const { return FormatEndpoint(peer_); }
+
+void Connection::LogClosure(absl::string_view cause,
+                            absl::string_view text) const {
+  server_->closure_log().Log(cause, absl::StrCat(server_->options().name, ": ",
+                                                 peer_address(), ": ", text));
+}
 
 // ---------------------------------------------------------------- TcpServer
 
@@ -125,7 +163,10 @@ int TcpServer::port() const {
 void TcpServer::Accept() {
   asio::io_context& context = *contexts_[next_context_];
   next_context_ = (next_context_ + 1) % contexts_.size();
-  acceptor_->async_accept(context,
+  // One connection per handler (see "Fairness" in the header): Asio tries
+  // the accept at once, but queues its completion behind the handlers
+  // already ready on this thread.
+  acceptor_->async_accept(context, accept_peer_,
                           [this](const ErrorCode& error, Socket socket) {
                             OnAccept(error, std::move(socket));
                           });
@@ -135,7 +176,9 @@ void TcpServer::OnAccept(const ErrorCode& error, Socket socket) {
   if (error == asio::error::operation_aborted || !acceptor_->is_open()) return;
   if (stopped()) return;  // Shutdown is closing the acceptor.
   if (error) {
-    Log(options_.name, ": accept failed: ", error.message());
+    closure_log_.Log(
+        "accept failed",
+        absl::StrCat(options_.name, ": accept failed: ", error.message()));
     // Out of descriptors or memory: pause instead of spinning.
     accept_retry_->expires_after(std::chrono::milliseconds(100));
     accept_retry_->async_wait([this](const ErrorCode& error) {
@@ -146,14 +189,75 @@ void TcpServer::OnAccept(const ErrorCode& error, Socket socket) {
   ErrorCode ignored;
   socket.set_option(tcp::no_delay(true), ignored);
   socket.non_blocking(true, ignored);
-  if (connection_count() >= options_.max_connections) {
-    refuse_(socket);
-    socket.shutdown(tcp::socket::shutdown_send, ignored);
-    socket.close(ignored);
+  SetKeepalive(socket);
+  const tcp::endpoint peer = Unmapped(accept_peer_);
+  size_t open = 0, open_from_ip = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    open = connections_.size();
+    if (options_.max_connections_per_ip > 0) {
+      auto it = per_ip_.find(peer.address().to_string());
+      if (it != per_ip_.end()) open_from_ip = it->second;
+    }
+  }
+  // Connections register in accept_, on this thread: the counts cannot grow
+  // between this check and the next accept.
+  if (open >= options_.max_connections) {
+    Refuse(socket, Refusal::kServerFull, peer, open);
+  } else if (options_.max_connections_per_ip > 0 &&
+             open_from_ip >= options_.max_connections_per_ip) {
+    Refuse(socket, Refusal::kTooManyFromPeerIp, peer, open_from_ip);
   } else {
-    accept_(std::move(socket));
+    accept_(std::move(socket), peer);
   }
   Accept();
+}
+
+void TcpServer::SetKeepalive(Socket& socket) {
+  if (options_.keepalive_idle <= absl::ZeroDuration()) return;
+  const int fd = socket.native_handle();
+  const int on = 1;
+  const int idle = OptionSeconds(options_.keepalive_idle);
+  const int interval = OptionSeconds(options_.keepalive_interval);
+  const int count = std::max(1, options_.keepalive_count);
+  // Failures leave the socket as the kernel made it: nothing to undo.
+  if (::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval,
+                   sizeof(interval)) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count)) != 0) {
+    closure_log_.Log("keepalive",
+                     absl::StrCat(options_.name, ": cannot set TCP keepalive: ",
+                                  std::strerror(errno)));
+  }
+}
+
+void TcpServer::Refuse(Socket& socket, Refusal why, const tcp::endpoint& peer,
+                       size_t open) {
+  const bool full = why == Refusal::kServerFull;
+  closure_log_.Log(full ? "server full" : "per-ip cap",
+                   full
+                       ? absl::StrCat(options_.name, ": ", FormatEndpoint(peer),
+                                      ": refused: the server is full (", open,
+                                      " connections open, the most it takes)")
+                       : absl::StrCat(options_.name, ": ", FormatEndpoint(peer),
+                                      ": refused: ", open, " connections from ",
+                                      peer.address().to_string(),
+                                      " are open, the most per address"));
+  refuse_(socket, why);
+  ErrorCode ignored;
+  socket.shutdown(tcp::socket::shutdown_send, ignored);
+  socket.close(ignored);
+}
+
+std::string TcpServer::RefusalText(Refusal why) const {
+  if (why == Refusal::kServerFull) {
+    return absl::StrCat("the server is full (", options_.max_connections,
+                        " connections); try again later");
+  }
+  return absl::StrCat("too many connections from your address (",
+                      options_.max_connections_per_ip,
+                      " open, the most allowed); close one and try again");
 }
 
 bool TcpServer::stopped() const {
@@ -164,16 +268,25 @@ bool TcpServer::stopped() const {
 void TcpServer::Register(Connection* connection) {
   absl::MutexLock lock(&mu_);
   connections_.insert(connection);
+  ++per_ip_[connection->peer_ip()];
 }
 
 void TcpServer::Unregister(Connection* connection) {
   absl::MutexLock lock(&mu_);
   connections_.erase(connection);
+  auto it = per_ip_.find(connection->peer_ip());
+  if (it != per_ip_.end() && --it->second == 0) per_ip_.erase(it);
 }
 
 size_t TcpServer::connection_count() const {
   absl::MutexLock lock(&mu_);
   return connections_.size();
+}
+
+size_t TcpServer::connection_count(const std::string& ip) const {
+  absl::MutexLock lock(&mu_);
+  auto it = per_ip_.find(ip);
+  return it == per_ip_.end() ? 0 : it->second;
 }
 
 bool TcpServer::WaitForConnectionCount(size_t count,
@@ -232,6 +345,7 @@ void TcpServer::Shutdown(absl::Duration grace) {
   work_.clear();
   for (std::thread& thread : threads_) thread.join();
   threads_.clear();
+  closure_log_.Flush();
 }
 
 }  // namespace chat

@@ -1,5 +1,7 @@
 // The HTTP port's chat-service flags (--http_addr, --http_allowed_origins,
-// --http_max_connections, --http_threads), and its Listener made from them.
+// --http_max_connections, --http_threads, --http_request_timeout,
+// --http_join_timeout; and the shared --max_connections_per_ip of
+// net/net_flags.h), and its Listener made from them.
 #ifndef CHATROOM_WEB_WEB_FLAGS_H_
 #define CHATROOM_WEB_WEB_FLAGS_H_
 

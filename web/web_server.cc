@@ -15,6 +15,7 @@
 #include "net/wake_sink.h"
 #include "service/chat_request.h"
 #include "service/event.h"
+#include "service/request_limits.h"
 #include "web/assets.h"
 #include "web/web_protocol.h"
 
@@ -34,8 +35,6 @@ namespace {
 constexpr uint32_t kMaxHeaderBytes = 8 * 1024;
 // A WebSocket frame is read in pieces of at most this many bytes.
 constexpr size_t kReadPieceBytes = 16 * 1024;
-// A client has this long to send a whole request.
-constexpr auto kRequestTimeout = std::chrono::seconds(30);
 
 constexpr absl::string_view kContentSecurityPolicy =
     "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -96,8 +95,8 @@ absl::string_view PathOf(const Request& request) {
 // socket when the client answers or close_grace passes.
 class WsSession final : public Connection {
  public:
-  WsSession(WebServer* server, Stream stream)
-      : Connection(&server->server_, stream.get_executor()),
+  WsSession(WebServer* server, Stream stream, const tcp::endpoint& peer)
+      : Connection(&server->server_, stream.get_executor(), peer),
         server_(server),
         ws_(std::move(stream)) {}
 
@@ -142,6 +141,8 @@ class WsSession final : public Connection {
   // Ends the chat with a close frame (and no member events after it).
   void SendClose(const CloseFrame& frame);
   void ArmCloseDeadline();
+  // Closes the session unless it joins within join_timeout.
+  void ArmJoinDeadline();
 
   WebServer* const server_;
   websocket::stream<Stream> ws_;
@@ -157,6 +158,7 @@ class WsSession final : public Connection {
   bool closing_ = false;  // A close frame is sent or being sent.
   bool closed_ = false;   // The socket is closed.
   std::optional<asio::steady_timer> close_deadline_;
+  std::optional<asio::steady_timer> join_deadline_;
 };
 
 void WsSession::Start(Request request) {
@@ -179,7 +181,27 @@ void WsSession::OnAccept(const ErrorCode& error) {
   request_ = {};
   if (error) return CloseSocket();
   ws_.text(true);
+  ArmJoinDeadline();
   Read();
+}
+
+void WsSession::ArmJoinDeadline() {
+  const absl::Duration timeout = server_->options_.join_timeout;
+  if (timeout <= absl::ZeroDuration() || timeout == absl::InfiniteDuration()) {
+    return;
+  }
+  join_deadline_.emplace(executor());
+  join_deadline_->expires_after(absl::ToChronoNanoseconds(timeout));
+  join_deadline_->async_wait(
+      [self = SharedAs<WsSession>(), timeout](const ErrorCode& error) {
+        if (error || self->member_ || self->closing_ || self->closed_) return;
+        const std::string why =
+            absl::StrCat("no join within ", absl::FormatDuration(timeout));
+        self->LogClosure("join timeout", absl::StrCat("closing: ", why));
+        self->SendClose(CloseFor(absl::DeadlineExceededError(absl::StrCat(
+            why,
+            ": the first request must be a join: {\"join\":{\"name\":...}}"))));
+      });
 }
 
 void WsSession::Read() {
@@ -195,6 +217,7 @@ void WsSession::Read() {
 
 void WsSession::OnRead(const ErrorCode& error) {
   if (error) {
+    if (join_deadline_) join_deadline_->cancel();  // No more reads: no join.
     if (!member_ || left_) {
       if (error != websocket::error::closed) CloseSocket();
       return;
@@ -264,7 +287,7 @@ bool WsSession::Handle(const v1::ChatRequest& request) {
 }
 
 bool WsSession::Join(const v1::Join& j) {
-  const JoinRequest join = JoinRequestFrom(j, v1::TRANSPORT_WEB, "");
+  const JoinRequest join = JoinRequestFrom(j, v1::TRANSPORT_WEB, peer_ip());
   auto sink = std::make_shared<WakeSink<WsSession, &WsSession::OnWake>>(
       WeakAs<WsSession>());
   absl::StatusOr<std::shared_ptr<Member>> joined =
@@ -274,6 +297,7 @@ bool WsSession::Join(const v1::Join& j) {
     return false;
   }
   member_ = *std::move(joined);
+  if (join_deadline_) join_deadline_->cancel();
   StartWrite();  // The welcome is queued; no wake comes for it.
   return true;
 }
@@ -353,6 +377,7 @@ void WsSession::CloseSocket() {
   ErrorCode ignored;
   beast::get_lowest_layer(ws_).socket().close(ignored);
   if (close_deadline_) close_deadline_->cancel();
+  if (join_deadline_) join_deadline_->cancel();
 }
 
 // ---------------------------------------------------------------- HttpSession
@@ -363,8 +388,9 @@ void WsSession::CloseSocket() {
 // to a new WsSession, and this session ends.
 class HttpSession final : public Connection {
  public:
-  HttpSession(WebServer* server, TcpServer::Socket socket)
-      : Connection(&server->server_, socket.get_executor()),
+  HttpSession(WebServer* server, TcpServer::Socket socket,
+              const tcp::endpoint& peer)
+      : Connection(&server->server_, socket.get_executor(), peer),
         server_(server),
         stream_(std::move(socket)) {}
 
@@ -390,19 +416,31 @@ class HttpSession final : public Connection {
   Response Text(http::status status, absl::string_view text,
                 const Request& request);
   void Write(Response response, bool close);
+  // Bounds the next read or write by request_timeout.
+  void SetDeadline();
 
   WebServer* const server_;
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   Response response_;  // Alive while written.
+  int requests_ = 0;   // Requests read.
 };
+
+void HttpSession::SetDeadline() {
+  const absl::Duration timeout = server_->options_.request_timeout;
+  if (timeout <= absl::ZeroDuration() || timeout == absl::InfiniteDuration()) {
+    stream_.expires_never();
+  } else {
+    stream_.expires_after(absl::ToChronoNanoseconds(timeout));
+  }
+}
 
 void HttpSession::Read() {
   parser_.emplace();
   parser_->header_limit(kMaxHeaderBytes);
   parser_->body_limit(server_->hub_->options().max_message_bytes);
-  stream_.expires_after(kRequestTimeout);
+  SetDeadline();
   http::async_read(
       stream_, buffer_, *parser_,
       [self = SharedAs<HttpSession>()](const ErrorCode& error, size_t) {
@@ -434,12 +472,22 @@ void HttpSession::OnRead(const ErrorCode& error) {
                       absl::StrCat("bad request: ", error.message()), {}),
                  true);
   }
+  if (error == beast::error::timeout &&
+      (requests_ == 0 || buffer_.size() > 0 || parser_->got_some())) {
+    // A slowloris, or a connection that never asks: Beast closed the
+    // socket. (A kept-alive connection with nothing more to ask is not.)
+    LogClosure(
+        "request timeout",
+        absl::StrCat("closed: no whole request within ",
+                     absl::FormatDuration(server_->options_.request_timeout)));
+  }
   if (error) {
-    // The client closed, went silent past kRequestTimeout, or broke.
+    // The client closed, went silent past request_timeout, or broke.
     ErrorCode ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     return CloseSocket();
   }
+  ++requests_;
   Request request = parser_->release();
   if (!websocket::is_upgrade(request)) {
     const bool close = !request.keep_alive();
@@ -465,7 +513,7 @@ void HttpSession::OnRead(const ErrorCode& error) {
         true);
   }
   stream_.expires_never();  // The WebSocket keeps its own timeouts.
-  auto ws = std::make_shared<WsSession>(server_, std::move(stream_));
+  auto ws = std::make_shared<WsSession>(server_, std::move(stream_), peer());
   ws->Start(std::move(request));
 }
 
@@ -536,6 +584,7 @@ Response HttpSession::Answer(const Request& request) {
 void HttpSession::Write(Response response, bool close) {
   response_ = std::move(response);
   response_.keep_alive(!close);
+  SetDeadline();
   http::async_write(
       stream_, response_,
       [self = SharedAs<HttpSession>(), close](const ErrorCode& error, size_t) {
@@ -554,16 +603,20 @@ WebServer::WebServer(Hub* hub, WebServerOptions options)
     : hub_(hub),
       options_(std::move(options)),
       server_(
-          TcpServerOptions{.name = "http",
-                           .address = options_.address,
-                           .max_connections = options_.max_connections,
-                           .threads = options_.threads},
-          [this](TcpServer::Socket socket) {
+          TcpServerOptions{
+              .name = "http",
+              .address = options_.address,
+              .max_connections = options_.max_connections,
+              .max_connections_per_ip = options_.max_connections_per_ip,
+              .threads = options_.threads},
+          [this](TcpServer::Socket socket, const tcp::endpoint& peer) {
             auto session =
-                std::make_shared<HttpSession>(this, std::move(socket));
+                std::make_shared<HttpSession>(this, std::move(socket), peer);
             asio::post(session->executor(), [session] { session->Start(); });
           },
-          [this](TcpServer::Socket& socket) { Refuse(socket); }) {}
+          [this](TcpServer::Socket& socket, TcpServer::Refusal why) {
+            Refuse(socket, why);
+          }) {}
 
 WebServer::~WebServer() { Shutdown(absl::ZeroDuration()); }
 
@@ -585,16 +638,11 @@ bool WebServer::WaitForConnectionCount(size_t count,
 }
 
 size_t WebServer::max_frame_bytes() const {
-  // A character may take six bytes escaped ("\u0001"); the rest of the
-  // request is small.
-  return std::max<size_t>(64 * 1024,
-                          6 * hub_->options().max_message_bytes + 4096);
+  return MaxRequestBytes(hub_->options().max_message_bytes);
 }
 
-void WebServer::Refuse(TcpServer::Socket& socket) {
-  const std::string body =
-      absl::StrCat("the server is full (", options_.max_connections,
-                   " connections); try again later\n");
+void WebServer::Refuse(TcpServer::Socket& socket, TcpServer::Refusal why) {
+  const std::string body = absl::StrCat(server_.RefusalText(why), "\n");
   const std::string response = absl::StrCat(
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
       "charset=utf-8\r\nContent-Length: ",

@@ -21,6 +21,12 @@
 // (Event::Encoded). A chat ends with a close frame: 1000 after a leave,
 // else 4000 + the gRPC status code, with the reason (web_protocol.h).
 //
+// Caps and deadlines: connections in all and per client address
+// (TcpServer's, answered with a 503 that says why); a request must arrive
+// within request_timeout, and a WebSocket must join within join_timeout.
+// Each refusal and closure for these is logged once, with the client's
+// address. Members join with the client's IP address (JoinRequest::peer_ip).
+//
 // Threads: `threads` io_context threads ("http-io-N"); a connection lives on
 // one of them for its whole life, so its state needs no lock.
 //
@@ -49,8 +55,20 @@ struct WebServerOptions {
   std::string address = "127.0.0.1:8080";
   // Over this many connections, a new one gets a 503 and is closed.
   size_t max_connections = 10000;
+  // Over this many connections from one IP address, a new one from it gets
+  // a 503 and is closed (0: no limit; chat-service's
+  // --max_connections_per_ip defaults to 32).
+  size_t max_connections_per_ip = 0;
   // io_context threads.
   int threads = 2;
+  // A request (its header and body) must arrive within this long, and so
+  // must the next one on a kept-alive connection; a response must be
+  // written within it. Otherwise the connection is closed (zero: no limit).
+  absl::Duration request_timeout = absl::Seconds(10);
+  // A WebSocket must send its join within this long of its handshake, or it
+  // is closed with 4004 (DEADLINE_EXCEEDED) and a reason (zero: no limit).
+  // Beast's keep-alive pings would otherwise hold it open for ever.
+  absl::Duration join_timeout = absl::Seconds(10);
   // Origins allowed to open a chat besides the page's own
   // (web_protocol.h's OriginAllowed); "*" means any.
   std::vector<std::string> allowed_origins;
@@ -86,7 +104,8 @@ class WebServer final : public Listener {
   friend class HttpSession;
   friend class WsSession;
 
-  void Refuse(TcpServer::Socket& socket);
+  // Writes a 503 that says why to a refused socket, without blocking.
+  void Refuse(TcpServer::Socket& socket, TcpServer::Refusal why);
 
   // Constant after construction.
   Hub* const hub_;

@@ -3,6 +3,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -194,6 +196,39 @@ http::response<http::string_body> Fetch(
   EXPECT_FALSE(error) << error.message();
   return parser.release();
 }
+
+// A raw TCP client: what it sends, and everything the server sends until it
+// closes.
+class RawClient {
+ public:
+  explicit RawClient(int port) : socket_(context_) {
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+  void Send(absl::string_view bytes) {
+    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()));
+  }
+  // What the server sent before it closed, or nullopt if it did not close
+  // within `timeout`.
+  std::optional<std::string> ReadToEof(absl::Duration timeout = kTimeout) {
+    std::string out;
+    std::optional<ErrorCode> done;
+    asio::async_read(socket_, asio::dynamic_buffer(out),
+                     [&done](const ErrorCode& error, size_t) { done = error; });
+    context_.restart();
+    context_.run_for(absl::ToChronoNanoseconds(timeout));
+    if (!done) {
+      socket_.close();
+      context_.restart();
+      context_.run();
+      return std::nullopt;
+    }
+    return out;
+  }
+
+ private:
+  asio::io_context context_;
+  tcp::socket socket_;
+};
 
 class WebServerTest : public ::testing::Test {
  protected:
@@ -508,6 +543,78 @@ TEST_F(WebServerTest, AShutdownSaysSoAndCloses) {
   stop.join();
   EXPECT_EQ(end.code, 4014);  // UNAVAILABLE: come back later.
   EXPECT_EQ(web_->connection_count(), 0u);
+}
+
+TEST_F(WebServerTest, OverTheCapPerAddressGetsA503) {
+  WebServerOptions options;
+  options.max_connections_per_ip = 2;
+  Start(HubOptions(), options);
+  WsClient ann(port_), bob(port_);
+  ann.Join("ann");
+  bob.Join("bob");
+  RawClient over(port_);
+  std::optional<std::string> answer = over.ReadToEof();
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_THAT(*answer, StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
+  EXPECT_THAT(*answer,
+              HasSubstr("\r\n\r\ntoo many connections from your address (2 "
+                        "open, the most allowed); close one and try again\n"));
+  // A slot freed is a slot to take.
+  bob.Close();
+  ASSERT_TRUE(web_->WaitForConnectionCount(1, kTimeout));
+  WsClient carol(port_);
+  carol.Join("carol");
+}
+
+// The core counts the rooms each address opens (HubOptions::
+// max_rooms_per_ip): with members joined under their address, one address
+// cannot hold a second room open.
+TEST_F(WebServerTest, MembersJoinWithTheirAddress) {
+  HubOptions hub;
+  hub.max_rooms_per_ip = 1;
+  Start(hub, WebServerOptions());
+  WsClient ann(port_), bob(port_);
+  ann.Join("ann");  // The lobby was empty: 127.0.0.1 opened it.
+  bob.Send(R"({"join":{"name":"bob","room":"dev"}})");
+  Frame end = bob.Read();
+  EXPECT_TRUE(end.closed);
+  EXPECT_EQ(end.code, 4008);  // RESOURCE_EXHAUSTED
+  EXPECT_THAT(end.text, HasSubstr("too many rooms"));
+}
+
+// A slowloris: a request that never ends, or a connection that never asks,
+// is closed after request_timeout; a whole request is still answered.
+TEST_F(WebServerTest, ARequestNotSentInTimeIsClosed) {
+  WebServerOptions options;
+  options.request_timeout = absl::Milliseconds(300);
+  Start(HubOptions(), options);
+  RawClient partial(port_), silent(port_);
+  partial.Send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
+  // Closed without an answer, well within 10 times the timeout.
+  EXPECT_EQ(partial.ReadToEof(absl::Seconds(3)), "");
+  EXPECT_EQ(silent.ReadToEof(absl::Seconds(3)), "");
+  EXPECT_TRUE(web_->WaitForConnectionCount(0, kTimeout));
+  EXPECT_EQ(Fetch(port_, http::verb::get, "/").result(), http::status::ok);
+}
+
+// A WebSocket that never joins is closed with a reason (Beast's keep-alive
+// pings would keep it open otherwise); one that joined is not.
+TEST_F(WebServerTest, AWebSocketThatNeverJoinsIsClosed) {
+  WebServerOptions options;
+  options.join_timeout = absl::Milliseconds(300);
+  Start(HubOptions(), options);
+  WsClient ann(port_);
+  ann.Join("ann");
+  WsClient silent(port_);
+  ASSERT_FALSE(silent.handshake_error());
+  Frame end = silent.Read();  // Within kTimeout: over 10 times the timeout.
+  EXPECT_TRUE(end.closed);
+  EXPECT_EQ(end.code, 4004);  // DEADLINE_EXCEEDED
+  EXPECT_THAT(end.text, HasSubstr("no join within 300ms"));
+  EXPECT_TRUE(web_->WaitForConnectionCount(1, kTimeout));
+  // Joined before, still there after.
+  ann.Send(R"({"say":{"text":"still here"}})");
+  EXPECT_EQ(ann.ReadEvent().message().text(), "still here");
 }
 
 }  // namespace
