@@ -1,7 +1,9 @@
-// ChatSession against an in-process ChatRoomService, reached through a TCP
-// proxy that the test can cut (and point at another server), to check that
-// a dropped connection is resumed without losing or repeating events, and
-// that each rejoin names the last seq seen and the epoch it belongs to.
+// ChatSession against an in-process ChatRoomService (testing/
+// in_process_server.h; a second one, with its own Hub, stands for a server
+// that restarted without its history), reached through a TCP proxy that the
+// test can cut (and point at another server), to check that a dropped
+// connection is resumed without losing or repeating events, and that each
+// rejoin names the last seq seen and the epoch it belongs to.
 #include "cli/session.h"
 
 #include <arpa/inet.h>
@@ -19,7 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "service/grpc_service.h"
+#include "testing/in_process_server.h"
 
 namespace chat {
 namespace {
@@ -29,40 +31,6 @@ using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
-
-// A ChatRoomService with its own Hub (its own rooms, seqs and epochs) on
-// 127.0.0.1:0. A second one stands for a server that restarted without its
-// history.
-class InProcessServer {
- public:
-  InProcessServer()
-      : hub_(std::make_unique<Hub>(HubOptions())),
-        service_(std::make_unique<ChatRoomService>(hub_.get())) {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-  }
-  ~InProcessServer() { Shutdown("test over"); }
-
-  int port() const { return port_; }
-
-  // Ends every stream (UNAVAILABLE) and stops listening. Idempotent.
-  void Shutdown(const std::string& why) {
-    if (down_) return;
-    down_ = true;
-    hub_->Shutdown(why);
-    server_->Shutdown(std::chrono::system_clock::now());
-  }
-
- private:
-  std::unique_ptr<Hub> hub_;
-  std::unique_ptr<ChatRoomService> service_;
-  std::unique_ptr<grpc::Server> server_;
-  int port_ = 0;
-  bool down_ = false;
-};
 
 // Forwards TCP connections from a local port to `backend_port`. Cut()
 // breaks every connection open so far and refuses new ones until Resume().

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <thread>
 #include <utility>
@@ -192,8 +193,8 @@ absl::Status Runner::DoStart(const Step& step) {
   absl::StatusOr<std::vector<std::string>> scratch = ScratchFlags(flags);
   if (!scratch.ok())
     return Fail(step, std::string(scratch.status().message()), {});
-  server_ = std::make_unique<ServerProcess>(options_.server_binary,
-                                            options_.log_path);
+  server_ = std::make_unique<ChatServiceProcess>(options_.server_binary,
+                                                 options_.log_path);
   // restart re-uses server_->flags(): the same scratch directory.
   return LaunchServer(step, *scratch);
 }
@@ -740,31 +741,77 @@ absl::Status Runner::DoExpectNone(const Step& step) {
   absl::StatusOr<User*> found = Find(step, step.args[0].text);
   if (!found.ok()) return found.status();
   User* user = *found;
-  const absl::Duration window = *ParseDuration(step.args[1].text);
   std::function<bool(const std::string&)> match = [](const std::string&) {
     return true;
   };
-  std::string what = "nothing more";
-  if (step.args.size() > 2) {
-    const Pattern p = ToPattern(step.args[2]);
+  std::string what = "no line at all";
+  if (step.args.size() > 1) {
+    const Pattern p = ToPattern(step.args[1]);
     match = Matcher(p);
     what = absl::StrCat("no line ", p.regex ? "matching " : "equal to ",
                         p.ToString());
   }
-  const int index =
-      user->WaitForMatch(match, false, false, absl::Now() + window);
-  if (index < 0) {
-    // The wait may also end early because the connection ended; the
-    // window still has to pass for "nothing more" to mean anything.
-    return absl::OkStatus();
+  // The absence is proved against an anchor the user must see: a marker
+  // line (which comes after whatever the step is about, so anything of
+  // that would have come before it), or the connection's end (after which
+  // nothing comes). A quiet moment proves nothing on a loaded machine.
+  const absl::Duration timeout = Timeout(step, kExpectTimeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  const size_t from = user->cursor();
+  const Pattern marker = step.OptionPattern("until");
+  const bool until_end = step.option_kinds.at("until") == Token::Kind::kWord &&
+                         marker.text == "end";
+  size_t to = 0;
+  std::string anchor;
+  if (until_end) {
+    user->WaitUntil([](const User::View& v) { return v.ending.ended; },
+                    deadline);
+    if (!user->violations().empty()) return CheckViolations(&step);
+    const Ending e = user->ending();
+    if (!e.ended) {
+      return Fail(
+          step,
+          absl::StrCat(user->alias(),
+                       " expected its connection to end (until=end) within ",
+                       absl::FormatDuration(timeout), ", but it is still open",
+                       user->transport() == "grpc"
+                           ? " (a paused gRPC user sees its end only after "
+                             "resume)"
+                           : ""),
+          {user});
+    }
+    to = std::numeric_limits<size_t>::max();
+    anchor = absl::StrCat("before its connection ended (", e.code, ") at ",
+                          Ago(e.at - epoch_));
+  } else {
+    const int index =
+        user->WaitForMatch(Matcher(marker), false, true, deadline);
+    if (index < 0) {
+      if (!user->violations().empty()) return CheckViolations(&step);
+      const Ending e = user->ending();
+      return Fail(
+          step,
+          absl::StrCat(user->alias(), " expected the marker ",
+                       marker.regex ? "matching " : "", marker.ToString(),
+                       " (the line that proves the absence), but ",
+                       e.ended ? "the connection ended without it"
+                               : absl::StrCat("it did not come within ",
+                                              absl::FormatDuration(timeout))),
+          {user});
+    }
+    to = static_cast<size_t>(index);
+    anchor = absl::StrCat("before the marker ", marker.ToString(), " at ",
+                          Ago(user->RecordAt(index).at - epoch_));
   }
-  const Record got = user->RecordAt(index);
-  return Fail(
-      step,
-      absl::StrCat(user->alias(), " expected ", what, " for ",
-                   absl::FormatDuration(window), ", but received \"",
-                   EscapeForDisplay(got.line), "\" at ", Ago(got.at - epoch_)),
-      {user});
+  const int bad = user->FindIn(from, to, match);
+  if (until_end) user->ConsumeAll();
+  if (bad < 0) return absl::OkStatus();
+  const Record got = user->RecordAt(bad);
+  return Fail(step,
+              absl::StrCat(user->alias(), " expected ", what, " ", anchor,
+                           ", but received \"", EscapeForDisplay(got.line),
+                           "\" at ", Ago(got.at - epoch_)),
+              {user});
 }
 
 absl::Status Runner::DoExpectEnd(const Step& step) {

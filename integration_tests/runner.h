@@ -2,8 +2,9 @@
 //
 // Steps run in order on the calling thread. Users act asynchronously (their
 // transports record what arrives), and every wait is on a user's condition
-// with a deadline, never a fixed sleep (except the `sleep` and `expect-none`
-// steps, whose point is to let time pass). Before and after each step the
+// with a deadline, never a fixed sleep (except the `sleep` step, whose point
+// is to let time pass; `expect-none` waits for a marker, not for time to
+// pass). Before and after each step the
 // runner checks every user's protocol violations, so a broken rule fails
 // the scenario at the step where it showed up.
 //
@@ -24,8 +25,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "integration_tests/script.h"
-#include "integration_tests/server_process.h"
 #include "integration_tests/user.h"
+#include "testing/chat_service_process.h"
 
 namespace chat {
 
@@ -130,7 +131,7 @@ class Runner {
   const RunOptions options_;
   const absl::Time epoch_;
 
-  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<ChatServiceProcess> server_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_;
   int channel_serial_ = 0;
   std::map<std::string, std::unique_ptr<User>> users_;

@@ -64,7 +64,7 @@ const std::map<std::string, OpSpec>& Ops() {
       {"expect", {{Arg::kUser, Arg::kPattern}, 2, false, {"timeout", "since"}}},
       {"expect-next", {{Arg::kUser, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-none",
-       {{Arg::kUser, Arg::kDuration, Arg::kPattern}, 2, false, {}}},
+       {{Arg::kUser, Arg::kPattern}, 1, false, {"until", "timeout"}}},
       {"expect-end",
        {{Arg::kUser, Arg::kWord, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-all", {{Arg::kUsers, Arg::kPattern}, 2, false, {"timeout"}}},
@@ -326,6 +326,39 @@ absl::Status CheckOption(const std::string& key, const std::string& value) {
   return absl::OkStatus();
 }
 
+// expect-none proves an absence only against a later line the user must
+// receive (until=MARKER) or the end of its connection (until=end); the old
+// form with a duration is refused with what to write instead.
+absl::Status CheckExpectNone(const Step& step) {
+  constexpr absl::string_view kHow =
+      "write `expect-none U [PATTERN] until=MARKER`: U must receive MARKER (a "
+      "line, \"string\" or /regex/, e.g. a message another user says after "
+      "the event in question) and nothing matching PATTERN before it; or "
+      "until=end once U's connection ends";
+  if (step.args.size() >= 2 && step.args[1].kind == Token::Kind::kWord &&
+      ParseDuration(step.args[1].text).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "expect-none no longer waits for a duration (", step.args[1].text,
+        " of silence proves nothing on a loaded machine); ", kHow));
+  }
+  if (!step.HasOption("until")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expect-none needs until=: ", kHow));
+  }
+  const Pattern marker = step.OptionPattern("until");
+  if (marker.regex) {
+    RE2 re(marker.text, RE2::Quiet);
+    if (!re.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("until=: bad regex /", marker.text, "/: ", re.error()));
+    }
+  } else if (marker.text.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("until= needs a marker; ", kHow));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckStep(const Step& step) {
   auto it = Ops().find(step.op);
   if (it == Ops().end()) {
@@ -335,6 +368,9 @@ absl::Status CheckStep(const Step& step) {
         "unknown step \"", step.op, "\"; known: ", absl::StrJoin(names, " ")));
   }
   const OpSpec& spec = it->second;
+  if (step.op == "expect-none") {
+    if (absl::Status s = CheckExpectNone(step); !s.ok()) return s;
+  }
   if (step.args.size() < spec.required ||
       (!spec.repeat_last && step.args.size() > spec.args.size())) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -417,6 +453,14 @@ std::string Pattern::ToString() const {
   return out;
 }
 
+Pattern Step::OptionPattern(const std::string& key) const {
+  Pattern p;
+  auto kind = option_kinds.find(key);
+  p.regex = kind != option_kinds.end() && kind->second == Token::Kind::kRegex;
+  p.text = Option(key);
+  return p;
+}
+
 std::string Step::Option(const std::string& key,
                          const std::string& fallback) const {
   auto it = options.find(key);
@@ -451,8 +495,20 @@ absl::StatusOr<std::vector<Token>> TokenizeLine(absl::string_view line) {
         // key="quoted value"
         if (line[i] == '=' && i + 1 < line.size() && line[i + 1] == '"') {
           t.text = std::string(line.substr(start, i + 1 - start));
+          t.value_kind = Token::Kind::kString;
           ++i;
           absl::StatusOr<std::string> s = ReadString(line, &i);
+          if (!s.ok()) return s.status();
+          absl::StrAppend(&t.text, *s);
+          break;
+        }
+        // key=/regex/ (an option key only: --flag=/path stays a word)
+        if (line[i] == '=' && i + 1 < line.size() && line[i + 1] == '/' &&
+            IsOptionKey(line.substr(start, i - start))) {
+          t.text = std::string(line.substr(start, i + 1 - start));
+          t.value_kind = Token::Kind::kRegex;
+          ++i;
+          absl::StatusOr<std::string> s = ReadRegex(line, &i);
           if (!s.ok()) return s.status();
           absl::StrAppend(&t.text, *s);
           break;
@@ -509,6 +565,7 @@ absl::StatusOr<Script> ParseScript(absl::string_view path,
           return fail(absl::StrCat("option ", key, "= given twice"));
         }
         step.options[key] = t.text.substr(eq + 1);
+        step.option_kinds[key] = t.value_kind;
         continue;
       }
       step.args.push_back(std::move(t));

@@ -6,7 +6,8 @@
 //   word         alice, 300ms, --outbox_events=64
 //   "string"     C-style escapes: \n \r \t \0 \\ \" \xHH
 //   /regex/      an RE2 regex, searched in a received line; \/ for a slash
-//   key=value    an option; the value may be a word or a "string"
+//   key=value    an option; the value may be a word, a "string" or a
+//                /regex/ (key=/regex/)
 // The operations and their arguments are listed in integration_tests/
 // README.md and checked here (ParseScript), so a typo is reported with its
 // line before any server starts. Pure functions; thread-safe.
@@ -28,6 +29,9 @@ struct Token {
   enum class Kind { kWord, kString, kRegex };
   Kind kind = Kind::kWord;
   std::string text;  // Unescaped for strings; the RE2 source for regexes.
+  // For a key=value word: how the value was written (key="..." is a
+  // string, key=/.../ a regex); text holds "key=" and the unescaped value.
+  Kind value_kind = Kind::kWord;
 
   bool operator==(const Token& o) const {
     return kind == o.kind && text == o.text;
@@ -51,6 +55,8 @@ struct Step {
   std::string op;           // "say", "expect", ...
   std::vector<Token> args;  // Positional arguments, in order.
   std::map<std::string, std::string> options;  // key=value options.
+  // How each option's value was written (a word, "string" or /regex/).
+  std::map<std::string, Token::Kind> option_kinds;
 
   // The option's value, or `fallback` when the step has none.
   std::string Option(const std::string& key,
@@ -58,6 +64,9 @@ struct Step {
   bool HasOption(const std::string& key) const {
     return options.count(key) > 0;
   }
+  // The option's value as a pattern: a regex when written key=/.../, else
+  // the exact line. The option must be present.
+  Pattern OptionPattern(const std::string& key) const;
 };
 
 struct Script {

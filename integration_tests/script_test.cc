@@ -49,6 +49,23 @@ TEST(TokenizeLineTest, QuotedOptionValue) {
   EXPECT_EQ((*t)[2].text, "reason=a b");
 }
 
+TEST(TokenizeLineTest, RegexOptionValue) {
+  absl::StatusOr<std::vector<Token>> t =
+      TokenizeLine(R"(expect-none a until=/^<b> x\/y z$/ timeout=1s)");
+  ASSERT_TRUE(t.ok()) << t.status();
+  ASSERT_EQ(t->size(), 4u);
+  EXPECT_EQ((*t)[2].text, "until=^<b> x/y z$");
+  EXPECT_EQ((*t)[2].value_kind, Token::Kind::kRegex);
+  EXPECT_EQ((*t)[3].value_kind, Token::Kind::kWord);
+  // A server flag's path is not a regex: only option keys take one.
+  t = TokenizeLine("start --data_dir=/tmp/x");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ((*t)[1].text, "--data_dir=/tmp/x");
+  EXPECT_EQ((*t)[1].value_kind, Token::Kind::kWord);
+  EXPECT_THAT(std::string(TokenizeLine("x a until=/open").status().message()),
+              HasSubstr("no closing /"));
+}
+
 TEST(TokenizeLineTest, Errors) {
   EXPECT_THAT(std::string(TokenizeLine("say a \"open").status().message()),
               HasSubstr("no closing quote"));
@@ -103,7 +120,12 @@ TEST(ParseScriptTest, ErrorsNameTheFileAndLine) {
   EXPECT_THAT(Error("grpc alice resume=soon\n"),
               HasSubstr("resume= is a seq number or \"last\""));
   EXPECT_THAT(Error("expect alice /(/\n"), HasSubstr("bad regex"));
-  EXPECT_THAT(Error("expect-none alice 3\n"), HasSubstr("not a duration"));
+  EXPECT_THAT(Error("expect-none alice /x/\n"),
+              HasSubstr("expect-none needs until="));
+  EXPECT_THAT(Error("expect-none alice until=/(/\n"),
+              HasSubstr("until=: bad regex"));
+  EXPECT_THAT(Error("expect-none alice until=\"\"\n"),
+              HasSubstr("until= needs a marker"));
   EXPECT_THAT(Error("expect-end alice GONE\n"),
               HasSubstr("not a gRPC status code name"));
   EXPECT_THAT(Error("say \"alice\" hi\n"), HasSubstr("expected a user name"));
@@ -128,6 +150,40 @@ TEST(ParseScriptTest, ErrorsNameTheFileAndLine) {
               HasSubstr("must begin a flag's value"));
   EXPECT_THAT(Error("start --data_dir=@tmp/../etc\n"),
               HasSubstr("must begin a flag's value"));
+}
+
+TEST(ParseScriptTest, ExpectNoneIsAnchoredOnAMarkerOrTheEnd) {
+  absl::StatusOr<Script> s =
+      ParseScript("t.scenario",
+                  "expect-none alice /left/ until=\"<bob> marker\"\n"
+                  "expect-none alice until=/^<bob> m.*$/\n"
+                  "expect-none alice /left/ until=end\n"
+                  "expect-none alice until=\"end\"\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->steps.size(), 4u);
+  EXPECT_EQ(s->steps[0].args.size(), 2u);
+  EXPECT_FALSE(s->steps[0].OptionPattern("until").regex);
+  EXPECT_EQ(s->steps[0].OptionPattern("until").text, "<bob> marker");
+  EXPECT_EQ(s->steps[1].args.size(), 1u);
+  EXPECT_TRUE(s->steps[1].OptionPattern("until").regex);
+  EXPECT_EQ(s->steps[1].OptionPattern("until").text, "^<bob> m.*$");
+  // until=end is the connection's end; until="end" a line "end".
+  EXPECT_EQ(s->steps[2].option_kinds.at("until"), Token::Kind::kWord);
+  EXPECT_EQ(s->steps[3].option_kinds.at("until"), Token::Kind::kString);
+}
+
+TEST(ParseScriptTest, ExpectNoneWithADurationSaysWhatToWriteInstead) {
+  for (const char* old :
+       {"expect-none alice 100ms\n", "expect-none alice 10ms /left/\n",
+        "expect-none alice 1s \"x\" until=end\n"}) {
+    const std::string e = Error(old);
+    EXPECT_THAT(e, HasSubstr("t.scenario:1: expect-none no longer waits for "
+                             "a duration"))
+        << old;
+    EXPECT_THAT(e, HasSubstr("proves nothing on a loaded machine")) << old;
+    EXPECT_THAT(e, HasSubstr("expect-none U [PATTERN] until=MARKER")) << old;
+    EXPECT_THAT(e, HasSubstr("until=end")) << old;
+  }
 }
 
 TEST(ParseScriptTest, EveryDocumentedStepParses) {
@@ -156,8 +212,9 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
       "expect alice \"-- bob joined\" timeout=1s\n"
       "expect-next alice /^<bob>/\n"
       "expect alice \"-- bob left\" since=start\n"
-      "expect-none alice 200ms\n"
-      "expect-none alice 200ms /joined/\n"
+      "expect-none alice until=\"<bob> marker\"\n"
+      "expect-none alice /joined/ until=/^<bob> m/ timeout=2s\n"
+      "expect-none alice \"-- bob left\" until=end\n"
       "expect-end alice RESOURCE_EXHAUSTED /too slow/ timeout=3s\n"
       "expect-end bob closed\n"
       "expect-all u1..u20 \"<alice> hi\"\n"
@@ -171,7 +228,7 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
       "restart\n"
       "stop code=0 timeout=5s\n");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->steps.size(), 37u);
+  EXPECT_EQ(s->steps.size(), 38u);
 }
 
 TEST(ParseDurationTest, UnitsRequired) {

@@ -69,6 +69,23 @@ Record User::RecordAt(int index) {
   return records_.at(static_cast<size_t>(index));
 }
 
+int User::FindIn(size_t from, size_t to,
+                 const std::function<bool(const std::string&)>& match) {
+  absl::MutexLock lock(&mu_);
+  to = std::min(to, records_.size());
+  for (size_t i = from; i < to; ++i) {
+    if (!records_[i].note && match(records_[i].line)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+size_t User::cursor() {
+  absl::MutexLock lock(&mu_);
+  return cursor_;
+}
+
 void User::ConsumeAll() {
   absl::MutexLock lock(&mu_);
   cursor_ = records_.size();

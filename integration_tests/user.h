@@ -109,6 +109,15 @@ class User {
   // Record `index` (as returned by WaitForMatch).
   Record RecordAt(int index);
 
+  // The index of the first record that is not a note, lies in [from, to)
+  // and whose line satisfies `match`; -1 when there is none. `to` is capped
+  // at the number of records.
+  int FindIn(size_t from, size_t to,
+             const std::function<bool(const std::string&)>& match);
+
+  // Where the cursor is: the index of the first record not yet matched.
+  size_t cursor();
+
   // Moves the cursor past everything received so far.
   void ConsumeAll();
 

@@ -115,6 +115,24 @@ TEST(UserTest, AViolationStopsTheWaitAndIsShownWhereItHappened) {
   EXPECT_THAT(d, HasSubstr("VIOLATION: seq gap"));
 }
 
+TEST(UserTest, FindInLooksOnlyBetweenTwoRecords) {
+  // What expect-none does: the marker's index bounds the search.
+  FakeUser u;
+  u.Receive("one");
+  u.Receive("unwanted");
+  u.Receive("marker");
+  u.Receive("unwanted");
+  ASSERT_EQ(u.WaitForMatch(Equals("one"), false, true, Soon()), 0);
+  const size_t from = u.cursor();
+  EXPECT_EQ(from, 1u);
+  const int marker = u.WaitForMatch(Equals("marker"), false, true, Soon());
+  ASSERT_EQ(marker, 2);
+  EXPECT_EQ(u.FindIn(from, marker, Equals("unwanted")), 1);
+  EXPECT_EQ(u.FindIn(marker + 1, 100, Equals("unwanted")), 3);
+  EXPECT_EQ(u.FindIn(0, 1, Equals("unwanted")), -1);
+  EXPECT_EQ(u.cursor(), 3u);
+}
+
 TEST(UserTest, TracksGuestNameWelcomeAndRenames) {
   FakeUser u;
   u.Receive("-- welcome to chatroom; type /help for the commands");

@@ -367,8 +367,10 @@ TEST_F(StoreTest, CleanStopAfterRetentionDroppedEveryEventNeverReusesASeq) {
       ASSERT_TRUE(log->Append(Message("old"), 0, false).ok());
       store->Flush();
     }
-    // Retention by age drops every one of them (time passing is the point).
-    ASSERT_TRUE(WaitFor([&] { return log->first_seq() == 6; }))
+    // Retention by age drops every one of them (time passing is the point:
+    // whole seconds, swept about once a second, so up to ~3 s; 10x that).
+    ASSERT_TRUE(
+        WaitFor([&] { return log->first_seq() == 6; }, absl::Seconds(30)))
         << "first_seq " << log->first_seq();
   }
   EXPECT_EQ(CountRows(dir_), 0);

@@ -1,19 +1,22 @@
-#include "integration_tests/server_process.h"
+#include "testing/chat_service_process.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -21,16 +24,31 @@
 
 namespace chat {
 
-ServerProcess::ServerProcess(std::string binary, std::string log_path)
+ChatServiceProcess::ChatServiceProcess(std::string binary, std::string log_path)
     : binary_(std::move(binary)), log_path_(std::move(log_path)) {}
 
-ServerProcess::~ServerProcess() {
+std::string ChatServiceProcess::DefaultBinary(const std::string& fallback) {
+  const char* bin = getenv("CHAT_SERVICE_BIN");
+  return bin != nullptr && *bin != '\0' ? bin : fallback;
+}
+
+int ChatServiceProcess::PortOf(const std::string& addr) {
+  int port = 0;
+  const size_t colon = addr.rfind(':');
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(addr).substr(colon + 1), &port)) {
+    return 0;
+  }
+  return port;
+}
+
+ChatServiceProcess::~ChatServiceProcess() {
   Kill();
   if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 
-absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
-                                  absl::Duration timeout) {
+absl::Status ChatServiceProcess::Start(const std::vector<std::string>& flags,
+                                       absl::Duration timeout) {
   if (running()) return absl::FailedPreconditionError("already running");
   flags_ = flags;
   std::vector<std::string> args = {binary_, "--grpc_addr=127.0.0.1:0",
@@ -46,18 +64,27 @@ absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
   // The log is opened here, the exec error reported through a pipe: after
   // fork, a multithreaded parent's child may only make async-signal-safe
   // calls.
-  const int log =
-      open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int log = log_path_.empty()
+                      ? open("/dev/null", O_WRONLY | O_CLOEXEC)
+                      : open(log_path_.c_str(),
+                             O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log < 0) {
     close(out[0]);
     close(out[1]);
-    return absl::InternalError(
-        absl::StrCat("cannot open ", log_path_, ": ", strerror(errno)));
+    return absl::InternalError(absl::StrCat(
+        "cannot open ", log_path_.empty() ? "/dev/null" : log_path_, ": ",
+        strerror(errno)));
   }
   int failed[2];
   if (pipe2(failed, O_CLOEXEC) != 0) {
-    return absl::InternalError(strerror(errno));
+    const int e = errno;
+    close(out[0]);
+    close(out[1]);
+    close(log);
+    return absl::InternalError(strerror(e));
   }
+  const rlimit nofile{static_cast<rlim_t>(nofile_limit_),
+                      static_cast<rlim_t>(nofile_limit_)};
   const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ == 0) {
@@ -66,6 +93,11 @@ absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
     if (getppid() != parent) _exit(127);
     dup2(out[1], STDOUT_FILENO);
     dup2(log, STDERR_FILENO);
+    if (nofile_limit_ > 0 && setrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+      const int e = errno;
+      if (write(failed[1], &e, sizeof(e)) < 0) _exit(126);
+      _exit(126);
+    }
     execv(binary_.c_str(), argv.data());
     const int e = errno;
     if (write(failed[1], &e, sizeof(e)) < 0) _exit(127);
@@ -145,7 +177,7 @@ absl::Status ServerProcess::Start(const std::vector<std::string>& flags,
   return absl::OkStatus();
 }
 
-bool ServerProcess::Reap(absl::Duration timeout, int* exit_code) {
+bool ChatServiceProcess::Reap(absl::Duration timeout, int* exit_code) {
   if (pid_ <= 0) return true;
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
@@ -169,7 +201,7 @@ bool ServerProcess::Reap(absl::Duration timeout, int* exit_code) {
   }
 }
 
-absl::Status ServerProcess::Stop(absl::Duration timeout, int* exit_code) {
+absl::Status ChatServiceProcess::Stop(absl::Duration timeout, int* exit_code) {
   if (!running()) return absl::FailedPreconditionError("not running");
   kill(pid_, SIGTERM);
   if (Reap(timeout, exit_code)) return absl::OkStatus();
@@ -179,14 +211,14 @@ absl::Status ServerProcess::Stop(absl::Duration timeout, int* exit_code) {
                    absl::FormatDuration(timeout), " of SIGTERM (killed it)"));
 }
 
-void ServerProcess::Kill() {
+void ChatServiceProcess::Kill() {
   if (!running()) return;
   kill(pid_, SIGKILL);
   int code;
   Reap(absl::Seconds(10), &code);
 }
 
-absl::Duration ServerProcess::CpuTime() const {
+absl::Duration ChatServiceProcess::CpuTime() const {
   if (!running()) return absl::ZeroDuration();
   std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
   std::string stat;
@@ -202,7 +234,9 @@ absl::Duration ServerProcess::CpuTime() const {
   return absl::Seconds(ticks / sysconf(_SC_CLK_TCK));
 }
 
-std::string ServerProcess::LogTail(int n) const {
+std::string ChatServiceProcess::LogTail(int n) const {
+  if (log_path_.empty())
+    return "    | (not kept: its stderr went to /dev/null)\n";
   std::ifstream in(log_path_);
   std::vector<std::string> lines;
   std::string line;

@@ -1,0 +1,74 @@
+#include "testing/grpc_test_client.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "service/format.h"
+
+namespace chat {
+
+GrpcTestClient GrpcTestClient::Open(
+    const std::shared_ptr<grpc::Channel>& channel, absl::Duration deadline) {
+  GrpcTestClient c;
+  c.stub_ = v1::ChatRoom::NewStub(channel);
+  c.context_ = std::make_unique<grpc::ClientContext>();
+  c.context_->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  c.stream_ = c.stub_->Chat(c.context_.get());
+  return c;
+}
+
+GrpcTestClient GrpcTestClient::Join(
+    const std::shared_ptr<grpc::Channel>& channel, const std::string& name,
+    const std::string& room, absl::Duration deadline) {
+  GrpcTestClient c = Open(channel, deadline);
+  v1::ChatRequest request;
+  request.mutable_join()->set_name(name);
+  request.mutable_join()->set_room(room);
+  EXPECT_TRUE(c.Write(request)) << name << ": the join was not sent";
+  c.ReadUntil("-- " + name + " joined");
+  return c;
+}
+
+bool GrpcTestClient::Write(const v1::ChatRequest& request) {
+  return stream_->Write(request);
+}
+
+void GrpcTestClient::Say(const std::string& text, bool action) {
+  v1::ChatRequest request;
+  request.mutable_say()->set_text(text);
+  request.mutable_say()->set_action(action);
+  EXPECT_TRUE(Write(request)) << "say \"" << text << "\" was not sent";
+}
+
+v1::ChatResponse GrpcTestClient::ReadUntil(absl::string_view text) {
+  v1::ChatResponse r;
+  std::vector<std::string> seen;
+  while (stream_->Read(&r)) {
+    std::string line = FormatEventLine(r);
+    if (absl::StrContains(line, text)) return r;
+    seen.push_back(std::move(line));
+  }
+  ADD_FAILURE() << "no event with \"" << text
+                << "\" before the stream ended; saw:\n  "
+                << absl::StrJoin(seen, "\n  ");
+  return r;
+}
+
+std::optional<std::string> GrpcTestClient::NextLine() {
+  v1::ChatResponse r;
+  if (!stream_->Read(&r)) return std::nullopt;
+  return FormatEventLine(r);
+}
+
+grpc::Status GrpcTestClient::Finish() {
+  stream_->WritesDone();
+  v1::ChatResponse r;
+  while (stream_->Read(&r)) {
+  }
+  return stream_->Finish();
+}
+
+}  // namespace chat
