@@ -10,11 +10,12 @@
 ABSL_FLAG(std::string, grpc_addr, "127.0.0.1:50051",
           "Address for the gRPC ChatRoom service (port 0 picks a free port).");
 ABSL_FLAG(size_t, grpc_max_connections, 10000,
-          "Most gRPC connections; over it, a new one gets an HTTP/2 GOAWAY "
-          "that says the server is full, and is closed. Like "
-          "--max_connections and --http_max_connections, it is scaled down "
-          "at start (with a log line) when the caps of the ports that are on "
-          "add up to more than the file descriptor limit less 64.");
+          "Most gRPC connections; over it, a new one has its first call "
+          "fail with RESOURCE_EXHAUSTED and a sentence that says the server "
+          "is full, and is closed. Like --max_connections and "
+          "--http_max_connections, it is cut down at start (with a log line) "
+          "when the caps of the ports that are on add up to more than the "
+          "file descriptor limit less 64.");
 ABSL_FLAG(uint32_t, max_streams_per_connection, 100,
           "Most concurrent gRPC streams (calls) on one connection "
           "(HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); clients queue the "
