@@ -673,7 +673,13 @@ absl::Status Runner::DoAction(const Step& step) {
   const std::string arg = step.args.size() > 1 ? step.args[1].text : "";
   absl::Status s;
   if (op == "say") {
-    s = user->Say(arg);
+    // repeat=N: one message of N copies of the text (a huge request).
+    const uint32_t repeat =
+        std::max<uint32_t>(1, ToU32(step.Option("repeat", "1")));
+    std::string text;
+    text.reserve(arg.size() * repeat);
+    for (uint32_t i = 0; i < repeat; ++i) text += arg;
+    s = user->Say(text);
   } else if (op == "me") {
     s = user->Me(arg);
   } else if (op == "nick") {

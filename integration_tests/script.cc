@@ -51,7 +51,7 @@ const std::map<std::string, OpSpec>& Ops() {
       {"tcp", {{Arg::kUser}, 1, false, {"room", "nick", "rcvbuf", "wait"}}},
       {"group",
        {{Arg::kUsers, Arg::kWord}, 2, false, {"room", "channels", "history"}}},
-      {"say", {{Arg::kUser, Arg::kText}, 2, false, {}}},
+      {"say", {{Arg::kUser, Arg::kText}, 2, false, {"repeat"}}},
       {"me", {{Arg::kUser, Arg::kText}, 2, false, {}}},
       {"nick", {{Arg::kUser, Arg::kText}, 2, false, {}}},
       {"join", {{Arg::kUser, Arg::kText}, 2, false, {"history"}}},
