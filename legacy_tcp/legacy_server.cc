@@ -54,6 +54,19 @@ constexpr absl::string_view kHelp =
     "-- any other line is said to the room; start it with // to say a line "
     "that starts with /";
 
+// The limits a member is held to, for /help: what a gRPC client reads in
+// its welcome (Welcome.limits).
+std::string LimitsLine(const HubOptions& o) {
+  std::string line =
+      absl::StrCat("-- limits: messages up to ", o.max_message_bytes, " bytes");
+  if (o.flood_rate > 0) {
+    absl::StrAppend(&line, "; at most ", o.flood_rate,
+                    " a second after a burst of ", o.flood_burst,
+                    " (messages, /nick and /join alike)");
+  }
+  return line;
+}
+
 // This transport's encoding of events (service/event.h): its line.
 const EncodingKey<std::string> kLineEncoding = RegisterEncoding<std::string>();
 
@@ -448,7 +461,7 @@ void LegacySession::HandleLine(absl::string_view line) {
       Quit(typed.argument.empty() ? "quit" : typed.argument);
       return;
     case TypedLine::Kind::kHelp:
-      Reply(kHelp);
+      Reply(absl::StrCat(kHelp, "\r\n", LimitsLine(server_->hub_->options())));
       return;
     case TypedLine::Kind::kBadUsage:
     case TypedLine::Kind::kUnknown:

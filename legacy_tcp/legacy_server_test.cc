@@ -1,17 +1,11 @@
 #include "legacy_tcp/legacy_server.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -19,15 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "service/format.h"
-#include "service/grpc_service.h"
+#include "testing/grpc_test_client.h"
+#include "testing/in_process_server.h"
+#include "testing/tcp_test_client.h"
 
 namespace chat {
 namespace {
@@ -56,248 +49,40 @@ std::vector<std::string> OpenDescriptors() {
   return out;
 }
 
-// A raw TCP client, as nc would be: blocking writes, reads with timeouts.
-class TcpClient {
- public:
-  // `receive_buffer` > 0 sets SO_RCVBUF before connecting.
-  explicit TcpClient(int port, int receive_buffer = 0) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    if (receive_buffer > 0) {
-      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer,
-                 sizeof(receive_buffer));
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
-        << strerror(errno);
-  }
-  ~TcpClient() { Close(); }
-
-  TcpClient(const TcpClient&) = delete;
-  TcpClient& operator=(const TcpClient&) = delete;
-
-  void Send(absl::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        ADD_FAILURE() << "send failed: " << strerror(errno);
-        return;
-      }
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-  // Sends, and says whether it could (the server may have closed).
-  bool TrySend(absl::string_view bytes) {
-    return send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-           static_cast<ssize_t>(bytes.size());
-  }
-  // Sends as much as the connection takes; returns how much that was.
-  size_t SendUntilRefused(absl::string_view bytes) {
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      pollfd p{fd_, POLLOUT, 0};
-      if (poll(&p, 1, 2000) <= 0 || !(p.revents & POLLOUT)) break;
-      ssize_t n = send(fd_, bytes.data() + sent, bytes.size() - sent,
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n <= 0) break;
-      sent += static_cast<size_t>(n);
-    }
-    return sent;
-  }
-
-  // The next line, without its "\r\n"; nullopt at EOF, error or timeout.
-  // Every line must end with "\r\n".
-  std::optional<std::string> ReadLine(absl::Duration timeout = kTimeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    for (;;) {
-      size_t end = buffer_.find('\n');
-      if (end != std::string::npos) {
-        std::string line = buffer_.substr(0, end);
-        buffer_.erase(0, end + 1);
-        EXPECT_TRUE(absl::EndsWith(line, "\r")) << "no \\r\\n: " << line;
-        if (absl::EndsWith(line, "\r")) line.pop_back();
-        return line;
-      }
-      if (!Fill(deadline)) return std::nullopt;
-    }
-  }
-  // The lines that arrive within `timeout`, until a quiet spell of it.
-  std::vector<std::string> ReadAvailable(absl::Duration timeout) {
-    std::vector<std::string> lines;
-    while (std::optional<std::string> line = ReadLine(timeout)) {
-      lines.push_back(*std::move(line));
-    }
-    return lines;
-  }
-  // Reads lines until one contains `text` and returns them all, that one
-  // last; fails the test if none does.
-  std::vector<std::string> ReadThrough(absl::string_view text) {
-    std::vector<std::string> seen;
-    while (std::optional<std::string> line = ReadLine()) {
-      seen.push_back(*line);
-      if (absl::StrContains(*line, text)) return seen;
-    }
-    ADD_FAILURE() << "no line with \"" << text << "\"; saw:\n"
-                  << absl::StrJoin(seen, "\n");
-    return seen;
-  }
-  // Reads lines until one contains `text`; fails the test if none does.
-  std::string ReadUntil(absl::string_view text) {
-    std::vector<std::string> seen;
-    while (std::optional<std::string> line = ReadLine()) {
-      if (absl::StrContains(*line, text)) return *line;
-      seen.push_back(*line);
-    }
-    ADD_FAILURE() << "no line with \"" << text << "\"; saw:\n"
-                  << absl::StrJoin(seen, "\n");
-    return "";
-  }
-  // True once the server closed the connection (EOF or reset).
-  bool ReadsEof(absl::Duration timeout = kTimeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (Fill(deadline)) buffer_.clear();
-    return eof_;
-  }
-  // Reads the welcome lines and returns the guest name.
-  std::string Welcome() {
-    EXPECT_THAT(ReadLine().value_or(""), HasSubstr("type /help"));
-    std::string you = ReadLine().value_or("");
-    EXPECT_THAT(you, StartsWith("-- you are guest-"));
-    std::string name = you.substr(11, you.find(' ', 11) - 11);
-    EXPECT_EQ(ReadLine().value_or(""), "-- " + name + " joined");
-    return name;
-  }
-
-  void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
-  // Closes with a reset (SO_LINGER 0) instead of a FIN.
-  void Reset() {
-    linger l{1, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-    Close();
-  }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  // Reads more into buffer_; false at EOF, error or the deadline.
-  bool Fill(absl::Time deadline) {
-    if (eof_) return false;
-    const int ms =
-        static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()) + 1);
-    pollfd p{fd_, POLLIN, 0};
-    if (ms <= 0 || poll(&p, 1, ms) <= 0) return false;
-    char chunk[65536];
-    ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
-    if (n <= 0) {
-      eof_ = true;
-      return false;
-    }
-    buffer_.append(chunk, static_cast<size_t>(n));
-    return true;
-  }
-
-  int fd_ = -1;
-  std::string buffer_;
-  bool eof_ = false;
-};
-
-using Stream = grpc::ClientReaderWriter<v1::ChatRequest, v1::ChatResponse>;
-
-// A gRPC chat client.
-struct GrpcClient {
-  std::unique_ptr<grpc::ClientContext> context =
-      std::make_unique<grpc::ClientContext>();
-  std::unique_ptr<Stream> stream;
-
-  // Reads until an event whose FormatEventLine contains `text`.
-  v1::ChatResponse ReadUntil(absl::string_view text) {
-    v1::ChatResponse r;
-    while (stream->Read(&r)) {
-      if (absl::StrContains(FormatEventLine(r), text)) return r;
-    }
-    ADD_FAILURE() << "no event with \"" << text << "\"";
-    return r;
-  }
-  // The next event as its line; nullopt when the stream ended.
-  std::optional<std::string> NextLine() {
-    v1::ChatResponse r;
-    if (!stream->Read(&r)) return std::nullopt;
-    return FormatEventLine(r);
-  }
-  void Say(const std::string& text, bool action = false) {
-    v1::ChatRequest req;
-    req.mutable_say()->set_text(text);
-    req.mutable_say()->set_action(action);
-    EXPECT_TRUE(stream->Write(req));
-  }
-};
-
 class LegacyServerTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(HubOptions(), LegacyServerOptions()); }
 
+  // The gRPC service and the legacy port on one hub.
   void Start(HubOptions hub_options, LegacyServerOptions options) {
     Stop();
-    hub_ = std::make_unique<Hub>(hub_options);
-    options.address = "127.0.0.1:0";
-    legacy_ = std::make_unique<LegacyServer>(hub_.get(), options);
-    ASSERT_TRUE(legacy_->Start().ok());
+    server_ = std::make_unique<InProcessServer>(hub_options);
+    ASSERT_NE(server_->port(), 0);
+    legacy_ = server_->StartListener<LegacyServer>(options);
     port_ = legacy_->port();
     ASSERT_NE(port_, 0);
     EXPECT_EQ(legacy_->address(), absl::StrCat("127.0.0.1:", port_));
-
-    service_ = std::make_unique<ChatRoomService>(hub_.get());
-    grpc::ServerBuilder builder;
-    int grpc_port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &grpc_port);
-    builder.RegisterService(service_.get());
-    grpc_ = builder.BuildAndStart();
-    ASSERT_NE(grpc_port, 0);
-    stub_ = v1::ChatRoom::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
-                            grpc::InsecureChannelCredentials()));
   }
 
   void TearDown() override { Stop(); }
 
   void Stop() {
-    if (hub_) hub_->Shutdown("test over");
-    if (grpc_) grpc_->Shutdown(std::chrono::system_clock::now());
-    if (legacy_) legacy_->Shutdown();
-    grpc_.reset();
-    legacy_.reset();
-    service_.reset();
-    hub_.reset();
+    legacy_ = nullptr;
+    server_.reset();  // The hub's notice, then the gRPC port and legacy_.
   }
 
-  std::unique_ptr<TcpClient> Connect() {
-    return std::make_unique<TcpClient>(port_);
+  Hub* hub() const { return server_->hub(); }
+
+  std::unique_ptr<TcpTestClient> Connect() {
+    return std::make_unique<TcpTestClient>(port_);
   }
 
-  GrpcClient JoinGrpc(const std::string& name, const std::string& room = "") {
-    GrpcClient c;
-    c.context->set_deadline(std::chrono::system_clock::now() +
-                            std::chrono::seconds(20));
-    c.stream = stub_->Chat(c.context.get());
-    v1::ChatRequest req;
-    req.mutable_join()->set_name(name);
-    req.mutable_join()->set_room(room);
-    EXPECT_TRUE(c.stream->Write(req));
-    c.ReadUntil("-- " + name + " joined");
-    return c;
+  GrpcTestClient JoinGrpc(const std::string& name) {
+    return GrpcTestClient::Join(server_->channel(), name);
   }
 
-  std::unique_ptr<Hub> hub_;
-  std::unique_ptr<LegacyServer> legacy_;
-  std::unique_ptr<ChatRoomService> service_;
-  std::unique_ptr<grpc::Server> grpc_;
-  std::unique_ptr<v1::ChatRoom::Stub> stub_;
+  std::unique_ptr<InProcessServer> server_;
+  LegacyServer* legacy_ = nullptr;  // Owned by server_.
   int port_ = 0;
 };
 
@@ -322,7 +107,7 @@ TEST_F(LegacyServerTest, WelcomeSaysWhoYouAreAndOthersSeeYouJoin) {
 TEST_F(LegacyServerTest, GuestNamesAreUniqueAcrossRooms) {
   // Guests that move to another room never meet a guest of the same name.
   for (int i = 0; i < 200; ++i) {
-    TcpClient guest(port_);
+    TcpTestClient guest(port_);
     const std::string name = guest.Welcome();
     guest.Send("/join dev\n");
     EXPECT_THAT(guest.ReadLine().value_or(""),
@@ -331,7 +116,7 @@ TEST_F(LegacyServerTest, GuestNamesAreUniqueAcrossRooms) {
 }
 
 TEST_F(LegacyServerTest, TcpAndGrpcUsersChatBothWays) {
-  GrpcClient alice = JoinGrpc("alice");
+  GrpcTestClient alice = JoinGrpc("alice");
   auto tcp = Connect();
   const std::string guest = tcp->Welcome();
   alice.ReadUntil("-- " + guest + " joined");
@@ -354,7 +139,7 @@ TEST_F(LegacyServerTest, TcpAndGrpcUsersChatBothWays) {
 }
 
 TEST_F(LegacyServerTest, CommandsNickWhoMeJoin) {
-  GrpcClient alice = JoinGrpc("alice");
+  GrpcTestClient alice = JoinGrpc("alice");
   auto bob = Connect();
   const std::string guest = bob->Welcome();
   auto carol = Connect();
@@ -387,6 +172,8 @@ TEST_F(LegacyServerTest, CommandsNickWhoMeJoin) {
   bob->Send("/help\n");
   EXPECT_THAT(bob->ReadLine().value_or(""), StartsWith("-- /nick NAME"));
   bob->ReadUntil("start it with //");
+  // The last line of /help: the limits a gRPC client reads in its welcome.
+  EXPECT_EQ(bob->ReadLine(), "-- limits: messages up to 4096 bytes");
   bob->Send("//not a command\n");
   EXPECT_EQ(carol->ReadLine(), "<bob> /not a command");
 
@@ -423,6 +210,7 @@ TEST_F(LegacyServerTest, UsageErrorsBlankLinesAndExit) {
   bob->Send("/help me\n");
   EXPECT_THAT(bob->ReadLine().value_or(""), StartsWith("-- /nick NAME"));
   bob->ReadUntil("start it with //");
+  EXPECT_THAT(bob->ReadLine().value_or(""), StartsWith("-- limits: "));
   // /exit is /quit; nothing before it reached the room: carol's next line
   // is bob leaving.
   bob->Send("/exit gone fishing\n");
@@ -497,7 +285,7 @@ TEST_F(LegacyServerTest, TelnetBytesAreRemovedAndEditingApplied) {
 }
 
 TEST_F(LegacyServerTest, EscapesControlBytesAndInvalidUtf8AreMadeSafe) {
-  GrpcClient alice = JoinGrpc("alice");
+  GrpcTestClient alice = JoinGrpc("alice");
   auto bob = Connect();
   bob->Welcome();
   auto mallory = Connect();
@@ -561,7 +349,8 @@ TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
   Start(hub_options, LegacyServerOptions());
   auto keeper = Connect();
   keeper->Welcome();
-  auto stopper = std::make_unique<TcpClient>(port_, /*receive_buffer=*/4096);
+  auto stopper =
+      std::make_unique<TcpTestClient>(port_, /*receive_buffer=*/4096);
   const std::string stopper_guest = stopper->Welcome();
   keeper->ReadUntil(stopper_guest + " joined");
   // The sender is a TCP client too: its own messages come back into its
@@ -610,14 +399,14 @@ TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
 TEST_F(LegacyServerTest, ThousandConnectCloseCyclesLeakNoDescriptor) {
   auto lobby_members = [&] {
     std::string room;
-    return hub_->ListMembers("lobby", &room)->size();
+    return hub()->ListMembers("lobby", &room)->size();
   };
   // Each io_context thread opens its poller with its first socket: warm up.
-  for (int i = 0; i < 4; ++i) TcpClient(port_).Welcome();
+  for (int i = 0; i < 4; ++i) TcpTestClient(port_).Welcome();
   ASSERT_TRUE(legacy_->WaitForConnectionCount(0, kTimeout));
   const std::vector<std::string> before = OpenDescriptors();
   for (int i = 0; i < 1000; ++i) {
-    TcpClient client(port_);
+    TcpTestClient client(port_);
     if (i % 4 == 0) client.Welcome();  // Some leave before the welcome.
     if (i % 2 == 0) {
       client.Reset();
@@ -627,7 +416,7 @@ TEST_F(LegacyServerTest, ThousandConnectCloseCyclesLeakNoDescriptor) {
   }
   // Connections are accepted in order: once this one is welcomed, every one
   // before it has a session, and the count can be trusted.
-  TcpClient(port_).Welcome();
+  TcpTestClient(port_).Welcome();
   EXPECT_TRUE(legacy_->WaitForConnectionCount(0, kTimeout))
       << legacy_->connection_count() << " sessions left";
   EXPECT_EQ(lobby_members(), 0u);
@@ -656,27 +445,21 @@ TEST_F(LegacyServerTest, ShutdownSendsTheNoticeAndClosesQuickly) {
   auto bob = Connect();
   bob->Welcome();
   // A reader that never reads and has a lot queued must not hold it up.
-  auto stuck = std::make_unique<TcpClient>(port_, /*receive_buffer=*/4096);
+  auto stuck = std::make_unique<TcpTestClient>(port_, /*receive_buffer=*/4096);
   stuck->Welcome();
-  GrpcClient sender = JoinGrpc("sender");
+  GrpcTestClient sender = JoinGrpc("sender");
   for (int i = 0; i < 50; ++i) sender.Say(std::string(4000, 's'));
   for (int i = 0; i < 50; ++i) bob->ReadUntil("<sender>");
 
   const absl::Time start = absl::Now();
-  hub_->Shutdown("chat-service is shutting down");
+  hub()->Shutdown("chat-service is shutting down");
   legacy_->Shutdown();
   EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));
   EXPECT_EQ(bob->ReadLine(), "!! chat-service is shutting down");
   EXPECT_TRUE(bob->ReadsEof());
   EXPECT_EQ(legacy_->connection_count(), 0u);
   // No longer accepting.
-  int late = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port_));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_NE(connect(late, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  close(late);
+  EXPECT_FALSE(TcpTestClient::CanConnect(port_));
 }
 
 TEST_F(LegacyServerTest, OverTheCapPerAddressGetsOneLineAndClose) {
@@ -763,7 +546,7 @@ TEST_F(LegacyServerTest, SlowLinesAreClosedAndFreeTheirSlots) {
   // Sent after the telnet client's negotiation: had that counted as part
   // of a line, the telnet client would be closed first.
   const absl::Time before_slow = absl::Now();  // Their line clocks start later.
-  std::vector<std::unique_ptr<TcpClient>> slow;
+  std::vector<std::unique_ptr<TcpTestClient>> slow;
   std::vector<std::string> slow_guests;
   for (int i = 0; i < kSlow; ++i) {
     slow.push_back(Connect());
@@ -839,23 +622,14 @@ TEST_F(LegacyServerTest, TwoThousandSilentConnectionsDoNotStopARealUser) {
   options.max_connections = static_cast<size_t>(silent) + 10;
   Start(HubOptions(), options);
 
-  std::vector<int> fds;
-  absl::Cleanup close_all = [&] {
-    for (int fd : fds) close(fd);
-  };
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port_));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::vector<std::unique_ptr<TcpTestClient>> silent_clients;
   for (int i = 0; i < silent; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_GE(fd, 0) << strerror(errno);
-    fds.push_back(fd);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0)
-        << i << ": " << strerror(errno);
+    silent_clients.push_back(std::make_unique<TcpTestClient>(port_));
+    ASSERT_TRUE(silent_clients.back()->connected()) << i;
   }
-  ASSERT_TRUE(legacy_->WaitForConnectionCount(fds.size(), absl::Seconds(60)))
-      << legacy_->connection_count() << " of " << fds.size();
+  ASSERT_TRUE(
+      legacy_->WaitForConnectionCount(silent_clients.size(), absl::Seconds(60)))
+      << legacy_->connection_count() << " of " << silent_clients.size();
 
   auto alice = Connect();
   const std::string alice_guest = alice->Welcome();
