@@ -2,99 +2,46 @@
 // over each transport must report every delivery, and bad runs must fail.
 #include "cli/bench.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/strings/match.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "chat/v1/chat.pb.h"
 #include "cli/bench_ws.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "testing/chat_service_process.h"
 
 namespace chat {
 namespace {
 
 using ::testing::HasSubstr;
 
-// A chat-service child process; addresses from its ready line.
-class Service {
- public:
-  // `extra_args` go after the addresses (every port picked: 0). Flood
-  // control and the per-address cap are off: a bench measures the server,
-  // not the limiters.
-  explicit Service(std::vector<std::string> extra_args = {}) {
-    std::vector<std::string> args = {CHAT_SERVICE_BIN,
-                                     "--grpc_addr=127.0.0.1:0",
-                                     "--legacy_addr=127.0.0.1:0",
-                                     "--http_addr=127.0.0.1:0",
-                                     "--flood_rate=0",
-                                     "--max_connections_per_ip=0"};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(out[1], 1);
-      const int null = open("/dev/null", O_WRONLY);
-      if (null >= 0) dup2(null, 2);  // Its log: one line per join.
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    std::string line;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    char c;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pollfd p{out[0], POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      if (read(out[0], &c, 1) != 1) break;
-      if (c == '\n') break;
-      line.push_back(c);
-    }
-    close(out[0]);
-    for (absl::string_view word : absl::StrSplit(line, ' ')) {
-      if (absl::ConsumePrefix(&word, "grpc=")) grpc_ = std::string(word);
-      if (absl::ConsumePrefix(&word, "legacy=")) legacy_ = std::string(word);
-      if (absl::ConsumePrefix(&word, "http=")) http_ = std::string(word);
-    }
+// A chat-service child process on 127.0.0.1:0 for each test; addresses from
+// its ready line (testing/chat_service_process.h). Its log (one line per
+// join) goes to /dev/null.
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Flood control and the per-address cap are off: a bench measures the
+    // server, not the limiters.
+    const absl::Status started =
+        service_.Start({"--flood_rate=0", "--max_connections_per_ip=0"});
+    ASSERT_TRUE(started.ok()) << "chat-service did not start: " << started;
   }
 
-  ~Service() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+  // SIGTERM, and SIGKILL after 5 s; how it exits is not what these test.
+  void TearDown() override {
+    int code;
+    service_.Stop(absl::Seconds(5), &code).IgnoreError();
   }
 
-  int pid() const { return pid_; }
-  const std::string& grpc() const { return grpc_; }
-  const std::string& legacy() const { return legacy_; }
-  const std::string& http() const { return http_; }
-
- private:
-  int pid_ = -1;
-  std::string grpc_;
-  std::string legacy_;
-  std::string http_;
+  ChatServiceProcess service_{CHAT_SERVICE_BIN};
 };
 
 // Runs "chatctl bench ARGS..." in this process; returns its exit code and
@@ -110,24 +57,23 @@ int Bench(std::vector<std::string> args, std::string* out) {
   return code;
 }
 
-class BenchTest : public ::testing::Test {
+class BenchTest : public ServiceTest {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(service_.grpc().empty()) << "chat-service did not start";
-    ASSERT_FALSE(service_.legacy().empty()) << "no legacy port";
+    ServiceTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_FALSE(service_.legacy_addr().empty()) << "no legacy port";
   }
 
   std::vector<std::string> Args(const std::string& transport) {
     return {"--transport=" + transport,
-            "--server=" + service_.grpc(),
-            "--legacy_server=" + service_.legacy(),
+            "--server=" + service_.grpc_addr(),
+            "--legacy_server=" + service_.legacy_addr(),
             absl::StrCat("--server_pid=", service_.pid()),
             "--timeout=30",
             "--noprogress",
             "--json"};
   }
-
-  Service service_;
 };
 
 TEST_F(BenchTest, GrpcRunDeliversEverything) {
@@ -173,22 +119,23 @@ TEST_F(BenchTest, IdleMembersJoinOverBothTransports) {
 }
 
 // WebSocket members, against a chat-service with an HTTP port.
-class WsBenchTest : public ::testing::Test {
+class WsBenchTest : public ServiceTest {
  protected:
   void SetUp() override {
-    ASSERT_FALSE(service_.http().empty()) << "no HTTP port in the ready line";
+    ServiceTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_FALSE(service_.http_addr().empty())
+        << "no HTTP port in the ready line";
   }
 
   std::vector<std::string> Args() {
     return {"--transport=ws",
-            "--http_server=" + service_.http(),
+            "--http_server=" + service_.http_addr(),
             absl::StrCat("--server_pid=", service_.pid()),
             "--timeout=30",
             "--noprogress",
             "--json"};
   }
-
-  Service service_;
 };
 
 TEST_F(WsBenchTest, WsRunDeliversEverything) {

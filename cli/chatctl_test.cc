@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,7 @@
 #include "cli/subprocess.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/chat_service_process.h"
 
 namespace chat {
 namespace {
@@ -62,54 +64,57 @@ uint64_t SeqOf(const std::string& json) {
 // Flood control is off unless a test turns it on (`extra` comes last, and
 // the last value of a flag wins): most tests pipe hundreds of lines, which
 // chatctl would pace to the default 5 a second.
+std::vector<std::string> ServerFlags(const std::string& addr,
+                                     const std::vector<std::string>& extra) {
+  std::vector<std::string> flags = {"--grpc_addr=" + addr, "--legacy_addr=",
+                                    "--http_addr=", "--flood_rate=0"};
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  return flags;
+}
+
+// chat-service run to its end with ServerFlags (for a start that fails).
 std::vector<std::string> ServerArgs(const std::string& addr,
                                     const std::vector<std::string>& extra) {
-  std::vector<std::string> args = {
-      CHAT_SERVICE_BIN, "--grpc_addr=" + addr,
-      "--legacy_addr=", "--http_addr=", "--flood_rate=0"};
-  args.insert(args.end(), extra.begin(), extra.end());
+  std::vector<std::string> args = ServerFlags(addr, extra);
+  args.insert(args.begin(), CHAT_SERVICE_BIN);
   return args;
 }
 
-// A chat-service on a free port, legacy port off.
+// A chat-service on a free port, legacy port off
+// (testing/chat_service_process.h); its stderr in a temporary log.
 class Server {
  public:
   // `addr`: "127.0.0.1:0" for a free port, or a port to reuse. `extra`:
   // more chat-service flags.
   explicit Server(const std::string& addr = "127.0.0.1:0",
                   const std::vector<std::string>& extra = {})
-      : process_(std::make_unique<Subprocess>(ServerArgs(addr, extra))) {
-    EXPECT_TRUE(process_->WaitForStdout("\n", kTimeout))
-        << "chat-service did not get ready: " << process_->err();
-    // "chat-service ready grpc=127.0.0.1:PORT legacy=off"
-    const std::string& out = process_->out();
-    const size_t at = out.find("grpc=");
-    if (at != std::string::npos) {
-      address_ = out.substr(at + 5, out.find(' ', at) - at - 5);
-    }
-    EXPECT_FALSE(address_.empty()) << out;
+      : process_(ChatServiceProcess::WithTempLog(CHAT_SERVICE_BIN)) {
+    const absl::Status started =
+        process_->Start(ServerFlags(addr, extra), kTimeout);
+    EXPECT_TRUE(started.ok()) << "chat-service did not get ready: " << started;
+    // "chat-service ready grpc=127.0.0.1:PORT legacy=off http=off"
+    address_ = process_->grpc_addr();
+    EXPECT_FALSE(address_.empty()) << process_->ready_line();
   }
   ~Server() { Stop(); }
 
   const std::string& address() const { return address_; }
 
   void Stop() {
-    if (process_ == nullptr) return;
-    process_->Signal(SIGTERM);
-    EXPECT_EQ(process_->Wait(kTimeout), 0) << process_->err();
-    process_.reset();
+    if (!process_->running()) return;
+    int code = -1;
+    const absl::Status stopped = process_->Stop(kTimeout, &code);
+    EXPECT_EQ(code, 0) << stopped << "\n" << process_->LogTail(20);
   }
 
   // A crash: SIGKILL, no shutdown of any kind.
   void Kill() {
-    if (process_ == nullptr) return;
-    process_->Signal(SIGKILL);
-    EXPECT_EQ(process_->Wait(kTimeout), 128 + SIGKILL);
-    process_.reset();
+    if (!process_->running()) return;
+    EXPECT_EQ(process_->Kill(), 128 + SIGKILL);
   }
 
  private:
-  std::unique_ptr<Subprocess> process_;
+  std::unique_ptr<ChatServiceProcess> process_;
   std::string address_;
 };
 

@@ -1,16 +1,11 @@
 #include "net/tcp_server.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
-#include <cerrno>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/tcp_test_client.h"
 
 namespace chat {
 namespace {
@@ -121,64 +117,9 @@ class TestServer {
   std::unique_ptr<TcpServer> server_;
 };
 
-// A raw client socket, connected (blocking) from `source_ip`, port 0.
-class Client {
- public:
-  explicit Client(int port, const char* source_ip = "127.0.0.1") {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in from{};
-    from.sin_family = AF_INET;
-    inet_pton(AF_INET, source_ip, &from.sin_addr);
-    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof(from)), 0)
-        << source_ip << ": " << strerror(errno);
-    sockaddr_in to{};
-    to.sin_family = AF_INET;
-    to.sin_port = htons(static_cast<uint16_t>(port));
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0)
-        << strerror(errno);
-  }
-  ~Client() { Close(); }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  void Send(absl::string_view bytes) {
-    EXPECT_EQ(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL),
-              static_cast<ssize_t>(bytes.size()));
-  }
-  // Everything the server sends until it closes; "TIMEOUT" if it does not.
-  std::string ReadToEof() {
-    std::string out;
-    const absl::Time deadline = absl::Now() + kTimeout;
-    for (;;) {
-      const int ms = static_cast<int>(
-          absl::ToInt64Milliseconds(deadline - absl::Now()) + 1);
-      pollfd p{fd_, POLLIN, 0};
-      if (ms <= 0 || poll(&p, 1, ms) <= 0) return "TIMEOUT";
-      char chunk[256];
-      const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
-      if (n <= 0) return out;
-      out.append(chunk, static_cast<size_t>(n));
-    }
-  }
-  int local_port() const {
-    sockaddr_in addr{};
-    socklen_t len = sizeof(addr);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    return ntohs(addr.sin_port);
-  }
-  void Close() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
-
 TEST(TcpServerTest, ConnectionsKnowTheirPeer) {
   TestServer test(TcpServerOptions{});
-  Client client(test.port());
+  TcpTestClient client(test.port());
   std::shared_ptr<TestConnection> c = test.accepted(0);
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->peer_ip(), "127.0.0.1");
@@ -190,22 +131,22 @@ TEST(TcpServerTest, OverTheCapPerAddressIsRefusedAndOtherAddressesAreNot) {
   options.max_connections_per_ip = 2;
   TestServer test(options);
   TcpServer& server = test.server();
-  auto a = std::make_unique<Client>(test.port());
-  Client b(test.port());
+  auto a = std::make_unique<TcpTestClient>(test.port());
+  TcpTestClient b(test.port());
   ASSERT_TRUE(server.WaitForConnectionCount(2, kTimeout));
-  Client over(test.port());
+  TcpTestClient over(test.port());
   EXPECT_EQ(over.ReadToEof(), "per-ip\n");
   EXPECT_EQ(server.connection_count("127.0.0.1"), 2u);
 
   // Another address (all of 127/8 is this host's) has a cap of its own.
-  Client other(test.port(), "127.0.0.2");
+  TcpTestClient other("127.0.0.2", test.port());
   ASSERT_TRUE(server.WaitForConnectionCount(3, kTimeout));
   EXPECT_EQ(server.connection_count("127.0.0.2"), 1u);
 
   // A closed connection frees its address's slot.
   a.reset();
   ASSERT_TRUE(server.WaitForConnectionCount(2, kTimeout));
-  Client again(test.port());
+  TcpTestClient again(test.port());
   EXPECT_TRUE(server.WaitForConnectionCount(3, kTimeout));
   EXPECT_EQ(server.connection_count("127.0.0.1"), 2u);
 }
@@ -214,9 +155,9 @@ TEST(TcpServerTest, OverTheCapInAllIsRefused) {
   TcpServerOptions options;
   options.max_connections = 1;
   TestServer test(options);
-  Client a(test.port());
+  TcpTestClient a(test.port());
   ASSERT_TRUE(test.server().WaitForConnectionCount(1, kTimeout));
-  Client over(test.port(), "127.0.0.2");
+  TcpTestClient over("127.0.0.2", test.port());
   EXPECT_EQ(over.ReadToEof(), "full\n");
 }
 
@@ -244,7 +185,7 @@ Keepalive AcceptedKeepalive(TcpServerOptions options) {
     k = ReadKeepalive(socket);
     inspected.Notify();
   });
-  Client client(test.port());
+  TcpTestClient client(test.port());
   EXPECT_TRUE(inspected.WaitForNotificationWithTimeout(kTimeout));
   return k;
 }
@@ -297,7 +238,7 @@ TEST(TcpServerTest, AcceptsTakeTurnsWithTheAcceptorThreadsConnections) {
   absl::Cleanup unblock = [&] {
     if (!release.HasBeenNotified()) release.Notify();
   };
-  Client probe(test.port());
+  TcpTestClient probe(test.port());
   std::shared_ptr<TestConnection> probe_connection = test.accepted(0);
   ASSERT_NE(probe_connection, nullptr);
 
@@ -306,9 +247,9 @@ TEST(TcpServerTest, AcceptsTakeTurnsWithTheAcceptorThreadsConnections) {
     release.WaitForNotification();
   });
   blocked.WaitForNotification();
-  std::vector<std::unique_ptr<Client>> flood;
+  std::vector<std::unique_ptr<TcpTestClient>> flood;
   for (int i = 0; i < kFlood; ++i) {
-    flood.push_back(std::make_unique<Client>(test.port()));
+    flood.push_back(std::make_unique<TcpTestClient>(test.port()));
   }
   // After the connects: the listening socket is ready first.
   probe.Send("x");

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,12 +26,12 @@
 #include "service/grpc_keepalive.h"
 #include "service/grpc_peer.h"
 #include "service/request_limits.h"
+#include "testing/grpc_test_client.h"
 
 namespace chat {
 namespace {
 
 using ::testing::HasSubstr;
-using Stream = grpc::ClientReaderWriter<v1::ChatRequest, v1::ChatResponse>;
 
 std::chrono::system_clock::time_point In(absl::Duration d) {
   return absl::ToChronoTime(absl::Now() + d);
@@ -124,28 +125,11 @@ class GrpcListenerTest : public ::testing::Test {
                                      grpc::InsecureChannelCredentials(), args);
   }
 
-  struct Client {
-    std::unique_ptr<grpc::ClientContext> context =
-        std::make_unique<grpc::ClientContext>();
-    std::unique_ptr<Stream> stream;
-
-    v1::ChatResponse Read() {
-      v1::ChatResponse r;
-      EXPECT_TRUE(stream->Read(&r)) << "stream ended early";
-      return r;
-    }
-  };
-
   // Opens a Chat stream on `channel` and sends a join.
-  Client Open(const std::shared_ptr<grpc::Channel>& channel,
-              const std::string& name, const std::string& room = "") {
-    Client c;
-    c.context->set_deadline(In(absl::Seconds(20)));
-    c.stream = v1::ChatRoom::NewStub(channel)->Chat(c.context.get());
-    v1::ChatRequest req;
-    req.mutable_join()->set_name(name);
-    req.mutable_join()->set_room(room);
-    EXPECT_TRUE(c.stream->Write(req));
+  GrpcTestClient Open(const std::shared_ptr<grpc::Channel>& channel,
+                      const std::string& name, const std::string& room = "") {
+    GrpcTestClient c = GrpcTestClient::Open(channel);
+    c.SendJoin(name, room);
     return c;
   }
 
@@ -168,7 +152,7 @@ TEST_F(GrpcListenerTest, PortZeroPicksAPortAndServes) {
   Start(GrpcListenerOptions());
   auto channel = NewChannel();
   EXPECT_TRUE(Probe(channel).ok());
-  Client alice = Open(channel, "alice");
+  GrpcTestClient alice = Open(channel, "alice");
   EXPECT_TRUE(alice.Read().has_welcome());
 }
 
@@ -216,25 +200,22 @@ TEST_F(GrpcListenerTest, StreamsOverTheLimitWaitForOneToEnd) {
   options.max_streams_per_connection = 2;
   Start(options);
   auto channel = NewChannel();
-  Client s1 = Open(channel, "s1");
+  GrpcTestClient s1 = Open(channel, "s1");
   EXPECT_TRUE(s1.Read().has_welcome());
-  Client s2 = Open(channel, "s2");
+  GrpcTestClient s2 = Open(channel, "s2");
   EXPECT_TRUE(s2.Read().has_welcome());
 
   // The third waits in the client for a free stream; its join (a blocking
   // write) goes out only then.
-  Client s3;
-  s3.context->set_deadline(In(absl::Seconds(20)));
+  std::optional<GrpcTestClient> s3;
   std::thread third([&] {
-    s3.stream = v1::ChatRoom::NewStub(channel)->Chat(s3.context.get());
-    v1::ChatRequest join;
-    join.mutable_join()->set_name("s3");
-    EXPECT_TRUE(s3.stream->Write(join));
+    s3.emplace(GrpcTestClient::Open(channel));
+    s3->SendJoin("s3");
   });
   // A round trip on the connection after the third stream was started.
   v1::ChatRequest say;
   say.mutable_say()->set_text("anchor");
-  ASSERT_TRUE(s2.stream->Write(say));
+  ASSERT_TRUE(s2.Write(say));
   v1::ChatResponse r;
   do {
     r = s2.Read();
@@ -245,13 +226,13 @@ TEST_F(GrpcListenerTest, StreamsOverTheLimitWaitForOneToEnd) {
   // s1 leaves: its stream ends, and s3 gets its turn.
   v1::ChatRequest leave;
   leave.mutable_leave();
-  ASSERT_TRUE(s1.stream->Write(leave));
-  s1.stream->WritesDone();
-  while (s1.stream->Read(&r)) {
+  ASSERT_TRUE(s1.Write(leave));
+  s1.stream()->WritesDone();
+  while (s1.stream()->Read(&r)) {
   }
-  EXPECT_TRUE(s1.stream->Finish().ok());
+  EXPECT_TRUE(s1.stream()->Finish().ok());
   third.join();
-  v1::ChatResponse welcome = s3.Read();
+  v1::ChatResponse welcome = s3->Read();
   ASSERT_TRUE(welcome.has_welcome());
   // s1 was gone before s3 joined.
   std::vector<std::string> members;
@@ -266,30 +247,30 @@ TEST_F(GrpcListenerTest, HugeRequestIsRefusedAndTheServerGoesOn) {
   hub.max_message_bytes = 100;
   Start(GrpcListenerOptions(), hub);
   auto channel = NewChannel();
-  Client bob = Open(channel, "bob");
+  GrpcTestClient bob = Open(channel, "bob");
   ASSERT_TRUE(bob.Read().has_welcome());
   bob.Read();  // Own join.
 
-  Client alice = Open(channel, "alice");
+  GrpcTestClient alice = Open(channel, "alice");
   ASSERT_TRUE(alice.Read().has_welcome());
   v1::ChatRequest huge;
   huge.mutable_say()->set_text(std::string(1 << 20, 'x'));
-  alice.stream->Write(huge);
+  alice.Write(huge);
   v1::ChatResponse r;
-  while (alice.stream->Read(&r)) {
+  while (alice.stream()->Read(&r)) {
   }
-  grpc::Status s = alice.stream->Finish();
+  grpc::Status s = alice.stream()->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << s.error_message();
 
   // Just under the request limit, over the message limit: a notice.
   v1::ChatRequest big;
   big.mutable_say()->set_text(std::string(60000, 'y'));
-  ASSERT_TRUE(bob.stream->Write(big));
+  ASSERT_TRUE(bob.Write(big));
   r = bob.Read();
   while (!r.has_notice() && r.ByteSizeLong() > 0) r = bob.Read();
   EXPECT_THAT(r.notice().text(), HasSubstr("the limit is 100"));
-  Client carol = Open(NewChannel(), "carol");
+  GrpcTestClient carol = Open(NewChannel(), "carol");
   EXPECT_TRUE(carol.Read().has_welcome());
 }
 
@@ -341,12 +322,12 @@ TEST_F(GrpcListenerTest, JoinsCarryTheClientIp) {
   hub.max_rooms_per_ip = 1;
   Start(GrpcListenerOptions(), hub);
   auto channel = NewChannel();
-  Client a = Open(channel, "a", "one");
+  GrpcTestClient a = Open(channel, "a", "one");
   ASSERT_TRUE(a.Read().has_welcome());
-  Client b = Open(channel, "b", "two");
+  GrpcTestClient b = Open(channel, "b", "two");
   v1::ChatResponse r;
-  EXPECT_FALSE(b.stream->Read(&r));
-  grpc::Status s = b.stream->Finish();
+  EXPECT_FALSE(b.stream()->Read(&r));
+  grpc::Status s = b.stream()->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("too many rooms opened"));

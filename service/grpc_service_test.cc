@@ -6,12 +6,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/grpc_test_client.h"
+#include "testing/in_process_server.h"
 
 namespace chat {
 namespace {
 
 using ::testing::HasSubstr;
-using Stream = grpc::ClientReaderWriter<v1::ChatRequest, v1::ChatResponse>;
 
 class GrpcServiceTest : public ::testing::Test {
  protected:
@@ -19,82 +20,39 @@ class GrpcServiceTest : public ::testing::Test {
 
   void Start(HubOptions options,
              ChatServiceOptions service = ChatServiceOptions()) {
-    hub_ = std::make_unique<Hub>(options);
-    service_ = std::make_unique<ChatRoomService>(hub_.get(), service);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                   grpc::InsecureChannelCredentials());
+    server_ = std::make_unique<InProcessServer>(options, service);
+    ASSERT_NE(server_->port(), 0);
+    channel_ = server_->channel();
     stub_ = v1::ChatRoom::NewStub(channel_);
   }
 
-  void TearDown() override {
-    if (server_) server_->Shutdown(std::chrono::system_clock::now());
-  }
-
-  struct Client {
-    std::unique_ptr<grpc::ClientContext> context =
-        std::make_unique<grpc::ClientContext>();
-    std::unique_ptr<Stream> stream;
-
-    v1::ChatResponse Read() {
-      v1::ChatResponse r;
-      EXPECT_TRUE(stream->Read(&r)) << "stream ended early";
-      return r;
-    }
-    // Reads until an event matching `pred` (up to 100 events).
-    template <typename Pred>
-    v1::ChatResponse ReadUntil(Pred pred) {
-      v1::ChatResponse r;
-      for (int i = 0; i < 100 && stream->Read(&r); ++i) {
-        if (pred(r)) return r;
-      }
-      ADD_FAILURE() << "no matching event";
-      return r;
-    }
-    void Say(const std::string& text) {
-      v1::ChatRequest req;
-      req.mutable_say()->set_text(text);
-      ASSERT_TRUE(stream->Write(req));
-    }
-  };
+  void TearDown() override { server_.reset(); }
 
   // Opens a Chat stream and sends a join (without reading anything).
-  Client Open(const std::string& name, const std::string& room = "") {
-    Client c;
-    c.context->set_deadline(std::chrono::system_clock::now() +
-                            std::chrono::seconds(20));
-    c.stream = stub_->Chat(c.context.get());
-    v1::ChatRequest req;
-    req.mutable_join()->set_name(name);
-    req.mutable_join()->set_room(room);
-    EXPECT_TRUE(c.stream->Write(req));
+  GrpcTestClient Open(const std::string& name, const std::string& room = "") {
+    GrpcTestClient c = GrpcTestClient::Open(channel_);
+    c.SendJoin(name, room);
     return c;
   }
 
   // Opens and joins, reading the welcome and own member_joined.
-  Client Join(const std::string& name, const std::string& room = "") {
-    Client c = Open(name, room);
+  GrpcTestClient Join(const std::string& name, const std::string& room = "") {
+    GrpcTestClient c = Open(name, room);
     EXPECT_TRUE(c.Read().has_welcome());
     EXPECT_TRUE(c.Read().has_member_joined());
     return c;
   }
 
-  std::unique_ptr<Hub> hub_;
-  std::unique_ptr<ChatRoomService> service_;
-  std::unique_ptr<grpc::Server> server_;
+  Hub* hub() const { return server_->hub(); }
+
+  std::unique_ptr<InProcessServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::ChatRoom::Stub> stub_;
 };
 
 TEST_F(GrpcServiceTest, TwoClientsSeeEachOthersMessagesWithTheSameSeq) {
-  Client alice = Join("alice");
-  Client bob = Join("bob");
+  GrpcTestClient alice = Join("alice");
+  GrpcTestClient bob = Join("bob");
   v1::ChatResponse joined = alice.Read();
   EXPECT_EQ(joined.member_joined().member().name(), "bob");
   EXPECT_EQ(joined.member_joined().member().transport(), v1::TRANSPORT_GRPC);
@@ -110,36 +68,35 @@ TEST_F(GrpcServiceTest, TwoClientsSeeEachOthersMessagesWithTheSameSeq) {
 }
 
 TEST_F(GrpcServiceTest, FirstRequestMustBeAJoin) {
-  Client c;
-  c.stream = stub_->Chat(c.context.get());
+  GrpcTestClient c = GrpcTestClient::Open(channel_);
   v1::ChatRequest req;
   req.mutable_say()->set_text("hi");
-  c.stream->Write(req);
-  c.stream->WritesDone();
+  c.Write(req);
+  c.stream()->WritesDone();
   v1::ChatResponse r;
-  EXPECT_FALSE(c.stream->Read(&r));
-  grpc::Status s = c.stream->Finish();
+  EXPECT_FALSE(c.stream()->Read(&r));
+  grpc::Status s = c.stream()->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("first request must be a join"));
 }
 
 TEST_F(GrpcServiceTest, TakenAndBadNamesEndTheStream) {
-  Client alice = Join("alice");
-  Client again = Open("Alice");
+  GrpcTestClient alice = Join("alice");
+  GrpcTestClient again = Open("Alice");
   v1::ChatResponse r;
-  EXPECT_FALSE(again.stream->Read(&r));
-  grpc::Status s = again.stream->Finish();
+  EXPECT_FALSE(again.stream()->Read(&r));
+  grpc::Status s = again.stream()->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_THAT(s.error_message(), HasSubstr("is taken in room lobby"));
 
-  Client bad = Open("no spaces");
-  EXPECT_FALSE(bad.stream->Read(&r));
-  EXPECT_EQ(bad.stream->Finish().error_code(),
+  GrpcTestClient bad = Open("no spaces");
+  EXPECT_FALSE(bad.stream()->Read(&r));
+  EXPECT_EQ(bad.stream()->Finish().error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(GrpcServiceTest, TooLongMessageGetsANoticeAndTheStreamGoesOn) {
-  Client alice = Join("alice");
+  GrpcTestClient alice = Join("alice");
   alice.Say(std::string(5000, 'x'));
   EXPECT_THAT(alice.Read().notice().text(), HasSubstr("limit is 4096"));
   alice.Say("short");
@@ -147,7 +104,7 @@ TEST_F(GrpcServiceTest, TooLongMessageGetsANoticeAndTheStreamGoesOn) {
 }
 
 TEST_F(GrpcServiceTest, InvalidUtf8IsRepairedNotRefused) {
-  Client alice = Join("alice");
+  GrpcTestClient alice = Join("alice");
   alice.Say("caf\xc3\xa9 \xff end");
   EXPECT_EQ(alice.Read().message().text(), "caf\xc3\xa9 \xEF\xBF\xBD end");
   alice.Say("still here");
@@ -155,12 +112,12 @@ TEST_F(GrpcServiceTest, InvalidUtf8IsRepairedNotRefused) {
 }
 
 TEST_F(GrpcServiceTest, CancelledClientIsSeenLeaving) {
-  Client alice = Join("alice");
+  GrpcTestClient alice = Join("alice");
   {
-    Client bob = Join("bob");
+    GrpcTestClient bob = Join("bob");
     alice.Read();  // bob joined
-    bob.context->TryCancel();
-    bob.stream->Finish();
+    bob.context()->TryCancel();
+    bob.stream()->Finish();
   }
   v1::ChatResponse left = alice.Read();
   ASSERT_TRUE(left.has_member_left());
@@ -169,24 +126,24 @@ TEST_F(GrpcServiceTest, CancelledClientIsSeenLeaving) {
 }
 
 TEST_F(GrpcServiceTest, LeaveEndsTheStreamWithOkAfterOwnEvents) {
-  Client alice = Join("alice");
-  Client bob = Join("bob");
+  GrpcTestClient alice = Join("alice");
+  GrpcTestClient bob = Join("bob");
   bob.Say("last words");
   v1::ChatRequest leave;
   leave.mutable_leave()->set_reason("bye");
-  bob.stream->Write(leave);
-  bob.stream->WritesDone();
+  bob.Write(leave);
+  bob.stream()->WritesDone();
   EXPECT_EQ(bob.Read().message().text(), "last words");
   v1::ChatResponse r;
-  EXPECT_FALSE(bob.stream->Read(&r));
-  EXPECT_TRUE(bob.stream->Finish().ok());
+  EXPECT_FALSE(bob.stream()->Read(&r));
+  EXPECT_TRUE(bob.stream()->Finish().ok());
   v1::ChatResponse left = alice.ReadUntil(
       [](const v1::ChatResponse& r) { return r.has_member_left(); });
   EXPECT_EQ(left.member_left().reason(), "bye");
 }
 
 TEST_F(GrpcServiceTest, ListMembersAndGetHistory) {
-  Client alice = Join("alice");
+  GrpcTestClient alice = Join("alice");
   alice.Say("one");
   alice.Read();
   grpc::ClientContext ctx;
@@ -216,9 +173,9 @@ TEST_F(GrpcServiceTest, ReaderThatStopsIsDroppedAsTooSlow) {
   HubOptions options;
   options.outbox_events = 16;
   Start(options);
-  Client alice = Join("alice");
-  Client stalled = Join("stalled");  // Never reads again.
-  alice.Read();                      // stalled joined
+  GrpcTestClient alice = Join("alice");
+  GrpcTestClient stalled = Join("stalled");  // Never reads again.
+  alice.Read();                              // stalled joined
   // Enough data to fill the stalled client's HTTP/2 windows and its outbox.
   const std::string text(4000, 'x');
   bool gone = false;
@@ -235,9 +192,9 @@ TEST_F(GrpcServiceTest, ReaderThatStopsIsDroppedAsTooSlow) {
   }
   ASSERT_TRUE(gone);
   v1::ChatResponse r;
-  while (stalled.stream->Read(&r)) {
+  while (stalled.stream()->Read(&r)) {
   }
-  grpc::Status s = stalled.stream->Finish();
+  grpc::Status s = stalled.stream()->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(), HasSubstr("too slow"));
 }
@@ -248,14 +205,11 @@ TEST_F(GrpcServiceTest, StreamWithoutAJoinIsEndedAfterTheJoinTimeout) {
   service.join_timeout = absl::Milliseconds(200);
   Start(HubOptions(), service);
   // alice joins at once; the silent stream starts after her.
-  Client alice = Join("alice");
-  Client silent;
-  silent.context->set_deadline(std::chrono::system_clock::now() +
-                               std::chrono::seconds(20));
-  silent.stream = stub_->Chat(silent.context.get());
+  GrpcTestClient alice = Join("alice");
+  GrpcTestClient silent = GrpcTestClient::Open(channel_);
   v1::ChatResponse r;
-  EXPECT_FALSE(silent.stream->Read(&r));
-  grpc::Status s = silent.stream->Finish();
+  EXPECT_FALSE(silent.stream()->Read(&r));
+  grpc::Status s = silent.stream()->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_THAT(s.error_message(), HasSubstr("no join within 200ms"));
   // alice, whose timer was set before the silent stream's, is still there.
@@ -276,23 +230,24 @@ TEST_F(GrpcServiceTest, JoinsCarryThePeersIp) {
     return info;
   };
   Start(hub, service);
-  Client a = Join("a", "one");
-  Client b = Open("b", "two");  // A second room opened from 127.0.0.1.
+  GrpcTestClient a = Join("a", "one");
+  GrpcTestClient b = Open("b", "two");  // A second room opened from 127.0.0.1.
   v1::ChatResponse r;
-  EXPECT_FALSE(b.stream->Read(&r));
-  grpc::Status s = b.stream->Finish();
+  EXPECT_FALSE(b.stream()->Read(&r));
+  grpc::Status s = b.stream()->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(), HasSubstr("too many rooms opened"));
   EXPECT_EQ(asked.load(), 2);
 }
 
 TEST_F(GrpcServiceTest, ShutdownSendsANoticeAndEndsUnavailable) {
-  Client alice = Join("alice");
-  hub_->Shutdown("chat-service is shutting down");
+  GrpcTestClient alice = Join("alice");
+  hub()->Shutdown("chat-service is shutting down");
   EXPECT_EQ(alice.Read().notice().text(), "chat-service is shutting down");
   v1::ChatResponse r;
-  EXPECT_FALSE(alice.stream->Read(&r));
-  EXPECT_EQ(alice.stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_FALSE(alice.stream()->Read(&r));
+  EXPECT_EQ(alice.stream()->Finish().error_code(),
+            grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -42,9 +43,26 @@ int ChatServiceProcess::PortOf(const std::string& addr) {
   return port;
 }
 
+std::unique_ptr<ChatServiceProcess> ChatServiceProcess::WithTempLog(
+    std::string binary) {
+  const char* dir = getenv("TMPDIR");
+  std::string path = absl::StrCat(dir != nullptr && *dir != '\0' ? dir : "/tmp",
+                                  "/chat-service-log.XXXXXX");
+  const int fd = mkostemp(path.data(), O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+  } else {
+    path.clear();
+  }
+  auto server = std::make_unique<ChatServiceProcess>(std::move(binary), path);
+  server->delete_log_ = !path.empty();
+  return server;
+}
+
 ChatServiceProcess::~ChatServiceProcess() {
   Kill();
   if (stdout_fd_ >= 0) close(stdout_fd_);
+  if (delete_log_) unlink(log_path_.c_str());
 }
 
 absl::Status ChatServiceProcess::Start(const std::vector<std::string>& flags,
@@ -211,11 +229,11 @@ absl::Status ChatServiceProcess::Stop(absl::Duration timeout, int* exit_code) {
                    absl::FormatDuration(timeout), " of SIGTERM (killed it)"));
 }
 
-void ChatServiceProcess::Kill() {
-  if (!running()) return;
+int ChatServiceProcess::Kill() {
+  if (!running()) return -1;
   kill(pid_, SIGKILL);
-  int code;
-  Reap(absl::Seconds(10), &code);
+  int code = -1;
+  return Reap(absl::Seconds(10), &code) ? code : -1;
 }
 
 absl::Duration ChatServiceProcess::CpuTime() const {
@@ -232,6 +250,14 @@ absl::Duration ChatServiceProcess::CpuTime() const {
   if (fields.size() < 13) return absl::ZeroDuration();
   const double ticks = std::stod(fields[11]) + std::stod(fields[12]);
   return absl::Seconds(ticks / sysconf(_SC_CLK_TCK));
+}
+
+std::string ChatServiceProcess::Log() const {
+  if (log_path_.empty()) return "";
+  std::ifstream in(log_path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 std::string ChatServiceProcess::LogTail(int n) const {

@@ -7,11 +7,11 @@
 // "--legacy_addr=" turns a port off), and reads its one ready line from
 // stdout:
 //   chat-service ready grpc=HOST:PORT legacy=HOST:PORT http=HOST:PORT
-// (a port that is off reads "off"). Its stderr goes to a log file, whose last
-// lines failure messages can quote, or to /dev/null. The child gets SIGKILL
-// if the test process dies (PR_SET_PDEATHSIG), so a killed test leaves no
-// server behind. Stop sends SIGTERM and waits for the exit; Kill sends
-// SIGKILL.
+// (a port that is off reads "off"). Its stderr goes to a log file, which
+// failure messages can quote (a temporary one with WithTempLog), or to
+// /dev/null. The child gets SIGKILL if the test process dies
+// (PR_SET_PDEATHSIG), so a killed test leaves no server behind. Stop sends
+// SIGTERM and waits for the exit; Kill sends SIGKILL.
 //
 // Example:
 //   ChatServiceProcess server(ChatServiceProcess::DefaultBinary());
@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,7 +42,8 @@ class ChatServiceProcess {
   // `binary` is the chat-service path; `log_path` receives its stderr
   // (appended, across restarts); empty: /dev/null.
   explicit ChatServiceProcess(std::string binary, std::string log_path = "");
-  ~ChatServiceProcess();  // Kills a server still running.
+  // Kills a server still running; deletes a WithTempLog log.
+  ~ChatServiceProcess();
 
   ChatServiceProcess(const ChatServiceProcess&) = delete;
   ChatServiceProcess& operator=(const ChatServiceProcess&) = delete;
@@ -51,6 +53,17 @@ class ChatServiceProcess {
   // $CHAT_SERVICE_BIN when set (another build, e.g. an older one), else
   // `fallback` (usually the CHAT_SERVICE_BIN a test target is compiled with).
   static std::string DefaultBinary(const std::string& fallback = "");
+
+  // WithTempLog
+  //
+  // A server whose stderr goes to a new file in $TMPDIR (or /tmp), deleted
+  // with the object: for a test that quotes the log (Log, LogTail) without
+  // keeping it. /dev/null when no file can be made.
+  //
+  //   auto server = ChatServiceProcess::WithTempLog(CHAT_SERVICE_BIN);
+  //   ASSERT_TRUE(server->Start({}).ok());
+  //   EXPECT_THAT(server->Log(), HasSubstr("connection caps scaled down"));
+  static std::unique_ptr<ChatServiceProcess> WithTempLog(std::string binary);
 
   // Limits the child's open descriptors (RLIMIT_NOFILE, soft and hard) from
   // the next Start on; 0: inherit the test's limit.
@@ -65,8 +78,10 @@ class ChatServiceProcess {
   // exit in time (it is then killed).
   absl::Status Stop(absl::Duration timeout, int* exit_code);
 
-  // SIGKILL and reap.
-  void Kill();
+  // SIGKILL and reap. Returns the exit code as Stop sets it (128 + SIGKILL,
+  // unless it had exited already), or -1 when it was not running or could
+  // not be reaped.
+  int Kill();
 
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
@@ -89,6 +104,8 @@ class ChatServiceProcess {
 
   // The last `n` lines of the server's stderr log, each as "    | LINE\n".
   std::string LogTail(int n) const;
+  // The whole stderr log, every start's ("" when it goes to /dev/null).
+  std::string Log() const;
 
  private:
   // Waits up to `timeout` for the child to exit; true when it did.
@@ -96,6 +113,7 @@ class ChatServiceProcess {
 
   const std::string binary_;
   const std::string log_path_;
+  bool delete_log_ = false;  // WithTempLog's.
   uint64_t nofile_limit_ = 0;
   pid_t pid_ = -1;
   int stdout_fd_ = -1;

@@ -1,6 +1,8 @@
 #include "testing/grpc_test_client.h"
 
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
@@ -24,10 +26,7 @@ GrpcTestClient GrpcTestClient::Join(
     const std::shared_ptr<grpc::Channel>& channel, const std::string& name,
     const std::string& room, absl::Duration deadline) {
   GrpcTestClient c = Open(channel, deadline);
-  v1::ChatRequest request;
-  request.mutable_join()->set_name(name);
-  request.mutable_join()->set_room(room);
-  EXPECT_TRUE(c.Write(request)) << name << ": the join was not sent";
+  c.SendJoin(name, room);
   c.ReadUntil("-- " + name + " joined");
   return c;
 }
@@ -36,11 +35,38 @@ bool GrpcTestClient::Write(const v1::ChatRequest& request) {
   return stream_->Write(request);
 }
 
+void GrpcTestClient::SendJoin(const std::string& name,
+                              const std::string& room) {
+  v1::ChatRequest request;
+  request.mutable_join()->set_name(name);
+  request.mutable_join()->set_room(room);
+  EXPECT_TRUE(Write(request)) << name << ": the join was not sent";
+}
+
 void GrpcTestClient::Say(const std::string& text, bool action) {
   v1::ChatRequest request;
   request.mutable_say()->set_text(text);
   request.mutable_say()->set_action(action);
   EXPECT_TRUE(Write(request)) << "say \"" << text << "\" was not sent";
+}
+
+v1::ChatResponse GrpcTestClient::Read() {
+  v1::ChatResponse r;
+  EXPECT_TRUE(stream_->Read(&r)) << "stream ended early";
+  return r;
+}
+
+v1::ChatResponse GrpcTestClient::ReadUntil(
+    const std::function<bool(const v1::ChatResponse&)>& match) {
+  v1::ChatResponse r;
+  std::vector<std::string> seen;
+  while (stream_->Read(&r)) {
+    if (match(r)) return r;
+    seen.push_back(FormatEventLine(r));
+  }
+  ADD_FAILURE() << "no matching event before the stream ended; saw:\n  "
+                << absl::StrJoin(seen, "\n  ");
+  return r;
 }
 
 v1::ChatResponse GrpcTestClient::ReadUntil(absl::string_view text) {

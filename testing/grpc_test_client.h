@@ -1,8 +1,8 @@
 // GrpcTestClient: one Chat stream, driven synchronously from a test thread:
-// join, say, and read events as their text lines (service/format.h) until
-// one matches. Every stream has a deadline (20 s by default), so a read that
-// waits for an event that never comes ends the stream instead of hanging
-// the test.
+// join, say, and read events one by one, or as their text lines
+// (service/format.h) until one matches. Every stream has a deadline (20 s by
+// default), so a read that waits for an event that never comes ends the stream
+// instead of hanging the test.
 //
 // Example:
 //   GrpcTestClient alice = GrpcTestClient::Join(channel, "alice");
@@ -16,6 +16,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,11 +51,25 @@ class GrpcTestClient {
 
   // Sends a request; false when the stream is broken.
   bool Write(const v1::ChatRequest& request);
+  // Sends a join of `room` ("" is the lobby) as `name`, and reads nothing;
+  // a test failure when it cannot be sent.
+  void SendJoin(const std::string& name, const std::string& room = "");
   void Say(const std::string& text, bool action = false);
 
+  // The next event; a test failure when the stream ended (then an empty
+  // response).
+  v1::ChatResponse Read();
   // Reads until an event whose line (FormatEventLine) contains `text`, and
   // returns it; a test failure when the stream ends first.
   v1::ChatResponse ReadUntil(absl::string_view text);
+  // Reads until an event for which `match` holds, and returns it; a test
+  // failure when the stream ends first.
+  //
+  //   alice.ReadUntil([](const v1::ChatResponse& r) {
+  //     return r.has_member_left();
+  //   });
+  v1::ChatResponse ReadUntil(
+      const std::function<bool(const v1::ChatResponse&)>& match);
   // The next event as its line; nullopt when the stream ended.
   std::optional<std::string> NextLine();
 

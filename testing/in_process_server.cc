@@ -35,6 +35,9 @@ void InProcessServer::Shutdown(const std::string& why) {
   down_ = true;
   hub_->Shutdown(why);
   if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
+  for (const std::unique_ptr<Listener>& listener : listeners_) {
+    listener->Shutdown(absl::Seconds(1));
+  }
 }
 
 }  // namespace chat

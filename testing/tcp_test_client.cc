@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
@@ -17,7 +18,28 @@
 
 namespace chat {
 
+namespace {
+
+sockaddr_in Loopback(int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
+}  // namespace
+
 TcpTestClient::TcpTestClient(int port, int receive_buffer) {
+  Connect(port, receive_buffer, "");
+}
+
+TcpTestClient::TcpTestClient(const std::string& source_ip, int port) {
+  Connect(port, 0, source_ip);
+}
+
+void TcpTestClient::Connect(int port, int receive_buffer,
+                            const std::string& source_ip) {
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) {
     ADD_FAILURE() << "socket: " << strerror(errno);
@@ -27,14 +49,39 @@ TcpTestClient::TcpTestClient(int port, int receive_buffer) {
     setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer,
                sizeof(receive_buffer));
   }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (!source_ip.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source_ip.c_str(), &from.sin_addr) != 1 ||
+        bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) {
+      ADD_FAILURE() << "bind to " << source_ip << ": " << strerror(errno);
+      return;
+    }
+  }
+  const sockaddr_in addr = Loopback(port);
   connected_ =
-      connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+      connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
   EXPECT_TRUE(connected_) << "connect to 127.0.0.1:" << port << ": "
                           << strerror(errno);
+}
+
+bool TcpTestClient::CanConnect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const sockaddr_in addr = Loopback(port);
+  const bool connected =
+      connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return connected;
+}
+
+int TcpTestClient::local_port() const {
+  sockaddr_in addr{};
+  socklen_t length = sizeof(addr);
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+    return 0;
+  }
+  return ntohs(addr.sin_port);
 }
 
 TcpTestClient::~TcpTestClient() { Close(); }
@@ -120,6 +167,14 @@ bool TcpTestClient::ReadsEof(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   while (Fill(deadline)) buffer_.clear();
   return eof_;
+}
+
+std::optional<std::string> TcpTestClient::ReadToEof(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (Fill(deadline)) {
+  }
+  if (!eof_) return std::nullopt;
+  return std::exchange(buffer_, std::string());
 }
 
 std::string TcpTestClient::Welcome() {

@@ -1,7 +1,8 @@
 // TcpTestClient: a raw TCP client, as nc would be, for tests of the line
-// ports: blocking writes, line reads with timeouts, an orderly half-close or
-// a reset. Lines must end with "\r\n" (a test failure otherwise), and are
-// returned without it.
+// ports and of any TCP port: blocking writes, line reads with timeouts,
+// everything up to the server's close, an orderly half-close or a reset.
+// Lines must end with "\r\n" (a test failure otherwise), and are returned
+// without it.
 //
 // Example:
 //   TcpTestClient bob(port);
@@ -31,12 +32,23 @@ class TcpTestClient {
   // Connects to 127.0.0.1:`port` (a test failure if it cannot).
   // `receive_buffer` > 0 sets SO_RCVBUF before connecting (a slow reader).
   explicit TcpTestClient(int port, int receive_buffer = 0);
+  // Connects to 127.0.0.1:`port` from `source_ip`, another address of this
+  // host (any of 127/8), e.g. to stand for a second client address.
+  TcpTestClient(const std::string& source_ip, int port);
   ~TcpTestClient();  // Close().
 
   TcpTestClient(const TcpTestClient&) = delete;
   TcpTestClient& operator=(const TcpTestClient&) = delete;
 
+  // CanConnect
+  //
+  // Whether 127.0.0.1:`port` takes a connection (closed at once); no test
+  // failure either way. For a port that must no longer accept.
+  static bool CanConnect(int port);
+
   bool connected() const { return connected_; }
+  // The client side's port.
+  int local_port() const;
 
   // Sends all of `bytes` (a test failure if it cannot).
   void Send(absl::string_view bytes);
@@ -61,6 +73,10 @@ class TcpTestClient {
   // True once the server closed the connection (EOF or reset) within
   // `timeout`; what arrives meanwhile is dropped.
   bool ReadsEof(absl::Duration timeout = kTimeout);
+  // Everything the server sends (not yet read) until it closes the
+  // connection; nullopt if it does not close within `timeout`. For ports
+  // that answer in bytes, not lines (an HTTP refusal, a test server).
+  std::optional<std::string> ReadToEof(absl::Duration timeout = kTimeout);
   // Reads the legacy port's welcome (help line, "-- you are guest-N ...",
   // the own join) and returns the guest name.
   std::string Welcome();
@@ -72,6 +88,8 @@ class TcpTestClient {
   void Close();
 
  private:
+  // Makes the socket and connects (from `source_ip` unless empty).
+  void Connect(int port, int receive_buffer, const std::string& source_ip);
   // Reads more into buffer_; false at EOF, error or the deadline.
   bool Fill(absl::Time deadline);
 

@@ -3,14 +3,13 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <boost/asio/connect.hpp>
-#include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -18,6 +17,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/in_process_server.h"
+#include "testing/tcp_test_client.h"
 #include "web/web_protocol.h"
 
 namespace chat {
@@ -197,39 +198,6 @@ http::response<http::string_body> Fetch(
   return parser.release();
 }
 
-// A raw TCP client: what it sends, and everything the server sends until it
-// closes.
-class RawClient {
- public:
-  explicit RawClient(int port) : socket_(context_) {
-    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  }
-  void Send(absl::string_view bytes) {
-    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()));
-  }
-  // What the server sent before it closed, or nullopt if it did not close
-  // within `timeout`.
-  std::optional<std::string> ReadToEof(absl::Duration timeout = kTimeout) {
-    std::string out;
-    std::optional<ErrorCode> done;
-    asio::async_read(socket_, asio::dynamic_buffer(out),
-                     [&done](const ErrorCode& error, size_t) { done = error; });
-    context_.restart();
-    context_.run_for(absl::ToChronoNanoseconds(timeout));
-    if (!done) {
-      socket_.close();
-      context_.restart();
-      context_.run();
-      return std::nullopt;
-    }
-    return out;
-  }
-
- private:
-  asio::io_context context_;
-  tcp::socket socket_;
-};
-
 class WebServerTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(HubOptions(), WebServerOptions()); }
@@ -237,28 +205,27 @@ class WebServerTest : public ::testing::Test {
 
   void Start(HubOptions hub_options, WebServerOptions options) {
     Stop();
-    hub_ = std::make_unique<Hub>(hub_options);
-    options.address = "127.0.0.1:0";
-    web_ = std::make_unique<WebServer>(hub_.get(), options);
-    ASSERT_TRUE(web_->Start().ok());
+    server_ = std::make_unique<InProcessServer>(hub_options);
+    web_ = server_->StartListener<WebServer>(options);
     port_ = web_->port();
     ASSERT_NE(port_, 0);
     EXPECT_EQ(web_->address(), absl::StrCat("127.0.0.1:", port_));
   }
 
   void Stop() {
-    if (hub_) hub_->Shutdown("test over");
-    if (web_) web_->Shutdown(absl::Seconds(1));
-    web_.reset();
-    hub_.reset();
+    web_ = nullptr;
+    server_.reset();  // The hub's notice, then web_ (a grace of 1 s).
   }
+
+  Hub* hub() const { return server_->hub(); }
 
   std::string Origin() const {
     return absl::StrCat("http://127.0.0.1:", port_);
   }
 
-  std::unique_ptr<Hub> hub_;
-  std::unique_ptr<WebServer> web_;
+  // The hub and web_ (with a gRPC port nobody uses).
+  std::unique_ptr<InProcessServer> server_;
+  WebServer* web_ = nullptr;  // Owned by server_.
   int port_ = 0;
 };
 
@@ -304,7 +271,7 @@ TEST_F(WebServerTest, RefusesWhatItDoesNotServe) {
   EXPECT_EQ(ws.result(), http::status::upgrade_required);
   // A request body over --max_message_bytes is refused, not read.
   auto big = Fetch(port_, http::verb::post, "/", {},
-                   std::string(hub_->options().max_message_bytes + 1, 'x'));
+                   std::string(hub()->options().max_message_bytes + 1, 'x'));
   EXPECT_EQ(big.result(), http::status::payload_too_large);
   auto header = Fetch(port_, http::verb::get, "/",
                       {{"X-Filler", std::string(10000, 'x')}});
@@ -536,7 +503,7 @@ TEST_F(WebServerTest, AReaderThatStopsIsDroppedAndOthersAreNot) {
 TEST_F(WebServerTest, AShutdownSaysSoAndCloses) {
   WsClient ann(port_);
   ann.Join("ann");
-  hub_->Shutdown("chat-service is shutting down");
+  hub()->Shutdown("chat-service is shutting down");
   EXPECT_EQ(ann.ReadEvent().notice().text(), "chat-service is shutting down");
   std::thread stop([this] { web_->Shutdown(absl::Seconds(1)); });
   Frame end = ann.ReadUntilClosed();
@@ -552,7 +519,7 @@ TEST_F(WebServerTest, OverTheCapPerAddressGetsA503) {
   WsClient ann(port_), bob(port_);
   ann.Join("ann");
   bob.Join("bob");
-  RawClient over(port_);
+  TcpTestClient over(port_);
   std::optional<std::string> answer = over.ReadToEof();
   ASSERT_TRUE(answer.has_value());
   EXPECT_THAT(*answer, StartsWith("HTTP/1.1 503 Service Unavailable\r\n"));
@@ -588,7 +555,7 @@ TEST_F(WebServerTest, ARequestNotSentInTimeIsClosed) {
   WebServerOptions options;
   options.request_timeout = absl::Milliseconds(300);
   Start(HubOptions(), options);
-  RawClient partial(port_), silent(port_);
+  TcpTestClient partial(port_), silent(port_);
   partial.Send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
   // Closed without an answer, well within 10 times the timeout.
   EXPECT_EQ(partial.ReadToEof(absl::Seconds(3)), "");
