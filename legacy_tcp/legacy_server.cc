@@ -730,7 +730,7 @@ LegacyServer::LegacyServer(Hub* hub, LegacyServerOptions options)
               .threads = options_.threads},
           [this](Socket socket, const tcp::endpoint& peer) {
             auto session =
-                std::make_shared<LegacySession>(this, std::move(socket), peer);
+                Connection::Make<LegacySession>(this, std::move(socket), peer);
             asio::post(session->executor(), [session] { session->Start(); });
           },
           [this](Socket& socket, TcpServer::Refusal why) {

@@ -85,6 +85,8 @@ Connection::Connection(TcpServer* server, const Executor& executor,
 
 Connection::~Connection() { server_->Unregister(this); }
 
+void Connection::Adopt() { server_->Adopt(shared_from_this()); }
+
 std::string Connection::peer_address() const { return FormatEndpoint(peer_); }
 
 void Connection::LogClosure(absl::string_view cause,
@@ -267,8 +269,14 @@ bool TcpServer::stopped() const {
 
 void TcpServer::Register(Connection* connection) {
   absl::MutexLock lock(&mu_);
-  connections_.insert(connection);
+  connections_.emplace(connection, std::weak_ptr<Connection>());
   ++per_ip_[connection->peer_ip()];
+}
+
+void TcpServer::Adopt(const std::shared_ptr<Connection>& connection) {
+  absl::MutexLock lock(&mu_);
+  auto it = connections_.find(connection.get());
+  if (it != connections_.end()) it->second = connection;
 }
 
 void TcpServer::Unregister(Connection* connection) {
@@ -303,11 +311,10 @@ void TcpServer::ForEachConnection(void (*action)(Connection&)) {
   {
     absl::MutexLock lock(&mu_);
     connections.reserve(connections_.size());
-    for (Connection* connection : connections_) {
-      // One being destroyed is still registered, but cannot be locked.
-      if (auto alive = connection->weak_from_this().lock()) {
-        connections.push_back(std::move(alive));
-      }
+    for (const auto& [raw, weak] : connections_) {
+      // One being made (not adopted yet) or destroyed is still registered,
+      // but cannot be locked.
+      if (auto alive = weak.lock()) connections.push_back(std::move(alive));
     }
   }
   for (auto& connection : connections) {

@@ -27,7 +27,7 @@
 //   TcpServer server(
 //       {.name = "legacy", .address = "127.0.0.1:0"},
 //       [&](TcpServer::Socket socket, const asio::ip::tcp::endpoint& peer) {
-//         auto s = std::make_shared<MySession>(&server, std::move(socket),
+//         auto s = Connection::Make<MySession>(&server, std::move(socket),
 //                                              peer);
 //         asio::post(s->executor(), [s] { s->Start(); });
 //       },
@@ -51,6 +51,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -72,8 +73,9 @@ class TcpServer;
 
 // Connection
 //
-// One accepted connection, of whatever transport. It registers with its
-// server when constructed and unregisters when destroyed (a derived class
+// One accepted connection, of whatever transport. Made with Connection::Make
+// (not std::make_shared). It registers with its server when constructed and
+// unregisters when destroyed (a derived class
 // closes its socket in its own destructor, before it counts as gone), so
 // the server can stop every open connection and wait for them to end, and
 // count the connections of each client address. A session that hands its
@@ -90,6 +92,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+
+  // Make
+  //
+  // std::make_shared<T>(args...), then hands the server the finished
+  // connection's shared_ptr: until then the server counts it but never
+  // touches it (its shared_from_this is still being set).
+  template <typename T, typename... Args>
+  static std::shared_ptr<T> Make(Args&&... args) {
+    auto connection = std::make_shared<T>(std::forward<Args>(args)...);
+    connection->Adopt();
+    return connection;
+  }
 
   // The connection's thread. Any thread may call this.
   const Executor& executor() const { return executor_; }
@@ -130,6 +144,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  private:
+  // Gives the server this connection's shared_ptr (see Make).
+  void Adopt();
+
   TcpServer* const server_;
   const Executor executor_;
   const asio::ip::tcp::endpoint peer_;
@@ -240,6 +257,7 @@ class TcpServer {
   void Refuse(Socket& socket, Refusal why, const asio::ip::tcp::endpoint& peer,
               size_t open);
   void Register(Connection* connection);
+  void Adopt(const std::shared_ptr<Connection>& connection);
   void Unregister(Connection* connection);
   // Posts `action` to every open connection, on its thread.
   void ForEachConnection(void (*action)(Connection&));
@@ -256,7 +274,10 @@ class TcpServer {
   // destructor; the set is read by Shutdown. Declared before the
   // io_contexts, so it outlives the connections their handlers hold.
   mutable absl::Mutex mu_;
-  absl::flat_hash_set<Connection*> connections_ ABSL_GUARDED_BY(mu_);
+  // Each registered connection, with its shared_ptr's weak_ptr once made
+  // (Connection::Make; empty before).
+  absl::flat_hash_map<Connection*, std::weak_ptr<Connection>> connections_
+      ABSL_GUARDED_BY(mu_);
   // Open connections per client IP address (Connection::peer_ip).
   absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;

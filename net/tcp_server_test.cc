@@ -77,7 +77,7 @@ class TestServer {
         options,
         [this](TcpServer::Socket socket, const tcp::endpoint& peer) {
           if (inspect_) inspect_(socket);
-          auto c = std::make_shared<TestConnection>(
+          auto c = Connection::Make<TestConnection>(
               server_.get(), std::move(socket), peer, on_read_);
           {
             absl::MutexLock lock(&mu_);

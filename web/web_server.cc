@@ -513,7 +513,7 @@ void HttpSession::OnRead(const ErrorCode& error) {
         true);
   }
   stream_.expires_never();  // The WebSocket keeps its own timeouts.
-  auto ws = std::make_shared<WsSession>(server_, std::move(stream_), peer());
+  auto ws = Connection::Make<WsSession>(server_, std::move(stream_), peer());
   ws->Start(std::move(request));
 }
 
@@ -611,7 +611,7 @@ WebServer::WebServer(Hub* hub, WebServerOptions options)
               .threads = options_.threads},
           [this](TcpServer::Socket socket, const tcp::endpoint& peer) {
             auto session =
-                std::make_shared<HttpSession>(this, std::move(socket), peer);
+                Connection::Make<HttpSession>(this, std::move(socket), peer);
             asio::post(session->executor(), [session] { session->Start(); });
           },
           [this](TcpServer::Socket& socket, TcpServer::Refusal why) {
