@@ -593,6 +593,9 @@ absl::Status ExpandUsers(absl::string_view text,
 
 namespace {
 
+// The most users one list names (a range is at most 100,000 of them).
+constexpr size_t kMaxUsersPerList = 100000;
+
 absl::Status ExpandUsersInto(absl::string_view text,
                              std::vector<std::string>* out) {
   std::vector<std::string>& users = *out;
@@ -622,6 +625,11 @@ absl::Status ExpandUsersInto(absl::string_view text,
           absl::StrCat("\"", part,
                        "\" is not a user range such as u1..u20 (same "
                        "prefix, increasing numbers)"));
+    }
+    // The whole list too: 370 ranges of 99,999 would be 37 million names.
+    if (users.size() + (to - from + 1) > kMaxUsersPerList) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a user list may name at most ", kMaxUsersPerList, " users"));
     }
     for (int n = from; n <= to; ++n) {
       users.push_back(absl::StrCat(prefix, n));

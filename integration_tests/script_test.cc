@@ -288,4 +288,14 @@ TEST(BurstTextTest, RoundTrips) {
 }
 
 }  // namespace
+TEST(ParseScriptTest, AUserListIsBounded) {
+  // One range may name 100,000 users; the whole list no more either (the
+  // fuzzer's 4 KB line of ranges took 2 GB before).
+  std::string line = "start\npause u1..u99999";
+  for (int i = 0; i < 3; ++i)
+    absl::StrAppend(&line, ",v", i, "a1..v", i, "a99999");
+  EXPECT_THAT(Error(line + "\n"),
+              HasSubstr("a user list may name at most 100000 users"));
+}
+
 }  // namespace chat
