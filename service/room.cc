@@ -821,9 +821,9 @@ absl::Status Member::Admit(absl::string_view what) {
   FloodGate::Verdict verdict;
   absl::Duration retry;
   bool log = false;
+  if (hub_->options().flood_rate <= 0) return absl::OkStatus();  // No lock.
   {
     absl::MutexLock lock(&mu_);
-    if (!flood_.enabled()) return absl::OkStatus();
     verdict = flood_.Take(absl::Now());
     retry = flood_.retry_after();
     if (verdict != FloodGate::Verdict::kPass && !flood_logged_) {
