@@ -70,6 +70,9 @@ std::string FormatEventLine(const v1::ChatResponse& event) {
                           " joined");
     case v1::ChatResponse::kMemberLeft: {
       const v1::MemberLeft& l = event.member_left();
+      if (l.rejoined()) {
+        return absl::StrCat("-- ", l.member().name(), " reconnected");
+      }
       return l.reason().empty()
                  ? absl::StrCat("-- ", l.member().name(), " left")
                  : absl::StrCat("-- ", l.member().name(), " left (", l.reason(),
@@ -81,6 +84,9 @@ std::string FormatEventLine(const v1::ChatResponse& event) {
                           event.member_renamed().new_name());
     case v1::ChatResponse::kNotice:
       return absl::StrCat("!! ", event.notice().text());
+    case v1::ChatResponse::kDuplicate:
+      return absl::StrCat("!! already posted as seq ", event.duplicate().seq(),
+                          ", not posted again");
     case v1::ChatResponse::kWelcome: {
       const v1::Welcome& w = event.welcome();
       std::string others;
