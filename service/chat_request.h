@@ -28,20 +28,25 @@ JoinRequest JoinRequestFrom(const JoinMessage& j, v1::Transport transport,
   join.history = j.history();
   join.resume_after_seq = j.resume_after_seq();
   join.resume_epoch = j.resume_epoch();
+  join.resume_secret = j.resume_secret();
   join.transport = transport;
   return join;
 }
 
 // ApplyRequest
 //
-// Acts on a request after the first (the join): say, rename, join (a move
-// to another room), leave. Errors that do not end the chat reach the member
-// as notices. Returns false when the member left.
+// Acts on a request after the first (the join): say (with its client id),
+// rename, join (a move to another room; a later join's resume fields mean
+// nothing), leave. Errors that do not end the chat reach the member as
+// notices. Returns false when the member left.
 template <typename ChatRequestMessage>
 bool ApplyRequest(Member& member, const ChatRequestMessage& request) {
   switch (request.kind_case()) {
     case ChatRequestMessage::kSay:
-      member.Say(request.say().text(), request.say().action()).IgnoreError();
+      member
+          .Say(request.say().text(), request.say().action(),
+               request.say().client_id())
+          .IgnoreError();
       return true;
     case ChatRequestMessage::kRename:
       member.Rename(request.rename().name()).IgnoreError();

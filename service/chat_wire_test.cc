@@ -264,17 +264,17 @@ TEST(ChatWireTest, EachKindOfDriftIsFound) {
   EXPECT_THAT(DriftAfter([](FileDescriptorProto*) {}), IsEmpty());
   EXPECT_THAT(
       DriftAfter([](FileDescriptorProto* f) {
-        FieldOf(f, "Say", "text")->set_number(3);
+        FieldOf(f, "Say", "text")->set_number(9);
       }),
       Contains(HasSubstr("Say.text: number 1 is missing in chat_wire")));
   EXPECT_THAT(DriftAfter([](FileDescriptorProto* f) {
                 auto* token = MessageOf(f, "Join")->mutable_field()->Add();
                 token->set_name("token");
-                token->set_number(6);
+                token->set_number(9);
                 token->set_type(FieldDescriptorProto::TYPE_BYTES);
                 token->set_label(FieldDescriptorProto::LABEL_OPTIONAL);
               }),
-              Contains("Join.token: number 6 is not in chat.v1"));
+              Contains("Join.token: number 9 is not in chat.v1"));
   EXPECT_THAT(DriftAfter([](FileDescriptorProto* f) {
                 FieldOf(f, "Join", "resume_epoch")->set_name("epoch");
               }),

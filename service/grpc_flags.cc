@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
 #include "net/net_flags.h"
+#include "service/grpc_keepalive.h"
 #include "service/grpc_listener.h"
 
 ABSL_FLAG(std::string, grpc_addr, "127.0.0.1:50051",
@@ -23,6 +24,13 @@ ABSL_FLAG(uint32_t, max_streams_per_connection, 100,
 ABSL_FLAG(absl::Duration, join_timeout, absl::Seconds(10),
           "A gRPC Chat stream that sends no join within this long is ended "
           "with DEADLINE_EXCEEDED (e.g. 10s, 500ms; inf: never).");
+ABSL_FLAG(absl::Duration, grpc_min_ping_interval,
+          absl::Milliseconds(chat::kMinClientPingIntervalMs),
+          "The shortest interval between a gRPC client's keepalive pings the "
+          "server accepts (chatctl pings every 60s); a client that pings "
+          "more often gets GOAWAY (too_many_pings) after two. Lower it so "
+          "that clients (tests) may notice a dead connection sooner, e.g. "
+          "1s; 0 accepts pings at any rate.");
 
 namespace chat {
 
@@ -34,6 +42,8 @@ std::unique_ptr<Listener> MakeGrpcListenerFromFlags(Hub* hub) {
   options.max_streams_per_connection =
       absl::GetFlag(FLAGS_max_streams_per_connection);
   options.join_timeout = absl::GetFlag(FLAGS_join_timeout);
+  options.min_client_ping_interval =
+      absl::GetFlag(FLAGS_grpc_min_ping_interval);
   return std::make_unique<GrpcListener>(hub, options);
 }
 

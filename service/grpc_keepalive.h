@@ -6,10 +6,12 @@
 // The server pings a connection after kServerKeepaliveTime without traffic
 // and closes it when the answer takes longer than kServerKeepaliveTimeout:
 // a dead peer (a pulled cable, a suspended laptop) is gone within 80 s. It
-// accepts client pings kMinClientPingInterval apart, with or without calls;
-// a client that pings more often gets GOAWAY (too_many_pings) after two
-// strikes. The client pings after kClientKeepaliveTime, which must not be
-// shorter than that interval; KeepaliveMismatch says when it is.
+// accepts client pings kMinClientPingInterval apart, with or without calls
+// (chat-service's --grpc_min_ping_interval changes that, for tests whose
+// clients ping every second); a client that pings more often gets GOAWAY
+// (too_many_pings) after two strikes. The client pings after
+// kClientKeepaliveTime, which must not be shorter than that interval;
+// KeepaliveMismatch says when it is.
 //
 // Example:
 //   grpc::ServerBuilder builder;
@@ -35,7 +37,8 @@ namespace chat {
 // connection when the ping is not answered within the timeout.
 inline constexpr int kServerKeepaliveTimeMs = 60 * 1000;
 inline constexpr int kServerKeepaliveTimeoutMs = 20 * 1000;
-// Server: client pings closer together than this are strikes.
+// Server: client pings closer together than this are strikes (the default
+// of --grpc_min_ping_interval).
 inline constexpr int kMinClientPingIntervalMs = 30 * 1000;
 // Client (chatctl): ping after this long without traffic, same timeout.
 inline constexpr int kClientKeepaliveTimeMs = 60 * 1000;
@@ -55,6 +58,11 @@ inline IntChannelArgs ServerKeepaliveArgs() {
       {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kServerKeepaliveTimeoutMs},
       {GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1},
       {GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0},
+      // Else gRPC sends a ping without data in between at most every 5
+      // minutes, whatever the keepalive time says: an idle dead peer would
+      // hold its name for that long.
+      {GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS,
+       kServerKeepaliveTimeMs},
       {GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
        kMinClientPingIntervalMs},
   };
@@ -63,14 +71,20 @@ inline IntChannelArgs ServerKeepaliveArgs() {
 // ClientKeepaliveArgs
 //
 // A client's keepalive arguments (grpc::ChannelArguments::SetInt), which
-// the server above accepts: pings kClientKeepaliveTimeMs apart, also while
-// idle and while a Chat stream is quiet.
-inline IntChannelArgs ClientKeepaliveArgs() {
+// the server above accepts: pings `ping_ms` apart (kClientKeepaliveTimeMs
+// by default), also while idle and while a Chat stream is quiet, each
+// answered within min(ping_ms, kClientKeepaliveTimeoutMs).
+inline IntChannelArgs ClientKeepaliveArgs(
+    int ping_ms = kClientKeepaliveTimeMs) {
   return {
-      {GRPC_ARG_KEEPALIVE_TIME_MS, kClientKeepaliveTimeMs},
-      {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kClientKeepaliveTimeoutMs},
+      {GRPC_ARG_KEEPALIVE_TIME_MS, ping_ms},
+      {GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ping_ms < kClientKeepaliveTimeoutMs
+                                          ? ping_ms
+                                          : kClientKeepaliveTimeoutMs},
       {GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1},
       {GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0},
+      // As for the server: without it, 5 minutes between pings when idle.
+      {GRPC_ARG_HTTP2_MIN_SENT_PING_INTERVAL_WITHOUT_DATA_MS, ping_ms},
   };
 }
 

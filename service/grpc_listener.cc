@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +29,13 @@ ChatServiceOptions ServiceOptions(const GrpcListenerOptions& options,
 
 IntChannelArgs GrpcServerArgs(const GrpcListenerOptions& options) {
   IntChannelArgs args = ServerKeepaliveArgs();
+  const int64_t min_ping_ms = std::clamp<int64_t>(
+      absl::ToInt64Milliseconds(options.min_client_ping_interval), 0, INT_MAX);
+  for (auto& [name, value] : args) {
+    if (name == GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS) {
+      value = static_cast<int>(min_ping_ms);
+    }
+  }
   args.emplace_back(
       GRPC_ARG_MAX_CONCURRENT_STREAMS,
       static_cast<int>(std::min<uint32_t>(

@@ -47,13 +47,17 @@ struct GrpcListenerOptions {
   uint32_t max_streams_per_connection = 100;
   // A Chat stream that sends no join within this long is ended.
   absl::Duration join_timeout = absl::Seconds(10);
+  // Client pings closer together than this are strikes (two, and the
+  // connection gets GOAWAY too_many_pings); zero allows any rate.
+  absl::Duration min_client_ping_interval =
+      absl::Milliseconds(kMinClientPingIntervalMs);
 };
 
 // GrpcServerArgs
 //
 // The channel arguments chat-service's gRPC server is built with, beside
-// the receive limit: keepalive (ServerKeepaliveArgs) and
-// GRPC_ARG_MAX_CONCURRENT_STREAMS.
+// the receive limit: keepalive (ServerKeepaliveArgs, with
+// options.min_client_ping_interval) and GRPC_ARG_MAX_CONCURRENT_STREAMS.
 IntChannelArgs GrpcServerArgs(const GrpcListenerOptions& options);
 
 class GrpcListener final : public Listener {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -422,6 +423,31 @@ TEST(GrpcServerArgsTest, SetsStreamsPerConnectionAndKeepalive) {
   EXPECT_EQ(value(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS),
             30000);
   EXPECT_EQ(value(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS), 1);
+}
+
+TEST(GrpcServerArgsTest, MinClientPingIntervalComesFromTheOptions) {
+  auto min_ping_ms = [](absl::Duration interval) {
+    GrpcListenerOptions options;
+    options.min_client_ping_interval = interval;
+    for (const auto& [key, v] : GrpcServerArgs(options)) {
+      if (key == GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS) {
+        return v;
+      }
+    }
+    return -1;
+  };
+  EXPECT_EQ(min_ping_ms(absl::Seconds(1)), 1000);
+  EXPECT_EQ(min_ping_ms(absl::ZeroDuration()), 0);
+  EXPECT_EQ(min_ping_ms(-absl::Seconds(1)), 0);
+  EXPECT_EQ(min_ping_ms(absl::InfiniteDuration()), INT_MAX);
+  // A test client pinging every second is then welcome.
+  GrpcListenerOptions options;
+  options.min_client_ping_interval = absl::Seconds(1);
+  const IntChannelArgs eager = {{GRPC_ARG_KEEPALIVE_TIME_MS, 1000},
+                                {GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1}};
+  EXPECT_EQ(KeepaliveMismatch(GrpcServerArgs(options), eager), "");
+  EXPECT_NE(KeepaliveMismatch(GrpcServerArgs(GrpcListenerOptions()), eager),
+            "");
 }
 
 TEST(RequestLimitsTest, MaxRequestBytes) {

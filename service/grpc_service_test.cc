@@ -250,5 +250,129 @@ TEST_F(GrpcServiceTest, ShutdownSendsANoticeAndEndsUnavailable) {
             grpc::StatusCode::UNAVAILABLE);
 }
 
+// A Say with a client id.
+v1::ChatRequest SayWithId(const std::string& text, const std::string& id) {
+  v1::ChatRequest req;
+  req.mutable_say()->set_text(text);
+  req.mutable_say()->set_client_id(id);
+  return req;
+}
+
+// Fault injection: a client that cannot tell whether its message was
+// posted sends it again, on the same stream and after its connection was
+// cut; the room sees it once.
+TEST_F(GrpcServiceTest, ASayRepeatedOnTheStreamAndAfterAReconnectIsPostedOnce) {
+  GrpcTestClient bob = Join("bob");
+  GrpcTestClient alice = Open("alice");
+  const v1::ChatResponse welcome = alice.Read();
+  ASSERT_TRUE(welcome.has_welcome());
+  ASSERT_FALSE(welcome.welcome().resume_secret().empty());
+  ASSERT_TRUE(alice.Read().has_member_joined());
+  ASSERT_TRUE(bob.Read().has_member_joined());
+
+  const v1::ChatRequest say = SayWithId("hello", "c-1");
+  ASSERT_TRUE(alice.Write(say));
+  ASSERT_TRUE(alice.Write(say));
+  const v1::ChatResponse posted = alice.Read();
+  ASSERT_TRUE(posted.has_message()) << posted.DebugString();
+  EXPECT_EQ(posted.message().client_id(), "c-1");
+  const v1::ChatResponse dup = alice.Read();
+  ASSERT_TRUE(dup.has_duplicate()) << dup.DebugString();
+  EXPECT_EQ(dup.duplicate().client_id(), "c-1");
+  EXPECT_EQ(dup.duplicate().seq(), posted.seq());
+  EXPECT_EQ(dup.seq(), 0u);
+
+  // The connection is cut without a leave; the client comes back on a new
+  // one with its secret, so its join succeeds whether or not the server
+  // has noticed the cut yet, and sends the message again.
+  alice.context()->TryCancel();
+  alice.stream()->Finish().IgnoreError();
+  GrpcTestClient again = GrpcTestClient::Open(server_->channel());
+  v1::ChatRequest join;
+  join.mutable_join()->set_name("alice");
+  join.mutable_join()->set_resume_secret(welcome.welcome().resume_secret());
+  join.mutable_join()->set_resume_after_seq(posted.seq());
+  join.mutable_join()->set_resume_epoch(welcome.welcome().epoch());
+  ASSERT_TRUE(again.Write(join));
+  const v1::ChatResponse rewelcome = again.Read();
+  ASSERT_TRUE(rewelcome.has_welcome());
+  ASSERT_TRUE(again.Write(say));
+  const v1::ChatResponse redup = again.ReadUntil(
+      [](const v1::ChatResponse& r) { return r.has_duplicate(); });
+  EXPECT_EQ(redup.duplicate().seq(), posted.seq());
+  again.Say("sentinel");
+
+  // Bob saw "hello" once, whatever the room saw of the reconnect.
+  int hellos = 0;
+  for (;;) {
+    const v1::ChatResponse r = bob.ReadUntil(
+        [](const v1::ChatResponse& r) { return r.has_message(); });
+    if (r.message().text() == "sentinel") break;
+    EXPECT_EQ(r.message().text(), "hello");
+    EXPECT_EQ(r.seq(), posted.seq());
+    ++hellos;
+    if (hellos > 1) break;
+  }
+  EXPECT_EQ(hellos, 1);
+}
+
+TEST_F(GrpcServiceTest, TakingTheNameBackEndsTheOldStreamWithAborted) {
+  GrpcTestClient alice = Open("alice");
+  const v1::ChatResponse welcome = alice.Read();
+  ASSERT_TRUE(welcome.has_welcome());
+  EXPECT_EQ(welcome.welcome().limits().max_outbox_events(), 1024u);
+  ASSERT_TRUE(alice.Read().has_member_joined());
+  GrpcTestClient bob = Join("bob");
+  ASSERT_TRUE(alice.Read().has_member_joined());
+
+  // Alice's old connection still holds the name: the secret takes it back.
+  GrpcTestClient again = GrpcTestClient::Open(server_->channel());
+  v1::ChatRequest join;
+  join.mutable_join()->set_name("alice");
+  join.mutable_join()->set_resume_secret(welcome.welcome().resume_secret());
+  ASSERT_TRUE(again.Write(join));
+  ASSERT_TRUE(again.Read().has_welcome());
+  const v1::ChatResponse rejoined = again.Read();
+  ASSERT_TRUE(rejoined.member_left().rejoined()) << rejoined.DebugString();
+
+  const v1::ChatResponse seen = bob.Read();
+  ASSERT_TRUE(seen.has_member_left()) << seen.DebugString();
+  EXPECT_EQ(seen.member_left().member().name(), "alice");
+  EXPECT_EQ(seen.member_left().reason(), "reconnected elsewhere");
+  EXPECT_TRUE(seen.member_left().rejoined());
+  EXPECT_EQ(seen.seq(), rejoined.seq());
+
+  EXPECT_THAT(alice.Read().notice().text(),
+              HasSubstr("you connected again from elsewhere"));
+  v1::ChatResponse r;
+  EXPECT_FALSE(alice.stream()->Read(&r));
+  grpc::Status s = alice.stream()->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("resume secret"));
+
+  // The old stream's end says nothing to the room.
+  again.Say("still me");
+  EXPECT_EQ(bob.Read().message().text(), "still me");
+  std::string room;
+  absl::StatusOr<std::vector<v1::Member>> members =
+      hub()->ListMembers("", &room);
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 2u);
+  EXPECT_EQ((*members)[0].name(), "alice");
+}
+
+TEST_F(GrpcServiceTest, AWrongSecretIsAlreadyExists) {
+  GrpcTestClient alice = Join("alice");
+  GrpcTestClient other = GrpcTestClient::Open(channel_);
+  v1::ChatRequest join;
+  join.mutable_join()->set_name("alice");
+  join.mutable_join()->set_resume_secret(std::string(32, 'a'));
+  ASSERT_TRUE(other.Write(join));
+  v1::ChatResponse r;
+  EXPECT_FALSE(other.stream()->Read(&r));
+  EXPECT_EQ(other.stream()->Finish().error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+}
+
 }  // namespace
 }  // namespace chat

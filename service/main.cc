@@ -25,6 +25,7 @@
 #include "service/listener.h"
 #include "service/log.h"
 #include "service/room.h"
+#include "service/std_fds.h"
 #include "store/sqlite_log.h"
 #include "web/web_flags.h"
 
@@ -70,6 +71,14 @@ ABSL_FLAG(double, flood_rate, 5,
 ABSL_FLAG(uint32_t, flood_burst, 10,
           "Flood control: messages a member may send at once before "
           "--flood_rate applies.");
+ABSL_FLAG(absl::Duration, client_id_window, absl::Minutes(10),
+          "How long a room remembers the client id of a message (Say."
+          "client_id), so that the same message sent again (a client that "
+          "reconnected and cannot tell whether it was posted) is answered "
+          "with the seq it was posted under instead of being posted twice "
+          "(e.g. 10m, 1h; 0: ids are not remembered). At most 16384 ids a "
+          "room and 1048576 in all are kept, oldest forgotten first; with "
+          "--data_dir they survive a restart.");
 
 namespace chat {
 namespace {
@@ -141,6 +150,12 @@ int Run() {
     std::fprintf(stderr, "chat-service: --flood_rate must be 0 or more\n");
     return 1;
   }
+  options.client_id_window = absl::GetFlag(FLAGS_client_id_window);
+  if (options.client_id_window < absl::ZeroDuration()) {
+    std::fprintf(stderr,
+                 "chat-service: --client_id_window must be 0 or more\n");
+    return 1;
+  }
   options.history_memory = absl::GetFlag(FLAGS_history_memory).bytes;
   absl::StatusOr<std::unique_ptr<LogBackend>> logs = OpenLogs(options);
   if (!logs.ok()) {
@@ -193,6 +208,9 @@ int Run() {
 }  // namespace chat
 
 int main(int argc, char** argv) {
+  // Already done before any library initialized (service/std_fds.h); said
+  // here as what everything below relies on.
+  chat::ReopenClosedStdFds();
   absl::SetProgramUsageMessage(
       "chat-service [--grpc_addr=HOST:PORT] [--legacy_addr=HOST:PORT] "
       "[--http_addr=HOST:PORT] [limits...]\nA chat server: the "

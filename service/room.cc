@@ -11,6 +11,8 @@
 #include "service/format.h"
 #include "service/log.h"
 #include "service/memory_log.h"
+#include "service/recent_ids.h"
+#include "service/resume_secret.h"
 #include "service/text.h"
 
 namespace chat {
@@ -18,12 +20,38 @@ namespace {
 
 using MemberList = std::vector<std::shared_ptr<Member>>;
 
-EventPtr MakeNotice(absl::string_view text) {
+// A notice; `client_id` names the Say it refuses, if that had one (repaired
+// if it is not UTF-8: a chat.v1 string field must be).
+EventPtr MakeNotice(absl::string_view text, absl::string_view client_id = "") {
   v1::ChatResponse r;
   SetTimeNow(&r);
   r.mutable_notice()->set_text(std::string(text));
+  if (!client_id.empty())
+    r.mutable_notice()->set_client_id(RepairUtf8(client_id));
   return std::make_shared<const Event>(std::move(r), 0);
 }
+
+// The answer to a Say that repeated `client_id`, posted as `seq`.
+EventPtr MakeDuplicate(absl::string_view client_id, uint64_t seq) {
+  v1::ChatResponse r;
+  SetTimeNow(&r);
+  r.mutable_duplicate()->set_client_id(std::string(client_id));
+  r.mutable_duplicate()->set_seq(seq);
+  return std::make_shared<const Event>(std::move(r), 0);
+}
+
+// When the log stamped `event`.
+absl::Time EventTime(const Event& event) {
+  const google::protobuf::Timestamp& t = event.response().time();
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+// What a member taken over is told, and the status its connection ends with.
+constexpr absl::string_view kReplacedNotice =
+    "you connected again from elsewhere; this connection is closed";
+constexpr absl::string_view kReplacedStatus =
+    "you connected again from elsewhere: a new connection took this name "
+    "back with this session's resume secret, and this one is closed";
 
 using MemberListPtr = std::shared_ptr<const MemberList>;
 
@@ -235,8 +263,18 @@ class LogReplay final : public Replay {
 // Room: one room's members and its log. Internal to the core.
 class Room final : public CommitListener {
  public:
-  Room(std::string name, const HubOptions& options, RoomOpeners* openers)
-      : name_(std::move(name)), options_(options), openers_(openers) {}
+  // `client_ids` counts the client ids every room of the hub holds.
+  Room(std::string name, const HubOptions& options, RoomOpeners* openers,
+       std::atomic<size_t>* client_ids)
+      : name_(std::move(name)),
+        options_(options),
+        openers_(openers),
+        remember_ids_(options.client_id_window > absl::ZeroDuration() &&
+                      options.client_ids_per_room > 0),
+        ids_(RecentIds::Limits{options.client_id_window,
+                               options.client_ids_per_room,
+                               options.client_ids_total},
+             client_ids) {}
 
   // Before the room is shared: the room's log.
   void SetLog(std::unique_ptr<RoomLog> log) {
@@ -248,26 +286,43 @@ class Room final : public CommitListener {
   const std::string& name() const { return name_; }
 
   // Adds `m` under `name`, queues its welcome and replay, and broadcasts its
-  // member_joined. ALREADY_EXISTS when the name is taken, ABORTED when the
-  // room was retired (the caller looks it up again), the log's error when
-  // it refuses the join.
+  // member_joined. When the name is held by a member whose resume secret is
+  // `resume_secret`, `m` takes that member's place instead: one member_left
+  // with `rejoined`, and the old member is closed with ABORTED. ALREADY_EXISTS
+  // when the name is taken (by another secret), ABORTED when the room was
+  // retired (the caller looks it up again), the log's error when it refuses
+  // the join. Call LoadRecentIds first.
   absl::Status Add(const std::shared_ptr<Member>& m, const std::string& name,
                    uint32_t history, uint64_t resume_after_seq,
                    const std::string& resume_epoch,
+                   const std::string& resume_secret,
                    std::shared_ptr<Room> self) {
     AfterUnlock after;
     {
       absl::MutexLock fanout(&fanout_mu_);
-      EventPtr joined;
+      EventPtr event;
       MemberListPtr members;
       {
         absl::MutexLock lock(&mu_);
         if (retired_) return absl::AbortedError("room retired");
-        if (by_name_.contains(NameKey(name))) {
-          return absl::AlreadyExistsError(
-              absl::StrCat("name \"", name, "\" is taken in room ", name_));
+        const std::string key = NameKey(name);
+        // The member whose place `m` takes, and its secret.
+        std::shared_ptr<Member> replaced;
+        std::string secret;
+        if (auto it = by_name_.find(key); it != by_name_.end()) {
+          {
+            absl::MutexLock holder_lock(&it->second->mu_);
+            secret = it->second->resume_secret_;
+          }
+          if (!ResumeSecretsMatch(resume_secret, secret)) {
+            return absl::AlreadyExistsError(
+                absl::StrCat("name \"", name, "\" is taken in room ", name_));
+          }
+          replaced = it->second->shared_from_this();
         }
-        if (members_->size() >= options_.max_members_per_room) {
+        // Taking a place back does not make the room any fuller.
+        if (replaced == nullptr &&
+            members_->size() >= options_.max_members_per_room) {
           return absl::ResourceExhaustedError(
               absl::StrCat("room ", name_, " is full: it has ",
                            members_->size(), " members, the most it takes"));
@@ -292,24 +347,44 @@ class Room final : public CommitListener {
             return absl::FailedPreconditionError("the member has left");
           }
           v1::ChatResponse r;
-          v1::Member* who = r.mutable_member_joined()->mutable_member();
-          who->set_name(name);
-          who->set_transport(m->transport());
+          if (replaced != nullptr) {
+            v1::MemberLeft* l = r.mutable_member_left();
+            l->mutable_member()->set_name(name);
+            l->mutable_member()->set_transport(m->transport());
+            l->set_reason("reconnected elsewhere");
+            l->set_rejoined(true);
+          } else {
+            v1::Member* who = r.mutable_member_joined()->mutable_member();
+            who->set_name(name);
+            who->set_transport(m->transport());
+          }
           absl::StatusOr<EventPtr> e =
               log_->Append(std::move(r), m->id(), /*must=*/false);
           if (!e.ok()) {
             if (opening) openers_->Close(m->peer_ip_);
             return e.status();
           }
-          joined = *std::move(e);
+          event = *std::move(e);
           m->name_ = name;
           m->room_ = std::move(self);
           m->joined_room_.store(this, std::memory_order_relaxed);
+          if (replaced != nullptr) m->resume_secret_ = secret;
         }
-        by_name_[NameKey(name)] = m.get();
-        if (opening) opener_ip_ = m->peer_ip_;
+        by_name_[key] = m.get();
         auto next = std::make_shared<MemberList>(*members_);
-        next->push_back(m);
+        if (replaced != nullptr) {
+          {
+            // Ended and out of the room: its own Leave or Disconnect later
+            // finds no room and emits nothing.
+            absl::MutexLock old_lock(&replaced->mu_);
+            replaced->ended_ = true;
+            replaced->room_.reset();
+          }
+          std::replace(next->begin(), next->end(), replaced, m);
+        } else {
+          if (opening) opener_ip_ = m->peer_ip_;
+          next->push_back(m);
+        }
         members_ = next;
         members = std::move(next);
         // A member moving in from another room may have drained its outbox
@@ -318,14 +393,65 @@ class Room final : public CommitListener {
                                std::move(replay))) {
           after.wake.push_back(m.get());
         }
-        KeepLocked(joined, members);
+        KeepLocked(event, members);
+        if (replaced != nullptr) {
+          // Whatever the old connection had queued, then this notice, then
+          // its end (the close below keeps it alive for the wake).
+          if (replaced->outbox().Push(MakeNotice(kReplacedNotice),
+                                      /*forced=*/true) ==
+              Outbox::PushResult::kQueuedWake) {
+            after.wake.push_back(replaced.get());
+          }
+          after.close.emplace_back(
+              replaced, absl::AbortedError(std::string(kReplacedStatus)));
+          after.log.push_back(absl::StrCat(name, " reconnected to #", name_,
+                                           " (", TransportName(m->transport()),
+                                           "), replacing its old connection"));
+        } else {
+          after.log.push_back(absl::StrCat(name, " joined #", name_, " (",
+                                           TransportName(m->transport()), ")"));
+        }
       }
-      if (synchronous_) DeliverLocked(joined, std::move(members), &after);
-      after.log.push_back(absl::StrCat(name, " joined #", name_, " (",
-                                       TransportName(m->transport()), ")"));
+      if (synchronous_) DeliverLocked(event, std::move(members), &after);
     }
     after.Run();
     return absl::OkStatus();
+  }
+
+  // Before a member enters (Hub::Enter), once per room: remembers the client
+  // ids of the log's recent messages (at most client_ids_per_room, within
+  // the window), so that ids survive a restart with a store. The log is read
+  // with no lock held; no member can post before this returns, since none
+  // is added before. Two first joiners may both read; one records.
+  void LoadRecentIds() {
+    std::shared_ptr<RoomLog> log;
+    {
+      absl::MutexLock lock(&mu_);
+      if (ids_loaded_) return;
+      log = log_;
+    }
+    std::vector<RecentPost> found;
+    absl::Status read =
+        remember_ids_ ? ReadRecentIds(*log, &found) : absl::OkStatus();
+    {
+      absl::MutexLock lock(&mu_);
+      if (ids_loaded_) return;
+      ids_loaded_ = true;
+      const absl::Time now = absl::Now();
+      for (const RecentPost& p : found) {
+        if (!ids_.Find(p.key, now)) ids_.Insert(p.key, p.seq, p.time);
+      }
+    }
+    if (!read.ok()) {
+      Log("#", name_, ": cannot read the client ids of its recent messages (",
+          read.message(), "): a message sent again may be posted twice");
+    }
+  }
+
+  // Forgets the client ids posted a window or more before `now`.
+  void ExpireIds(absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    ids_.Expire(now);
   }
 
   // Takes `m` out of the room; the others see member_left with `reason`.
@@ -345,7 +471,13 @@ class Room final : public CommitListener {
     return removed;
   }
 
-  absl::Status Post(Member* m, std::string text, bool action) {
+  // Posts `m`'s message, with `client_id` ("" for none). When the room
+  // remembers `client_id` for m's name, posts nothing and sets
+  // *duplicate_of to the seq it was posted under. Sets *ids_full when the
+  // id could not be remembered because the hub holds client_ids_total.
+  absl::Status Post(Member* m, std::string text, bool action,
+                    absl::string_view client_id, uint64_t* duplicate_of,
+                    bool* ids_full) {
     AfterUnlock after;
     {
       absl::MutexLock fanout(&fanout_mu_);
@@ -359,11 +491,26 @@ class Room final : public CommitListener {
         v1::ChatResponse r;
         v1::Message* msg = r.mutable_message();
         msg->set_sender(m->name());
+        // Checked and recorded in one step with the append, under the lock:
+        // the same id twice, even at once, is posted once.
+        std::string key;
+        if (!client_id.empty() && remember_ids_) {
+          key = RecentIds::Key(NameKey(msg->sender()), client_id);
+          if (std::optional<uint64_t> seq = ids_.Find(key, absl::Now())) {
+            *duplicate_of = *seq;
+            return absl::OkStatus();
+          }
+        }
         msg->set_text(std::move(text));
         msg->set_action(action);
+        msg->set_client_id(std::string(client_id));
         absl::StatusOr<EventPtr> e = log_->Append(std::move(r), m->id(), false);
         if (!e.ok()) return e.status();
         event = *std::move(e);
+        if (!key.empty() &&
+            !ids_.Insert(key, event->seq(), EventTime(*event))) {
+          *ids_full = true;
+        }
         members = members_;
         KeepLocked(event, members);
       }
@@ -567,6 +714,47 @@ class Room final : public CommitListener {
     return log_;
   }
 
+  // A message's client id as LoadRecentIds finds it in the log.
+  struct RecentPost {
+    std::string key;  // RecentIds::Key
+    uint64_t seq;
+    absl::Time time;
+  };
+
+  // Appends to *found the client ids of the last client_ids_per_room
+  // messages `log` has committed that are within the window, oldest first.
+  // May read the store: call it with no lock held.
+  absl::Status ReadRecentIds(RoomLog& log, std::vector<RecentPost>* found) {
+    const uint64_t until = log.committed_seq();
+    if (until == 0) return absl::OkStatus();
+    const absl::Time cutoff = absl::Now() - options_.client_id_window;
+    const uint32_t count = static_cast<uint32_t>(std::min<size_t>(
+        options_.client_ids_per_room, std::numeric_limits<uint32_t>::max()));
+    absl::StatusOr<uint64_t> start = log.MessagesStart(count, until + 1);
+    if (!start.ok()) return start.status();
+    LogRead read;
+    read.after = *start;
+    read.until = until;
+    read.messages_only = true;
+    std::vector<EventPtr> batch;
+    while (read.after < until) {
+      batch.clear();
+      absl::StatusOr<uint64_t> through = log.Read(read, &batch);
+      if (!through.ok()) return through.status();
+      for (const EventPtr& e : batch) {
+        const v1::Message& msg = e->response().message();
+        const absl::Time time = EventTime(*e);
+        if (msg.client_id().empty() || time <= cutoff) continue;
+        found->push_back(
+            RecentPost{RecentIds::Key(NameKey(msg.sender()), msg.client_id()),
+                       e->seq(), time});
+      }
+      if (*through <= read.after) break;
+      read.after = *through;
+    }
+    return absl::OkStatus();
+  }
+
   // The room is empty again: it no longer counts against its opener.
   void ClosedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     openers_->Close(opener_ip_);
@@ -644,6 +832,12 @@ class Room final : public CommitListener {
     limits->set_flood_burst(options_.flood_rate > 0 ? options_.flood_burst : 0);
     limits->set_max_message_bytes(
         static_cast<uint32_t>(options_.max_message_bytes));
+    limits->set_max_outbox_events(static_cast<uint32_t>(std::min<size_t>(
+        options_.outbox_events, std::numeric_limits<uint32_t>::max())));
+    {
+      absl::MutexLock member_lock(&m->mu_);
+      w->set_resume_secret(m->resume_secret_);
+    }
     Outbox& out = m->outbox();
     const bool wake = out.Push(std::make_shared<const Event>(std::move(r), 0),
                                true) == Outbox::PushResult::kQueuedWake;
@@ -767,6 +961,11 @@ class Room final : public CommitListener {
       std::make_shared<MemberList>();
   absl::flat_hash_map<std::string, Member*> by_name_ ABSL_GUARDED_BY(mu_);
   bool retired_ ABSL_GUARDED_BY(mu_) = false;
+  // The client ids of recent messages (HubOptions::client_id_window), once
+  // LoadRecentIds has read the log's; remember_ids_ is constant.
+  const bool remember_ids_;
+  RecentIds ids_ ABSL_GUARDED_BY(mu_);
+  bool ids_loaded_ ABSL_GUARDED_BY(mu_) = false;
   // The address of whoever entered the room empty, while it has members.
   std::string opener_ip_ ABSL_GUARDED_BY(mu_);
 };
@@ -781,7 +980,8 @@ Member::Member(Hub* hub, uint64_t id, v1::Transport transport,
       peer_ip_(std::move(peer_ip)),
       sink_(std::move(sink)),
       outbox_(hub->options().outbox_events, hub->options().outbox_bytes),
-      flood_(hub->options().flood_rate, hub->options().flood_burst) {}
+      flood_(hub->options().flood_rate, hub->options().flood_burst),
+      resume_secret_(NewResumeSecret()) {}
 
 std::string Member::name() const {
   absl::MutexLock lock(&mu_);
@@ -798,8 +998,12 @@ std::string Member::room_name() const {
   return r ? r->name() : std::string();
 }
 
-void Member::Notify(absl::string_view text) {
-  switch (outbox_.Push(MakeNotice(text))) {
+void Member::Notify(absl::string_view text, absl::string_view client_id) {
+  Send(MakeNotice(text, client_id));
+}
+
+void Member::Send(EventPtr event) {
+  switch (outbox_.Push(std::move(event))) {
     case Outbox::PushResult::kQueuedWake:
       WakeTransport();
       break;
@@ -817,7 +1021,8 @@ void Member::RemoveAsTooSlow() {
   WakeTransport();
 }
 
-absl::Status Member::Admit(absl::string_view what) {
+absl::Status Member::Admit(absl::string_view what,
+                           absl::string_view client_id) {
   FloodGate::Verdict verdict;
   absl::Duration retry;
   bool log = false;
@@ -848,27 +1053,43 @@ absl::Status Member::Admit(absl::string_view what) {
       FormatRate(o.flood_rate), " a second after a burst of ", o.flood_burst,
       "); try again in ",
       absl::FormatDuration(absl::Ceil(retry, absl::Milliseconds(100)))));
-  Notify(status.message());
+  Notify(status.message(), client_id);
   return status;
 }
 
-absl::Status Member::Say(absl::string_view text, bool action) {
-  if (absl::Status s = Admit("message"); !s.ok()) return s;
+absl::Status Member::Say(absl::string_view text, bool action,
+                         absl::string_view client_id) {
+  if (absl::Status s = Admit("message", client_id); !s.ok()) return s;
   std::string clean = SanitizeText(text);
   absl::Status status;
+  uint64_t duplicate_of = 0;
+  bool ids_full = false;
   const size_t limit = hub_->options().max_message_bytes;
-  if (IsBlank(clean)) {
+  if (client_id.size() > kMaxClientIdBytes) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("message not sent: its client_id is ", client_id.size(),
+                     " bytes long; the limit is ", kMaxClientIdBytes));
+  } else if (!IsValidUtf8(client_id)) {
+    status = absl::InvalidArgumentError(
+        "message not sent: its client_id is not valid UTF-8");
+  } else if (IsBlank(clean)) {
     status = absl::InvalidArgumentError("empty message not sent");
   } else if (clean.size() > limit) {
     status = absl::InvalidArgumentError(
         absl::StrCat("message not sent: it is ", clean.size(),
                      " bytes long; the limit is ", limit));
   } else if (std::shared_ptr<Room> r = room()) {
-    status = r->Post(this, std::move(clean), action);
+    status = r->Post(this, std::move(clean), action, client_id, &duplicate_of,
+                     &ids_full);
   } else {
     status = absl::FailedPreconditionError("you are not in a room");
   }
-  if (!status.ok()) Notify(status.message());
+  if (!status.ok()) {
+    Notify(status.message(), client_id);
+    return status;
+  }
+  if (duplicate_of != 0) Send(MakeDuplicate(client_id, duplicate_of));
+  if (ids_full) hub_->ExpireClientIds();
   return status;
 }
 
@@ -907,11 +1128,12 @@ absl::Status Member::Move(absl::string_view room, uint32_t history) {
       status = absl::AlreadyExistsError(
           absl::StrCat("name \"", name, "\" is taken in room ", *target));
     } else if (old->Remove(this, absl::StrCat("moved to #", *target))) {
-      status = hub_->Enter(shared_from_this(), name, *target, history, 0, "");
+      status =
+          hub_->Enter(shared_from_this(), name, *target, history, 0, "", "");
       if (!status.ok()) {
         // Lost a race for the name: go back where we were.
         absl::Status back =
-            hub_->Enter(shared_from_this(), name, old->name(), 0, 0, "");
+            hub_->Enter(shared_from_this(), name, old->name(), 0, 0, "", "");
         if (!back.ok()) {
           End("", back, /*discard=*/false);
           return status;
@@ -974,7 +1196,8 @@ absl::StatusOr<std::shared_ptr<Member>> Hub::Join(
       std::make_shared<Member>(this, next_member_id_++, request.transport,
                                request.peer_ip, std::move(sink));
   absl::Status s = Enter(member, request.name, *room, request.history,
-                         request.resume_after_seq, request.resume_epoch);
+                         request.resume_after_seq, request.resume_epoch,
+                         request.resume_secret);
   if (!s.ok()) return s;
   return member;
 }
@@ -982,16 +1205,37 @@ absl::StatusOr<std::shared_ptr<Member>> Hub::Join(
 absl::Status Hub::Enter(const std::shared_ptr<Member>& member,
                         const std::string& name, const std::string& room,
                         uint32_t history, uint64_t resume_after_seq,
-                        const std::string& resume_epoch) {
+                        const std::string& resume_epoch,
+                        const std::string& resume_secret) {
   // A room can be retired between FindRoom and Add; look it up again then.
   for (int attempt = 0; attempt < 3; ++attempt) {
     absl::StatusOr<std::shared_ptr<Room>> r = FindRoom(room, true);
     if (!r.ok()) return r.status();
-    absl::Status s =
-        (*r)->Add(member, name, history, resume_after_seq, resume_epoch, *r);
+    // No lock held: this may read the log.
+    (*r)->LoadRecentIds();
+    absl::Status s = (*r)->Add(member, name, history, resume_after_seq,
+                               resume_epoch, resume_secret, *r);
     if (!absl::IsAborted(s)) return s;
   }
   return absl::UnavailableError("the room is busy; try again");
+}
+
+void Hub::ExpireClientIds() {
+  const absl::Time now = absl::Now();
+  const int64_t now_nanos = absl::ToUnixNanos(now);
+  int64_t last = client_ids_expired_at_.load(std::memory_order_relaxed);
+  if (now_nanos - last < absl::ToInt64Nanoseconds(absl::Seconds(1)) ||
+      !client_ids_expired_at_.compare_exchange_strong(
+          last, now_nanos, std::memory_order_relaxed)) {
+    return;
+  }
+  std::vector<std::shared_ptr<Room>> rooms;
+  {
+    absl::MutexLock lock(&mu_);
+    rooms.reserve(rooms_.size());
+    for (const auto& [name, room] : rooms_) rooms.push_back(room);
+  }
+  for (const auto& room : rooms) room->ExpireIds(now);
 }
 
 absl::StatusOr<std::shared_ptr<Room>> Hub::FindRoom(const std::string& name,
@@ -1015,7 +1259,8 @@ absl::StatusOr<std::shared_ptr<Room>> Hub::FindRoom(const std::string& name,
           "too many rooms: the server holds at most ", options_.max_rooms));
     }
   }
-  auto room = std::make_shared<Room>(name, options_, openers_.get());
+  auto room =
+      std::make_shared<Room>(name, options_, openers_.get(), &client_ids_);
   absl::StatusOr<std::unique_ptr<RoomLog>> log = logs_->Open(name, room);
   if (!log.ok()) return log.status();
   room->SetLog(*std::move(log));

@@ -19,6 +19,25 @@
 // told the history was reset instead of being given another history's
 // events under seqs it has seen.
 //
+// Idempotent posting: a Say may carry a client id. The room remembers, for
+// each message posted with one, (the sender's name, the id) -> seq
+// (service/recent_ids.h), checked and recorded under the room's lock in the
+// same step as the append, so the same Say sent twice, even at once or by a
+// new connection under the same name, is posted once; the repeat gets a
+// `duplicate` with the first one's seq instead. The ids outlive the members
+// who sent them and are bounded by HubOptions (a window of time, a count per
+// room and one for the hub). A room rebuilds them from the recent messages
+// its log holds before its first member enters, so with --data_dir they
+// survive a restart.
+//
+// Taking a name back: every member has a random resume secret, told in its
+// welcomes. A join that presents the secret of the member holding its name
+// in the room takes that member's place (same position in the list, same
+// secret); the room sees one member_left with `rejoined` set and no
+// member_joined, and the old member's connection is closed with ABORTED
+// without a leave of its own. This is how a client whose connection died
+// comes back before the server has noticed.
+//
 // Limits a member is held to (HubOptions): flood control (a token bucket per
 // member for says, renames and moves, service/flood_gate.h), the message size,
 // the outbox (every event, notices too, counts against it), members per room,
@@ -44,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "chat/v1/chat.pb.h"
 #include "service/event.h"
 #include "service/flood_gate.h"
@@ -75,7 +95,21 @@ struct HubOptions {
   // default here, for tests and tools; chat-service's flag defaults to 5).
   double flood_rate = 0;
   uint32_t flood_burst = 10;
+  // Idempotent posting (Say.client_id): a room remembers the client id of
+  // each message posted with one for client_id_window after its time (zero:
+  // ids are not remembered), at most client_ids_per_room ids per room and
+  // client_ids_total across every room, oldest forgotten first. An id
+  // costs about 150 bytes (36-byte ids, 32-letter names), 200 at most
+  // (64-byte ids): at most 3.3 MB a room and 210 MB a hub with these
+  // defaults (service/recent_ids.h). A repeat is recognized while its first
+  // is remembered.
+  absl::Duration client_id_window = absl::Minutes(10);
+  size_t client_ids_per_room = 16384;
+  size_t client_ids_total = 1 << 20;
 };
+
+// The longest Say.client_id accepted, in bytes.
+inline constexpr size_t kMaxClientIdBytes = 64;
 
 // The most members a welcome lists (Welcome.member_count has the total).
 inline constexpr size_t kWelcomeMembers = 100;
@@ -103,6 +137,10 @@ struct JoinRequest {
   // The client's IP address ("127.0.0.1", "::1"; "" when unknown), for the
   // limits kept per address (rooms created).
   std::string peer_ip;
+  // The resume secret of an earlier member under this name (its welcome's):
+  // when that member still holds the name in the room, this join takes its
+  // place. "" for none.
+  std::string resume_secret;
 };
 
 // What GetHistory asks for (see chat.v1.GetHistoryRequest).
@@ -140,10 +178,17 @@ class Member : public std::enable_shared_from_this<Member> {
   // Say
   //
   // Posts a message. A message that is empty or too long, or over the flood
-  // limit, is not posted: the member gets a notice and the error is
-  // returned. A member that keeps flooding is disconnected (RESOURCE_EXHAUSTED;
-  // the room sees it leave for "flooding").
-  absl::Status Say(absl::string_view text, bool action);
+  // limit, or whose `client_id` is over kMaxClientIdBytes or not UTF-8, is
+  // not posted: the member gets a notice (carrying `client_id`) and the
+  // error is returned. A member that keeps flooding is disconnected
+  // (RESOURCE_EXHAUSTED; the room sees it leave for "flooding").
+  //
+  // With a `client_id` the room has remembered for this member's name, the
+  // message is not posted again: the member alone gets a `duplicate` with
+  // the seq it was posted under (counted against its outbox like a notice),
+  // and OK is returned. Otherwise the message carries `client_id`.
+  absl::Status Say(absl::string_view text, bool action,
+                   absl::string_view client_id = "");
 
   // Rename
   //
@@ -175,10 +220,10 @@ class Member : public std::enable_shared_from_this<Member> {
 
   // Notify
   //
-  // Sends `text` as a notice to this member alone. It counts against the
-  // outbox like any event: a member that does not read its notices is
-  // removed as too slow.
-  void Notify(absl::string_view text);
+  // Sends `text` as a notice to this member alone, with `client_id` when it
+  // refuses a Say that had one. It counts against the outbox like any event:
+  // a member that does not read its notices is removed as too slow.
+  void Notify(absl::string_view text, absl::string_view client_id = "");
 
   // Wakes the member's transport (see MemberSink::Wake).
   void WakeTransport() { sink_->Wake(); }
@@ -197,8 +242,12 @@ class Member : public std::enable_shared_from_this<Member> {
   void End(absl::string_view reason, absl::Status status, bool discard);
   std::shared_ptr<Room> room() const;
   // Flood control for one request (`what` is "message", "rename", ...): OK,
-  // or the refusal, which the member was told; a flooder is disconnected.
-  absl::Status Admit(absl::string_view what);
+  // or the refusal, which the member was told (with `client_id`, a Say's);
+  // a flooder is disconnected.
+  absl::Status Admit(absl::string_view what, absl::string_view client_id = "");
+  // Pushes an event for this member alone (a notice, a duplicate), counted
+  // against the outbox; on overflow the member is removed as too slow.
+  void Send(EventPtr event);
   // After a push overflowed the outbox (which closed itself): removes the
   // member as too slow.
   void RemoveAsTooSlow();
@@ -218,6 +267,9 @@ class Member : public std::enable_shared_from_this<Member> {
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   FloodGate flood_ ABSL_GUARDED_BY(mu_);
   bool flood_logged_ ABSL_GUARDED_BY(mu_) = false;  // Logged once.
+  // Told in every welcome; a member that takes another's place takes its
+  // secret too (under the room's lock).
+  std::string resume_secret_ ABSL_GUARDED_BY(mu_);
   // The room the member last entered (not cleared when it leaves): fan-out
   // from an asynchronous log skips members that have moved on.
   std::atomic<const Room*> joined_room_{nullptr};
@@ -238,10 +290,16 @@ class Hub {
   //
   // Puts a new member in a room. On success the member's outbox already holds
   // its welcome, any replay, and its own member_joined; the transport should
-  // start draining it (no wake comes for these). Errors: INVALID_ARGUMENT
-  // (bad name or room), ALREADY_EXISTS (name taken), RESOURCE_EXHAUSTED (too
-  // many rooms, the room is full, the client's address has too many rooms
-  // open), UNAVAILABLE (shutting down).
+  // start draining it (no wake comes for these). When the name is taken by a
+  // member whose resume secret is request.resume_secret, the new member
+  // takes its place instead (see the top of this file): its outbox holds the
+  // welcome, any replay and the room's member_left with `rejoined`, and the
+  // old member is closed with ABORTED. Errors: INVALID_ARGUMENT (bad name or
+  // room), ALREADY_EXISTS (name taken), RESOURCE_EXHAUSTED (too many rooms,
+  // the room is full, the client's address has too many rooms open),
+  // UNAVAILABLE (shutting down). The first join of a room this hub holds
+  // reads the room's recent messages from its log (maybe the store), for
+  // their client ids: call it from a thread that may block briefly.
   absl::StatusOr<std::shared_ptr<Member>> Join(
       const JoinRequest& request, std::shared_ptr<MemberSink> sink);
 
@@ -282,12 +340,21 @@ class Hub {
   absl::Status Enter(const std::shared_ptr<Member>& member,
                      const std::string& name, const std::string& room,
                      uint32_t history, uint64_t resume_after_seq,
-                     const std::string& resume_epoch);
+                     const std::string& resume_epoch,
+                     const std::string& resume_secret);
+  // Forgets the expired client ids of every room, at most once a second:
+  // when the hub holds client_ids_total, a room that holds none cannot
+  // remember new ones until others make room. Call with no core lock held.
+  void ExpireClientIds();
 
   const HubOptions options_;
   const std::unique_ptr<LogBackend> logs_;
   const std::unique_ptr<RoomOpeners> openers_;
   std::atomic<uint64_t> next_member_id_{1};
+  // The client ids every room holds (HubOptions::client_ids_total), and
+  // when ExpireClientIds last ran (absl::ToUnixNanos).
+  std::atomic<size_t> client_ids_{0};
+  std::atomic<int64_t> client_ids_expired_at_{0};
 
   mutable absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;

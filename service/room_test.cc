@@ -75,6 +75,26 @@ struct Client {
     }
     return out;
   }
+
+  // The events of one kind received, in order.
+  std::vector<v1::ChatResponse> Of(v1::ChatResponse::EventCase kind) const {
+    std::vector<v1::ChatResponse> out;
+    for (const auto& e : received) {
+      if (e->response().event_case() == kind) out.push_back(e->response());
+    }
+    return out;
+  }
+
+  // The resume secret of the last welcome.
+  std::string Secret() const {
+    std::string secret;
+    for (const auto& e : received) {
+      if (e->response().has_welcome()) {
+        secret = e->response().welcome().resume_secret();
+      }
+    }
+    return secret;
+  }
 };
 
 class RoomTest : public ::testing::Test {
@@ -669,6 +689,7 @@ TEST_F(RoomTest, WelcomeTellsTheMemberItsLimits) {
   EXPECT_EQ(l.flood_rate(), 2.5);
   EXPECT_EQ(l.flood_burst(), 7u);
   EXPECT_EQ(l.max_message_bytes(), 300u);
+  EXPECT_EQ(l.max_outbox_events(), 1024u);
 }
 
 TEST_F(RoomTest, AFullRoomRefusesJoinsAndMoves) {
@@ -714,6 +735,382 @@ TEST_F(RoomTest, RoomsOpenedPerAddressAreCapped) {
   EXPECT_TRUE(Join("f", "r6").ok());
   EXPECT_TRUE(Join("g", "r7").ok());
   EXPECT_TRUE(Join("h", "r8").ok());
+}
+
+// ---------------------------------------------------------------- Client ids
+
+using Kind = v1::ChatResponse::EventCase;
+
+TEST_F(RoomTest, TheSameSayTwiceIsPostedOnceAndTheRepeatGetsItsSeq) {
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  alice.Drain();
+  bob.Drain();
+  ASSERT_TRUE(alice.member->Say("hi", false, "c1").ok());
+  ASSERT_TRUE(alice.member->Say("hi", false, "c1").ok());
+  alice.Drain();
+  bob.Drain();
+  const std::vector<v1::ChatResponse> posted = bob.Of(Kind::kMessage);
+  ASSERT_EQ(posted.size(), 1u);
+  EXPECT_EQ(posted[0].message().client_id(), "c1");
+  EXPECT_TRUE(bob.Of(Kind::kDuplicate).empty());
+  // The sender: its message (with its id, to match its echo), then the
+  // repeat's answer with the same seq, for it alone.
+  ASSERT_EQ(alice.received.size(), 5u);  // welcome, 2 joins, message, dup.
+  EXPECT_EQ(alice.received[3]->response().message().client_id(), "c1");
+  const v1::ChatResponse& dup = alice.received[4]->response();
+  ASSERT_TRUE(dup.has_duplicate());
+  EXPECT_EQ(dup.seq(), 0u);
+  EXPECT_GT(dup.time().seconds(), 0);
+  EXPECT_EQ(dup.duplicate().client_id(), "c1");
+  EXPECT_EQ(dup.duplicate().seq(), posted[0].seq());
+  // Without an id, the same text is posted every time.
+  ASSERT_TRUE(alice.member->Say("hi", false).ok());
+  ASSERT_TRUE(alice.member->Say("hi", false).ok());
+  bob.Drain();
+  EXPECT_EQ(bob.Of(Kind::kMessage).size(), 3u);
+}
+
+TEST_F(RoomTest, ARepeatFromANewConnectionOfTheSameNameIsADuplicate) {
+  Client bob = MustJoin("bob");
+  uint64_t seq;
+  {
+    Client alice = MustJoin("alice");
+    ASSERT_TRUE(alice.member->Say("are you there?", false, "c1").ok());
+    alice.Drain();
+    seq = alice.Of(Kind::kMessage).at(0).seq();
+    alice.member->Disconnect("disconnected");
+  }
+  // Back under the same name (another case, the same key) on a new
+  // connection, after the first one left: the id outlived it.
+  Client again = MustJoin("Alice");
+  ASSERT_TRUE(again.member->Say("are you there?", false, "c1").ok());
+  again.Drain();
+  bob.Drain();
+  ASSERT_EQ(again.Of(Kind::kDuplicate).size(), 1u);
+  EXPECT_EQ(again.Of(Kind::kDuplicate)[0].duplicate().seq(), seq);
+  EXPECT_TRUE(again.Of(Kind::kMessage).empty());
+  EXPECT_EQ(bob.Of(Kind::kMessage).size(), 1u);
+}
+
+TEST_F(RoomTest, DifferentNamesAndRoomsMayUseTheSameId) {
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  Client carol = MustJoin("carol", "dev");
+  ASSERT_TRUE(alice.member->Say("one", false, "same").ok());
+  ASSERT_TRUE(bob.member->Say("two", false, "same").ok());
+  ASSERT_TRUE(carol.member->Say("three", false, "same").ok());
+  bob.Drain();
+  carol.Drain();
+  EXPECT_THAT(bob.Texts(), ElementsAre("one", "two"));
+  EXPECT_THAT(carol.Texts(), ElementsAre("three"));
+  EXPECT_TRUE(bob.Of(Kind::kDuplicate).empty());
+}
+
+TEST_F(RoomTest, ConcurrentRepeatsArePostedOnce) {
+  options_.outbox_events = 1 << 16;
+  hub_ = std::make_unique<Hub>(options_);
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  constexpr int kThreads = 8, kIds = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&alice] {
+      for (int i = 0; i < kIds; ++i) {
+        EXPECT_TRUE(alice.member->Say("m", false, absl::StrCat("id", i)).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  alice.Drain();
+  bob.Drain();
+  // Each id once, whichever thread won; every other say was told its seq.
+  std::map<std::string, uint64_t> posted;
+  for (const v1::ChatResponse& r : bob.Of(Kind::kMessage)) {
+    EXPECT_TRUE(posted.emplace(r.message().client_id(), r.seq()).second)
+        << r.message().client_id() << " posted twice";
+  }
+  EXPECT_EQ(posted.size(), size_t{kIds});
+  const std::vector<v1::ChatResponse> dups = alice.Of(Kind::kDuplicate);
+  EXPECT_EQ(dups.size(), size_t{(kThreads - 1) * kIds});
+  for (const v1::ChatResponse& d : dups) {
+    EXPECT_EQ(d.duplicate().seq(), posted[d.duplicate().client_id()]);
+  }
+}
+
+TEST_F(RoomTest, AnIdOver64BytesIsRefusedWithANoticeThatCarriesIt) {
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  alice.Drain();
+  bob.Drain();
+  const std::string too_long(kMaxClientIdBytes + 1, 'x');
+  absl::Status s = alice.member->Say("hi", false, too_long);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  // 64 bytes are fine.
+  const std::string longest(kMaxClientIdBytes, 'y');
+  EXPECT_TRUE(alice.member->Say("hi", false, longest).ok());
+  // Not UTF-8: refused too, and the notice carries it repaired (a chat.v1
+  // string must be UTF-8).
+  EXPECT_TRUE(absl::IsInvalidArgument(alice.member->Say("hi", false, "a\xff")));
+  alice.Drain();
+  bob.Drain();
+  const std::vector<v1::ChatResponse> notices = alice.Of(Kind::kNotice);
+  ASSERT_EQ(notices.size(), 2u);
+  EXPECT_EQ(notices[0].notice().text(),
+            "message not sent: its client_id is 65 bytes long; the limit is "
+            "64");
+  EXPECT_EQ(notices[0].notice().client_id(), too_long);
+  EXPECT_THAT(notices[1].notice().text(), HasSubstr("not valid UTF-8"));
+  EXPECT_EQ(notices[1].notice().client_id(), "a\xEF\xBF\xBD");
+  ASSERT_EQ(bob.Of(Kind::kMessage).size(), 1u);
+  EXPECT_EQ(bob.Of(Kind::kMessage)[0].message().client_id(), longest);
+}
+
+TEST_F(RoomTest, EveryNoticeRefusingASayCarriesItsClientId) {
+  HubOptions o;
+  o.flood_rate = 1;
+  o.flood_burst = 2;
+  o.max_message_bytes = 10;
+  Reopen(o);
+  Client alice = MustJoin("alice");
+  alice.Drain();
+  EXPECT_TRUE(absl::IsInvalidArgument(alice.member->Say(" ", false, "empty")));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      alice.member->Say("far too long", false, "long")));
+  // Over the flood limit (the burst of 2 is spent).
+  EXPECT_TRUE(
+      absl::IsResourceExhausted(alice.member->Say("hi", false, "flood")));
+  // A notice that refuses a Say without an id has none.
+  EXPECT_TRUE(absl::IsResourceExhausted(alice.member->Say("hi", false)));
+  alice.Drain();
+  const std::vector<v1::ChatResponse> notices = alice.Of(Kind::kNotice);
+  ASSERT_EQ(notices.size(), 4u);
+  EXPECT_EQ(notices[0].notice().client_id(), "empty");
+  EXPECT_EQ(notices[1].notice().client_id(), "long");
+  EXPECT_EQ(notices[2].notice().client_id(), "flood");
+  EXPECT_THAT(notices[2].notice().text(), HasSubstr("sending too fast"));
+  EXPECT_EQ(notices[3].notice().client_id(), "");
+  EXPECT_TRUE(alice.Of(Kind::kMessage).empty());
+}
+
+TEST_F(RoomTest, ARoomRemembersItsNewestIdsUpToItsLimit) {
+  options_.client_ids_per_room = 2;
+  hub_ = std::make_unique<Hub>(options_);
+  Client alice = MustJoin("alice");
+  for (const char* id : {"c1", "c2", "c3"}) {
+    ASSERT_TRUE(alice.member->Say(id, false, id).ok());
+  }
+  // c1 was forgotten: posted again. c3 is remembered.
+  ASSERT_TRUE(alice.member->Say("c1", false, "c1").ok());
+  ASSERT_TRUE(alice.member->Say("c3", false, "c3").ok());
+  alice.Drain();
+  EXPECT_THAT(alice.Texts(), ElementsAre("c1", "c2", "c3", "c1"));
+  ASSERT_EQ(alice.Of(Kind::kDuplicate).size(), 1u);
+  EXPECT_EQ(alice.Of(Kind::kDuplicate)[0].duplicate().client_id(), "c3");
+}
+
+TEST_F(RoomTest, TheHubTotalOfIdsIsShared) {
+  options_.client_ids_total = 2;
+  hub_ = std::make_unique<Hub>(options_);
+  Client alice = MustJoin("alice", "one");
+  Client bob = MustJoin("bob", "two");
+  ASSERT_TRUE(alice.member->Say("a", false, "a1").ok());
+  ASSERT_TRUE(alice.member->Say("a", false, "a2").ok());
+  // The hub holds 2: room two, which holds none, cannot remember b1.
+  ASSERT_TRUE(bob.member->Say("b", false, "b1").ok());
+  ASSERT_TRUE(bob.member->Say("b", false, "b1").ok());
+  bob.Drain();
+  EXPECT_THAT(bob.Texts(), ElementsAre("b", "b"));
+  // Room one makes way with its own oldest.
+  ASSERT_TRUE(alice.member->Say("a", false, "a3").ok());
+  ASSERT_TRUE(alice.member->Say("a", false, "a3").ok());
+  ASSERT_TRUE(alice.member->Say("a", false, "a1").ok());
+  alice.Drain();
+  EXPECT_EQ(alice.Texts().size(), 4u);
+  EXPECT_EQ(alice.Of(Kind::kDuplicate).size(), 1u);
+}
+
+TEST_F(RoomTest, AZeroWindowRemembersNoIds) {
+  options_.client_id_window = absl::ZeroDuration();
+  hub_ = std::make_unique<Hub>(options_);
+  Client alice = MustJoin("alice");
+  ASSERT_TRUE(alice.member->Say("hi", false, "c1").ok());
+  ASSERT_TRUE(alice.member->Say("hi", false, "c1").ok());
+  alice.Drain();
+  EXPECT_EQ(alice.Texts().size(), 2u);
+  EXPECT_TRUE(alice.Of(Kind::kDuplicate).empty());
+}
+
+TEST_F(RoomTest, ARepeatThatOverflowsTheOutboxRemovesTheMemberAsTooSlow) {
+  options_.outbox_events = 8;
+  hub_ = std::make_unique<Hub>(options_);
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  alice.Drain();
+  bob.Drain();
+  ASSERT_TRUE(alice.member->Say("hi", false, "c1").ok());
+  bob.Drain();
+  // Never read: the answers fill alice's outbox like notices.
+  for (int i = 0; i < 20 && !alice.member->room_name().empty(); ++i) {
+    alice.member->Say("hi", false, "c1").IgnoreError();
+  }
+  EXPECT_EQ(alice.member->room_name(), "");
+  alice.Drain();
+  EXPECT_TRUE(alice.ended);
+  EXPECT_TRUE(absl::IsResourceExhausted(alice.closed)) << alice.closed;
+  bob.Drain();
+  EXPECT_EQ(bob.Of(Kind::kMessage).size(), 1u);
+  EXPECT_EQ(bob.received.back()->response().member_left().reason(), "too slow");
+}
+
+// ---------------------------------------------------------------- Taking a
+// name back
+
+TEST_F(RoomTest, EveryMemberHasItsOwnSecretKeptAcrossMoves) {
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  alice.Drain();
+  bob.Drain();
+  const std::string secret = alice.Secret();
+  EXPECT_THAT(secret, ::testing::MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_NE(secret, bob.Secret());
+  ASSERT_TRUE(alice.member->Move("dev", 0).ok());
+  alice.Drain();
+  EXPECT_EQ(alice.Of(Kind::kWelcome).size(), 2u);
+  EXPECT_EQ(alice.Secret(), secret);
+}
+
+TEST_F(RoomTest, AJoinWithTheSecretTakesTheNameBack) {
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  Client carol = MustJoin("carol");
+  alice.Drain();
+  bob.Drain();
+  carol.Drain();
+  const std::string secret = alice.Secret();
+  const uint64_t seen = alice.Seqs().back();  // carol's join
+  ASSERT_TRUE(bob.member->Say("while alice was away", false).ok());
+  bob.Drain();
+  carol.Drain();
+  const size_t bob_had = bob.received.size();
+
+  JoinRequest req;
+  req.name = "alice";
+  req.resume_secret = secret;
+  req.resume_after_seq = seen;
+  req.resume_epoch = alice.Epoch();
+  req.transport = v1::TRANSPORT_WEB;
+  absl::StatusOr<Client> again = JoinWith(req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  again->Drain();
+  EXPECT_EQ(bob.Drain(), 1u);
+
+  // The room sees one event: alice left with rejoined, as her new
+  // connection. No member_joined.
+  ASSERT_EQ(bob.received.size(), bob_had + 1);
+  const uint64_t last = bob.Seqs().back();
+  EXPECT_EQ(last, 5u);
+  ASSERT_TRUE(bob.received.back()->response().has_member_left());
+  const v1::MemberLeft& left = bob.received.back()->response().member_left();
+  EXPECT_EQ(left.member().name(), "alice");
+  EXPECT_EQ(left.member().transport(), v1::TRANSPORT_WEB);
+  EXPECT_EQ(left.reason(), "reconnected elsewhere");
+  EXPECT_TRUE(left.rejoined());
+
+  // The new connection: a welcome with the same secret and alice in her
+  // place, the replay after what she saw, then the same event.
+  ASSERT_TRUE(again->received[0]->response().has_welcome());
+  const v1::Welcome& w = again->received[0]->response().welcome();
+  EXPECT_EQ(w.resume_secret(), secret);
+  EXPECT_EQ(w.member_count(), 3u);
+  ASSERT_EQ(w.members_size(), 3);
+  EXPECT_EQ(w.members(0).name(), "alice");
+  EXPECT_EQ(w.members(0).transport(), v1::TRANSPORT_WEB);
+  EXPECT_THAT(again->Texts(), ElementsAre("while alice was away"));
+  EXPECT_EQ(again->Seqs(), (std::vector<uint64_t>{4, last}));
+  EXPECT_TRUE(again->received.back()->response().member_left().rejoined());
+
+  // The old connection: a notice, and its end with ABORTED; not the event.
+  alice.Drain();
+  EXPECT_TRUE(alice.ended);
+  EXPECT_TRUE(absl::IsAborted(alice.closed)) << alice.closed;
+  EXPECT_THAT(alice.Notices(),
+              ElementsAre("you connected again from elsewhere; this "
+                          "connection is closed"));
+  EXPECT_EQ(alice.Seqs().back(), 4u);
+
+  // The list has the name once, in its place, with the new transport.
+  std::string room;
+  absl::StatusOr<std::vector<v1::Member>> members =
+      hub_->ListMembers("", &room);
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 3u);
+  EXPECT_EQ((*members)[0].name(), "alice");
+  EXPECT_EQ((*members)[0].transport(), v1::TRANSPORT_WEB);
+  EXPECT_EQ((*members)[1].name(), "bob");
+
+  // The old connection going away later says nothing to anyone, and posts
+  // nothing.
+  EXPECT_FALSE(alice.member->Say("ghost", false).ok());
+  alice.member->Leave("bye");
+  alice.member->Disconnect("disconnected");
+  EXPECT_EQ(bob.Drain(), 0u);
+  EXPECT_EQ(again->Drain(), 0u);
+  // The new one is alice in full.
+  ASSERT_TRUE(again->member->Say("back", false).ok());
+  bob.Drain();
+  EXPECT_EQ(bob.Texts().back(), "back");
+  EXPECT_EQ(bob.received.back()->origin(), again->member->id());
+  // It can be taken back in turn, with the same secret.
+  req.resume_after_seq = 0;
+  absl::StatusOr<Client> third = JoinWith(req);
+  ASSERT_TRUE(third.ok()) << third.status();
+  again->Drain();
+  EXPECT_TRUE(absl::IsAborted(again->closed)) << again->closed;
+}
+
+TEST_F(RoomTest, AWrongOrMissingSecretLeavesTheNameTaken) {
+  Client alice = MustJoin("alice");
+  Client bob = MustJoin("bob");
+  alice.Drain();
+  bob.Drain();
+  JoinRequest req;
+  req.name = "alice";
+  for (const std::string& secret :
+       {std::string(), bob.Secret(), alice.Secret().substr(1),
+        std::string(32, '0')}) {
+    req.resume_secret = secret;
+    absl::StatusOr<Client> c = JoinWith(req);
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kAlreadyExists) << secret;
+  }
+  // The secret is for its own name only.
+  req.name = "carol";
+  req.resume_secret = alice.Secret();
+  EXPECT_TRUE(JoinWith(req).ok());
+  EXPECT_EQ(alice.Drain(), 1u);  // carol joined
+  EXPECT_FALSE(alice.ended);
+}
+
+TEST_F(RoomTest, TakingANameBackIsNotRefusedByAFullRoom) {
+  HubOptions o;
+  o.max_members_per_room = 2;
+  o.max_rooms_per_ip = 1;
+  Reopen(o);
+  absl::StatusOr<Client> alice = JoinFrom("10.0.0.1", "alice", "lobby");
+  ASSERT_TRUE(alice.ok());
+  Client bob = MustJoin("bob");
+  alice->Drain();
+  JoinRequest req;
+  req.name = "alice";
+  req.peer_ip = "10.0.0.1";
+  req.resume_secret = alice->Secret();
+  absl::StatusOr<Client> again = JoinWith(req);
+  ASSERT_TRUE(again.ok()) << again.status();
+  std::string room;
+  EXPECT_EQ(hub_->ListMembers("", &room)->size(), 2u);
+  // And the room still counts once against its opener's address.
+  EXPECT_TRUE(
+      absl::IsResourceExhausted(JoinFrom("10.0.0.1", "x", "other").status()));
 }
 
 }  // namespace

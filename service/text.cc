@@ -166,6 +166,33 @@ std::string SanitizeText(absl::string_view text) {
   return out;
 }
 
+bool IsValidUtf8(absl::string_view text) {
+  while (!text.empty()) {
+    uint32_t cp;
+    const size_t len = DecodeUtf8(text, &cp);
+    if (len == 0) return false;
+    text.remove_prefix(len);
+  }
+  return true;
+}
+
+std::string RepairUtf8(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  while (!text.empty()) {
+    uint32_t cp;
+    const size_t len = DecodeUtf8(text, &cp);
+    if (len == 0) {
+      out.append(kReplacement.data(), kReplacement.size());
+      text.remove_prefix(1);
+    } else {
+      out.append(text.data(), len);
+      text.remove_prefix(len);
+    }
+  }
+  return out;
+}
+
 std::string TruncateUtf8(absl::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
   size_t end = max_bytes;

@@ -45,6 +45,18 @@ absl::StatusOr<std::string> NormalizeRoom(absl::string_view room);
 //   SanitizeText("\x1b[31mred\x1b[0m") == "red"
 std::string SanitizeText(absl::string_view text);
 
+// IsValidUtf8
+//
+// True when `text` is valid UTF-8 (no overlong forms, surrogates or code
+// points past U+10FFFF), as a chat.v1 string field must be.
+bool IsValidUtf8(absl::string_view text);
+
+// RepairUtf8
+//
+// `text` with each byte that is not part of valid UTF-8 replaced with
+// U+FFFD; valid text comes back unchanged (control characters too).
+std::string RepairUtf8(absl::string_view text);
+
 // TruncateUtf8
 //
 // Shortens valid UTF-8 `text` to at most `max_bytes` without cutting a

@@ -103,6 +103,18 @@ TEST(TruncateUtf8Test, NeverCutsACharacter) {
   EXPECT_EQ(TruncateUtf8("\xF0\x9F\x98\x80", 3), "");
 }
 
+TEST(Utf8Test, ValidityAndRepair) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("caf\xC3\xA9 \xF0\x9F\x98\x80 \x01"));
+  EXPECT_FALSE(IsValidUtf8("a\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));      // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // a surrogate
+  EXPECT_FALSE(IsValidUtf8("\xC3"));          // cut short
+  // Repair keeps valid text as it is, control characters too.
+  EXPECT_EQ(RepairUtf8("caf\xC3\xA9\x01"), "caf\xC3\xA9\x01");
+  EXPECT_EQ(RepairUtf8("a\xff!"), "a\xEF\xBF\xBD!");
+}
+
 TEST(IsBlankTest, SpacesAndTabsOnly) {
   EXPECT_TRUE(IsBlank(""));
   EXPECT_TRUE(IsBlank(" \t "));

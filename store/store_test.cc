@@ -21,7 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/room.h"
 #include "service/room_log_contract.h"
 #include "store/sqlite_log.h"
 
@@ -429,6 +431,112 @@ TEST_F(StoreTest, EvictedHistoryIsReadBackFromTheStore) {
     ASSERT_TRUE(start.ok());
     EXPECT_EQ(*start, 50u);
   }
+}
+
+// ---------------------------------------------------------------- Client ids
+
+class QuietSink : public MemberSink {
+ public:
+  void Wake() override {}
+};
+
+// Everything queued in `member`'s outbox now.
+std::vector<EventPtr> DrainNow(Member& member) {
+  std::vector<EventPtr> out;
+  absl::Status closed;
+  while (member.outbox().Drain(&out, &closed) == Outbox::DrainResult::kEvents) {
+  }
+  return out;
+}
+
+// Joins `name` to the lobby of `hub`.
+std::shared_ptr<Member> MustJoin(Hub& hub, const std::string& name) {
+  JoinRequest req;
+  req.name = name;
+  absl::StatusOr<std::shared_ptr<Member>> m =
+      hub.Join(req, std::make_shared<QuietSink>());
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? *m : nullptr;
+}
+
+// The messages `events` hold, as "client_id=text".
+std::vector<std::string> MessagesOf(const std::vector<EventPtr>& events) {
+  std::vector<std::string> out;
+  for (const EventPtr& e : events) {
+    if (!e->response().has_message()) continue;
+    const v1::Message& m = e->response().message();
+    out.push_back(absl::StrCat(m.client_id(), "=", m.text()));
+  }
+  return out;
+}
+
+TEST_F(StoreTest, AClientIdPostedBeforeARestartIsADuplicateAfterIt) {
+  uint64_t seq = 0;
+  {
+    Hub hub(HubOptions(), OpenStore());
+    std::shared_ptr<Member> alice = MustJoin(hub, "alice");
+    ASSERT_NE(alice, nullptr);
+    ASSERT_TRUE(alice->Say("hello", false, "X").ok());
+    // Flushes the store and delivers what it committed.
+    hub.Shutdown("restarting");
+    for (const EventPtr& e : DrainNow(*alice)) {
+      if (e->response().has_message()) seq = e->seq();
+    }
+    ASSERT_GT(seq, 0u);
+  }  // The backend closes here: a restart.
+  {
+    Hub hub(HubOptions(), OpenStore());
+    // The same name on a new connection sends X again.
+    std::shared_ptr<Member> alice = MustJoin(hub, "alice");
+    ASSERT_NE(alice, nullptr);
+    ASSERT_TRUE(alice->Say("hello", false, "X").ok());
+    ASSERT_TRUE(alice->Say("next", false, "Y").ok());
+    hub.Shutdown("stopping");
+    const std::vector<EventPtr> got = DrainNow(*alice);
+    std::vector<const v1::Duplicate*> dups;
+    for (const EventPtr& e : got) {
+      if (e->response().has_duplicate()) {
+        dups.push_back(&e->response().duplicate());
+      }
+    }
+    ASSERT_EQ(dups.size(), 1u);
+    EXPECT_EQ(dups[0]->client_id(), "X");
+    EXPECT_EQ(dups[0]->seq(), seq);
+    EXPECT_THAT(MessagesOf(got), ::testing::ElementsAre("Y=next"));
+  }
+  // No new event for X: the store holds each message once, with its id.
+  EXPECT_EQ(CountRows(dir_, "WHERE is_message = 1"), 2);
+  auto store = OpenStore();
+  auto log = OpenLog(store.get(), "lobby");
+  EXPECT_THAT(MessagesOf(ReadAll(log.get(), /*messages_only=*/true)),
+              ::testing::ElementsAre("X=hello", "Y=next"));
+}
+
+TEST_F(StoreTest, ARestartRemembersOnlyTheLastIdsPerRoom) {
+  HubOptions options;
+  options.client_ids_per_room = 2;
+  {
+    Hub hub(options, OpenStore());
+    std::shared_ptr<Member> alice = MustJoin(hub, "alice");
+    ASSERT_NE(alice, nullptr);
+    for (const char* id : {"a", "b", "c"}) {
+      ASSERT_TRUE(alice->Say(id, false, id).ok());
+    }
+    hub.Shutdown("restarting");
+  }
+  Hub hub(options, OpenStore());
+  std::shared_ptr<Member> alice = MustJoin(hub, "alice");
+  ASSERT_NE(alice, nullptr);
+  for (const char* id : {"b", "c", "a"}) {
+    ASSERT_TRUE(alice->Say(id, false, id).ok());
+  }
+  hub.Shutdown("stopping");
+  const std::vector<EventPtr> got = DrainNow(*alice);
+  // b and c were among the last 2 messages; a was not, and is posted again.
+  EXPECT_THAT(MessagesOf(got), ::testing::ElementsAre("a=a"));
+  int dups = 0;
+  for (const EventPtr& e : got) dups += e->response().has_duplicate();
+  EXPECT_EQ(dups, 2);
 }
 
 // ---------------------------------------------------------------- Faults

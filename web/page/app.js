@@ -492,9 +492,14 @@
     } else if (r.member_left) {
       const m = r.member_left.member || {};
       const name = m.name || '';
+      // rejoined: the member came back on a new connection and is still
+      // here; only its transport may have changed.
+      const rejoined = !!r.member_left.rejoined;
       if (live) {
         const i = findMember(name);
-        if (i >= 0) {
+        if (rejoined) {
+          if (i >= 0) state.members[i] = {name, transport: m.transport};
+        } else if (i >= 0) {
           state.members.splice(i, 1);
         } else if (state.unlisted > 0) {
           state.unlisted--;
@@ -502,7 +507,8 @@
         renderMembers();
       }
       const reason = r.member_left.reason;
-      addLine('member', ['-- ', nickSpan(name), reason ? ` left (${reason})` : ' left'], opts);
+      const what = rejoined ? ' reconnected' : reason ? ` left (${reason})` : ' left';
+      addLine('member', ['-- ', nickSpan(name), what], opts);
     } else if (r.member_renamed) {
       const from = r.member_renamed.old_name || '';
       const to = r.member_renamed.new_name || '';
