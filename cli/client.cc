@@ -1,9 +1,11 @@
 #include "cli/client.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "service/grpc_keepalive.h"
 
@@ -49,14 +51,50 @@ std::string DefaultServer() {
   return std::string(kDefaultServer);
 }
 
-std::shared_ptr<grpc::Channel> Dial(const std::string& server) {
+absl::Status CheckServerAddress(absl::string_view server,
+                                absl::string_view source) {
+  auto wrong = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, " \"", server, "\" ", what,
+        ": give HOST:PORT, e.g. 127.0.0.1:50051 or chat.example.org:50051"));
+  };
+  if (server.find("://") != absl::string_view::npos) {
+    return wrong("is a URL");
+  }
+  if (std::any_of(server.begin(), server.end(), [](char c) {
+        return absl::ascii_isspace(static_cast<unsigned char>(c));
+      })) {
+    return wrong("has spaces in it");
+  }
+  const size_t colon = server.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return wrong("has no port");
+  }
+  const absl::string_view host = server.substr(0, colon);
+  const absl::string_view port = server.substr(colon + 1);
+  int n = 0;
+  if (!absl::SimpleAtoi(port, &n) || n < 1 || n > 65535 ||
+      !std::all_of(port.begin(), port.end(), absl::ascii_isdigit)) {
+    return wrong("has no port");
+  }
+  // A bare IPv6 address needs brackets: "[::1]:50051".
+  if (host.find(':') != absl::string_view::npos &&
+      !(absl::StartsWith(host, "[") && absl::EndsWith(host, "]"))) {
+    return wrong("has an IPv6 address without brackets");
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> Dial(const std::string& server,
+                                    absl::Duration keepalive) {
   grpc::ChannelArguments args;
   // Reconnect quickly once the server is back; chatctl has its own backoff.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   // Notice a dead connection within 80 s rather than hours, pinging no more
   // often than chat-service allows (more often draws GOAWAY too_many_pings).
-  for (const auto& [name, value] : ClientKeepaliveArgs()) {
+  const int ping_ms = static_cast<int>(absl::ToInt64Milliseconds(keepalive));
+  for (const auto& [name, value] : ClientKeepaliveArgs(ping_ms)) {
     args.SetInt(name, value);
   }
   return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(),

@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "chat/v1/chat.grpc.pb.h"
+#include "service/grpc_keepalive.h"
 
 namespace chat {
 
@@ -28,10 +29,25 @@ inline constexpr absl::Duration kConnectTimeout = absl::Seconds(5);
 // $CHATCTL_SERVER when set and not empty, else kDefaultServer.
 std::string DefaultServer();
 
+// CheckServerAddress
+//
+// OK when `server` has the form chatctl takes, HOST:PORT ("127.0.0.1:50051",
+// "chat.example.org:50051", "[::1]:50051"); else INVALID_ARGUMENT with a
+// sentence that names `source` ("--server", "$CHATCTL_SERVER") and says
+// what is wrong: a URL ("http://..."), spaces, no port.
+absl::Status CheckServerAddress(absl::string_view server,
+                                absl::string_view source);
+
 // Dial
 //
-// A channel to `server` (HOST:PORT), insecure. Does not connect yet.
-std::shared_ptr<grpc::Channel> Dial(const std::string& server);
+// A channel to `server` (HOST:PORT), insecure. Does not connect yet. It
+// pings the server after `keepalive` without traffic and drops the
+// connection when the answer takes longer than min(keepalive, 20 s): how
+// soon a dead network path is noticed. chat-service accepts pings 30 s
+// apart unless started with a shorter --grpc_min_ping_interval.
+std::shared_ptr<grpc::Channel> Dial(
+    const std::string& server,
+    absl::Duration keepalive = absl::Milliseconds(kClientKeepaliveTimeMs));
 
 // WaitForServer
 //

@@ -30,10 +30,12 @@
 #include "cli/event_queue.h"
 #include "cli/input.h"
 #include "cli/line_editor.h"
+#include "cli/pipe_report.h"
 #include "cli/render.h"
 #include "cli/session.h"
 #include "google/protobuf/util/json_util.h"
 #include "service/format.h"
+#include "service/text.h"
 
 // chatctl's flags. Each command accepts only its own (see kCommands); they
 // are parsed by ParseArgs below rather than absl::ParseCommandLine, which
@@ -56,6 +58,13 @@ ABSL_FLAG(std::optional<uint64_t>, before, std::nullopt,
           "only messages with a seq below SEQ: an older page");
 ABSL_FLAG(std::optional<uint64_t>, after, std::nullopt,
           "only messages with a seq above SEQ: a newer page");
+ABSL_FLAG(absl::Duration, give_up_after, absl::Minutes(5),
+          "when the connection is lost, stop trying to reconnect after this "
+          "long without input (each line typed or read starts it again)");
+ABSL_FLAG(absl::Duration, keepalive, absl::Seconds(60),
+          "ping the server after this long without traffic, to notice a dead "
+          "connection (chat-service accepts pings 30s apart unless its "
+          "--grpc_min_ping_interval says otherwise)");
 
 namespace chat {
 namespace {
@@ -83,12 +92,20 @@ const std::vector<Command>& Commands() {
        "(the\n"
        "commands work too), each event is printed as one line in the legacy\n"
        "TCP port's format (--json: one JSON object per line). At end of input\n"
-       "chatctl leaves once the server has sequenced everything sent, and\n"
-       "exits 0.\n"
+       "chatctl leaves once the server has sequenced everything sent. It\n"
+       "exits 0 if every line was posted; else 1, with one line on stderr\n"
+       "saying which lines were not and why (\"3 of 2000 lines were not\n"
+       "sent: ...\"). Lines longer than the server's limit are not sent.\n"
        "\n"
-       "If the connection drops, chatctl says so, reconnects with backoff and\n"
-       "resumes after the last event it saw, so nothing is missed.",
-       {"server", "name", "room", "history", "color", "timestamps", "json"}},
+       "If the connection drops, chatctl says so, reconnects with backoff,\n"
+       "resumes after the last event it saw, so nothing is missed, and sends\n"
+       "again what the server had not confirmed: each line is posted once\n"
+       "(if the server restarted without its history, chatctl cannot tell\n"
+       "and says so). Lines typed meanwhile are sent once reconnected.\n"
+       "Its name is its own again at once, even if the server has not yet\n"
+       "noticed the old connection is dead.",
+       {"server", "name", "room", "history", "color", "timestamps", "json",
+        "give_up_after", "keepalive"}},
       {"send",
        "chatctl send --name NAME [--server HOST:PORT] [--room ROOM] "
        "TEXT...",
@@ -239,9 +256,16 @@ bool ParseArgs(const Command& c, const std::vector<std::string>& args,
   return true;
 }
 
-std::string Server() {
-  std::string server = absl::GetFlag(FLAGS_server);
-  return server.empty() ? DefaultServer() : server;
+// The server to reach: --server, else $CHATCTL_SERVER, else the default;
+// INVALID_ARGUMENT when it is not HOST:PORT.
+absl::StatusOr<std::string> Server() {
+  const std::string flag = absl::GetFlag(FLAGS_server);
+  const std::string server = flag.empty() ? DefaultServer() : flag;
+  absl::Status s = CheckServerAddress(
+      server, !flag.empty() || server == kDefaultServer ? "--server"
+                                                        : "$CHATCTL_SERVER");
+  if (!s.ok()) return s;
+  return server;
 }
 
 // Signals, for join: the handler only notes the signal and wakes the loop.
@@ -287,6 +311,13 @@ std::string ToJson(const google::protobuf::Message& m) {
 
 // The join command's loop, in both modes: on a terminal with a LineEditor,
 // or line by line from a pipe.
+//
+// Lines wait in lines_ until they can go: while reconnecting, while the
+// session's window of unconfirmed Says is full, or until the next turn under
+// the flood limits (ChatSession::SendDelay). After a rejoin, what the old
+// connection had in flight goes first (ChatSession::ResendNext), so lines
+// keep their order. In pipe mode each message line is accounted for
+// (PipeReport): the exit status is 0 only if every one was posted.
 class JoinLoop {
  public:
   JoinLoop(ChatSession* session, EventQueue* queue, v1::ChatRoom::Stub* stub,
@@ -302,19 +333,25 @@ class JoinLoop {
   int Run() {
     if (terminal_) editor_.Start(Prompt());
     while (!ended_) {
-      const bool want_stdin = !quitting_ && !stdin_eof_ && !pending_ &&
-                              lines_.empty() &&
-                              (terminal_ || session_->connected());
+      const bool want_stdin = !quitting_ && !stdin_eof_ && !Backlogged();
       pollfd fds[2] = {
           {queue_->wake_fd(), POLLIN, 0},
           {STDIN_FILENO, static_cast<short>(want_stdin ? POLLIN : 0), 0}};
-      int timeout_ms = -1;
+      absl::Duration wait = absl::InfiniteDuration();
       if (quitting_ && quit_deadline_) {
-        timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(
-            std::max(absl::ZeroDuration(), *quit_deadline_ - absl::Now())));
-      } else if (pending_) {
-        timeout_ms = 200;  // Retry the pending line once reconnected.
+        wait = std::max(absl::ZeroDuration(), *quit_deadline_ - absl::Now());
+      } else if (!lines_.empty() || stdin_eof_) {
+        // The next turn; events (a confirmation, a reconnect) wake us
+        // sooner. Checked again at least twice a second regardless, and
+        // not at once after a line had to wait.
+        wait = std::min(session_->SendDelay(), absl::Milliseconds(500));
+        if (line_waited_) wait = std::max(wait, absl::Milliseconds(20));
       }
+      const int timeout_ms =
+          wait == absl::InfiniteDuration()
+              ? -1
+              : static_cast<int>(absl::ToInt64Milliseconds(
+                    absl::Ceil(wait, absl::Milliseconds(1))));
       const int n = poll(fds, want_stdin ? 2 : 1, timeout_ms);
       if (n < 0 && errno != EINTR) break;
 
@@ -332,11 +369,6 @@ class JoinLoop {
       }
       for (SessionEvent& e : queue_->Take()) OnSessionEvent(e);
       if (ended_) break;
-      if (pending_ && session_->connected()) {
-        std::string line = std::move(*pending_);
-        pending_.reset();
-        HandleLine(line);
-      }
       DrainLines();
       if (want_stdin && n > 0 &&
           (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
@@ -345,10 +377,14 @@ class JoinLoop {
         } else {
           ReadPipe();
         }
+        DrainLines();
       }
-      if (stdin_eof_ && !pending_ && lines_.empty() && !quitting_ &&
-          session_->connected()) {
-        Quit("");  // End of input: leave once everything was sequenced.
+      // End of input: leave once everything was sent and, from a server
+      // that answers each Say, answered (a drop before that sends the rest
+      // again); the server answers what was sent before the leave anyway.
+      if (stdin_eof_ && lines_.empty() && !quitting_ && session_->connected() &&
+          (session_->unconfirmed() == 0 || !session_->confirms_each_say())) {
+        Quit("");
         quit_deadline_.reset();
       }
       if (quitting_ && quit_deadline_ && absl::Now() >= *quit_deadline_) {
@@ -359,11 +395,40 @@ class JoinLoop {
     }
     editor_.Stop();
     std::fflush(stdout);
-    if (!end_status_.ok()) return Fail(end_status_);
-    return kExitOk;
+    int code = kExitOk;
+    if (!end_status_.ok()) code = Fail(end_status_);
+    if (!terminal_) {
+      // What never got an answer, and what was never sent.
+      report_.Finish(
+          end_status_.ok()
+              ? "the server did not answer it before the end"
+              : absl::StrCat("not confirmed: ", end_status_.message()));
+      for (const Line& line : lines_) {
+        if (!quit_typed_ && IsMessage(line)) {
+          report_.NotSent(
+              line.number,
+              end_status_.ok()
+                  ? "never sent: chatctl was leaving"
+                  : absl::StrCat("never sent: ", end_status_.message()));
+        }
+      }
+      if (const std::string summary = report_.Summary(); !summary.empty()) {
+        std::fprintf(stderr, "chatctl: %s\n", summary.c_str());
+        code = kExitError;
+      }
+    }
+    return code;
   }
 
  private:
+  // A line of input, numbered from 1.
+  struct Line {
+    uint64_t number = 0;
+    std::string text;
+    size_t bytes = 0;  // Its length; text is empty when it was too long.
+    bool too_long = false;
+  };
+
   std::string Prompt() const {
     return absl::StrCat("[", session_->room(), "] ", session_->name(), "> ");
   }
@@ -400,11 +465,20 @@ class JoinLoop {
         if (terminal_) editor_.SetPrompt(Prompt());
         break;
       case SessionEvent::Kind::kDisconnected:
+      case SessionEvent::Kind::kReconnected:
         Say(e.text);
         break;
-      case SessionEvent::Kind::kReconnected:
+      case SessionEvent::Kind::kPosted:
+        report_.Posted(e.tag);
+        break;
       case SessionEvent::Kind::kNotSent:
-        Say(e.text);
+        // In a pipe, one summary at the end; the server's notice, if any,
+        // is on stdout with the events.
+        if (terminal_) {
+          Say(e.text);
+        } else {
+          report_.NotSent(e.tag, e.reason);
+        }
         break;
       case SessionEvent::Kind::kEnded:
         ended_ = true;
@@ -413,12 +487,30 @@ class JoinLoop {
     }
   }
 
+  // Too much input waits to be sent: read no more for now.
+  bool Backlogged() const {
+    return lines_.size() >= kMaxQueuedLines || queued_bytes_ >= kMaxQueuedBytes;
+  }
+
+  void Queue(Line line) {
+    queued_bytes_ += line.text.size();
+    lines_.push_back(std::move(line));
+  }
+
   void ReadTerminal() {
     LineEditor::Result r = editor_.ReadChar();
     if (r.eof) {
       Quit("");
     } else if (r.line) {
-      HandleLine(*r.line);
+      session_->KeepTrying();
+      Line line;
+      line.number = ++line_count_;
+      line.bytes = r.line->size();
+      line.text = *std::move(r.line);
+      if (!session_->connected()) {
+        Say("not connected: the line is sent once reconnected");
+      }
+      Queue(std::move(line));
     }
   }
 
@@ -431,50 +523,103 @@ class JoinLoop {
     } else if (n == 0) {
       stdin_eof_ = true;
     } else {
-      input_.append(buf, static_cast<size_t>(n));
+      session_->KeepTrying();
     }
-    // Whole lines; a line too long to keep is cut (the server refuses
-    // anything over its message limit with a notice anyway).
-    size_t start = 0;
-    for (;;) {
-      size_t nl = input_.find('\n', start);
-      if (nl == std::string::npos) {
-        if (input_.size() - start > kMaxLine)
-          nl = start + kMaxLine;
-        else
-          break;
-      }
-      lines_.push_back(input_.substr(start, nl - start));
-      start = nl < input_.size() && input_[nl] == '\n' ? nl + 1 : nl;
+    // Whole lines. A line longer than any message the server takes is not
+    // kept: only its length, so that it is refused with its number.
+    const size_t keep = KeepBytes();
+    absl::string_view data(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!data.empty()) {
+      const size_t nl = data.find('\n');
+      const absl::string_view part = data.substr(0, nl);
+      partial_bytes_ += part.size();
+      if (partial_bytes_ <= keep) input_.append(part.data(), part.size());
+      if (nl == absl::string_view::npos) break;
+      EndLine();
+      data.remove_prefix(nl + 1);
     }
-    input_.erase(0, start);
-    if (stdin_eof_ && !input_.empty()) {
-      lines_.push_back(std::move(input_));
-      input_.clear();
-    }
-    DrainLines();
+    if (stdin_eof_ && partial_bytes_ > 0) EndLine();
   }
 
-  // Sends the lines read, in order, until one must wait for the connection.
+  // The bytes of a line worth keeping: a little over the server's limit,
+  // since sanitizing can shorten a line.
+  size_t KeepBytes() const {
+    const size_t limit = session_->limits().max_message_bytes();
+    return std::max<size_t>(kMaxLine, 4 * limit + 1024);
+  }
+
+  void EndLine() {
+    Line line;
+    line.number = ++line_count_;
+    line.bytes = partial_bytes_;
+    line.too_long = partial_bytes_ > KeepBytes();
+    if (!line.too_long) line.text = std::move(input_);
+    input_.clear();
+    partial_bytes_ = 0;
+    Queue(std::move(line));
+  }
+
+  // A line that posts a message (not a command, not empty).
+  static bool IsMessage(const Line& line) {
+    if (line.too_long) return true;
+    const TypedLine typed = ParseTypedLine(line.text);
+    return typed.kind == TypedLine::Kind::kSay ||
+           typed.kind == TypedLine::Kind::kAction;
+  }
+
+  // Sends what can go now, in order: resends first, then the lines read.
   void DrainLines() {
-    while (!lines_.empty() && !pending_ && !quitting_) {
-      std::string line = std::move(lines_.front());
+    line_waited_ = false;
+    while (!quitting_) {
+      if (session_->SendDelay() > absl::ZeroDuration()) return;
+      if (session_->ResendNext()) continue;
+      if (lines_.empty()) return;
+      if (!HandleLine(lines_.front())) {
+        line_waited_ = true;  // Waits for the connection or the window.
+        return;
+      }
+      queued_bytes_ -= lines_.front().text.size();
       lines_.pop_front();
-      HandleLine(line);
     }
   }
 
-  void HandleLine(const std::string& line) {
-    const TypedLine typed = ParseTypedLine(line);  // Points into `line`.
+  // Acts on `line`. Returns false when it must wait (not connected, or
+  // the connection dropped as it was written) and stay first in line.
+  bool HandleLine(const Line& line) {
+    const uint32_t limit = session_->limits().max_message_bytes();
+    if (line.too_long) {
+      Refuse(line,
+             limit > 0
+                 ? absl::StrCat("longer than the server's limit "
+                                "of ",
+                                limit, " bytes: ", line.bytes, " bytes")
+                 : absl::StrCat("longer than chatctl takes (", KeepBytes(),
+                                " bytes): ", line.bytes, " bytes"));
+      return true;
+    }
+    const TypedLine typed = ParseTypedLine(line.text);  // Points into it.
     absl::Status s;
     switch (typed.kind) {
       case TypedLine::Kind::kEmpty:
-        return;
+        return true;
       case TypedLine::Kind::kSay:
-      case TypedLine::Kind::kAction:
+      case TypedLine::Kind::kAction: {
+        const size_t bytes = SanitizeText(typed.argument).size();
+        if (limit > 0 && bytes > limit) {
+          Refuse(line, absl::StrCat("longer than the server's limit of ", limit,
+                                    " bytes: ", bytes, " bytes"));
+          return true;
+        }
         s = session_->Say(typed.argument,
-                          typed.kind == TypedLine::Kind::kAction);
-        break;
+                          typed.kind == TypedLine::Kind::kAction, line.number);
+        if (s.ok()) {
+          if (!terminal_) report_.Sent(line.number);
+          return true;
+        }
+        if (Waits(s)) return false;
+        Refuse(line, s.message());
+        return true;
+      }
       case TypedLine::Kind::kNick:
         s = session_->Rename(typed.argument);
         break;
@@ -490,11 +635,12 @@ class JoinLoop {
           Show(render_.json ? ToJson(*members)
                             : RenderMembers(*members, render_));
         }
-        return;
+        return true;
       }
       case TypedLine::Kind::kQuit:
+        quit_typed_ = true;  // What follows is not meant to be sent.
         Quit(typed.argument);
-        return;
+        return true;
       case TypedLine::Kind::kHelp:
         for (absl::string_view l : absl::StrSplit(InputHelp(), '\n')) {
           if (terminal_) {
@@ -503,22 +649,34 @@ class JoinLoop {
             std::fprintf(stderr, "%s\n", std::string(l).c_str());
           }
         }
-        return;
+        return true;
       case TypedLine::Kind::kBadUsage:
       case TypedLine::Kind::kUnknown:
         Say(typed.error);
-        return;
+        return true;
     }
-    if (s.ok()) return;
-    // In a pipe, a line not sent because the connection is down (or just
-    // dropped: the write failed before the reader noticed) waits for the
-    // reconnect, so lines arrive in order, each once.
-    if (!terminal_ && !quitting_ &&
-        (!session_->connected() || absl::IsUnavailable(s))) {
-      pending_ = line;
-      return;
-    }
+    if (s.ok()) return true;
+    if (Waits(s)) return false;
     Say(s.message());
+    return true;
+  }
+
+  // Whether a request that failed with `s` waits to be sent again: the
+  // connection is down, or just dropped (the write failed before the
+  // reader noticed), or the window is full. So lines arrive in order, each
+  // once.
+  bool Waits(const absl::Status& s) const {
+    return !quitting_ && (!session_->connected() || absl::IsUnavailable(s) ||
+                          absl::IsResourceExhausted(s));
+  }
+
+  // A message line not sent at all, because of `why`.
+  void Refuse(const Line& line, absl::string_view why) {
+    if (terminal_) {
+      Say(absl::StrCat("not sent: ", why));
+    } else {
+      report_.NotSent(line.number, why);
+    }
   }
 
   void Quit(absl::string_view reason) {
@@ -529,7 +687,11 @@ class JoinLoop {
     session_->Leave(reason);
   }
 
+  // Lines kept whole; a longer one is refused (KeepBytes may say more).
   static constexpr size_t kMaxLine = 64 * 1024;
+  // Input read ahead of what could be sent.
+  static constexpr size_t kMaxQueuedLines = 4096;
+  static constexpr size_t kMaxQueuedBytes = 4 << 20;
 
   ChatSession* const session_;
   EventQueue* const queue_;
@@ -544,9 +706,14 @@ class JoinLoop {
   bool quitting_ = false;
   std::optional<absl::Time> quit_deadline_;  // Then cancel.
   bool stdin_eof_ = false;
-  std::string input_;                   // Pipe mode: a partial line.
-  std::deque<std::string> lines_;       // Pipe mode: lines read, not sent.
-  std::optional<std::string> pending_;  // Waits for the connection.
+  std::string input_;         // Pipe mode: a partial line,
+  size_t partial_bytes_ = 0;  // and its length so far.
+  uint64_t line_count_ = 0;
+  std::deque<Line> lines_;  // Read, not sent yet.
+  size_t queued_bytes_ = 0;
+  bool line_waited_ = false;  // The first of lines_ could not go.
+  bool quit_typed_ = false;   // A /quit line.
+  PipeReport report_;
 };
 
 absl::StatusOr<RenderOptions> RenderFlags(int fd) {
@@ -564,12 +731,19 @@ int RunJoin(const Command& c, const std::vector<std::string>& positional) {
     return UsageError(
         c, absl::StrCat("unexpected argument \"", positional[0], "\""));
   }
+  absl::StatusOr<std::string> server = Server();
+  if (!server.ok()) return UsageError(c, server.status().message());
   SessionOptions options;
-  options.server = Server();
+  options.server = *server;
   options.name = absl::GetFlag(FLAGS_name);
   options.room = absl::GetFlag(FLAGS_room);
   options.history = absl::GetFlag(FLAGS_history);
+  options.give_up_after = absl::GetFlag(FLAGS_give_up_after);
+  const absl::Duration keepalive = absl::GetFlag(FLAGS_keepalive);
   if (options.name.empty()) return UsageError(c, "--name is required");
+  if (keepalive < absl::Seconds(1)) {
+    return UsageError(c, "--keepalive must be 1s or more");
+  }
   absl::StatusOr<RenderOptions> render = RenderFlags(STDOUT_FILENO);
   if (!render.ok()) return UsageError(c, render.status().message());
   const bool terminal =
@@ -579,7 +753,7 @@ int RunJoin(const Command& c, const std::vector<std::string>& positional) {
   // Bounded: a full queue stops the reader thread (see event_queue.h).
   EventQueue queue(1024);
   InstallSignals(queue.signal_fd());
-  std::shared_ptr<grpc::Channel> channel = Dial(options.server);
+  std::shared_ptr<grpc::Channel> channel = Dial(options.server, keepalive);
   v1::ChatRoom::Stub stub(channel);
   auto session = std::make_unique<ChatSession>(channel, options, &queue);
   absl::Status started = session->Start();
@@ -642,8 +816,10 @@ class SendListener final : public SessionListener {
 };
 
 int RunSend(const Command& c, const std::vector<std::string>& positional) {
+  absl::StatusOr<std::string> server = Server();
+  if (!server.ok()) return UsageError(c, server.status().message());
   SessionOptions options;
-  options.server = Server();
+  options.server = *server;
   options.name = absl::GetFlag(FLAGS_name);
   options.room = absl::GetFlag(FLAGS_room);
   options.reconnect = false;
@@ -676,7 +852,9 @@ int RunWho(const Command& c, const std::vector<std::string>& positional) {
     return UsageError(
         c, absl::StrCat("unexpected argument \"", positional[0], "\""));
   }
-  const std::string server = Server();
+  absl::StatusOr<std::string> checked = Server();
+  if (!checked.ok()) return UsageError(c, checked.status().message());
+  const std::string server = *checked;
   std::shared_ptr<grpc::Channel> channel = Dial(server);
   absl::Status s = WaitForServer(channel.get(), server, kConnectTimeout);
   if (!s.ok()) return Fail(s);
@@ -756,7 +934,9 @@ int RunHistory(const Command& c, const std::vector<std::string>& positional) {
   if (before) request.set_before_seq(*before);
   if (after) request.set_after_seq(*after);
 
-  const std::string server = Server();
+  absl::StatusOr<std::string> checked = Server();
+  if (!checked.ok()) return UsageError(c, checked.status().message());
+  const std::string server = *checked;
   std::shared_ptr<grpc::Channel> channel = Dial(server);
   absl::Status s = WaitForServer(channel.get(), server, kConnectTimeout);
   if (!s.ok()) return Fail(s);

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "service/text.h"
 
 namespace chat {
@@ -36,6 +38,15 @@ bool Retryable(const absl::Status& s) {
   }
 }
 
+// A client_id prefix for one session: the server keys ids by sender name, so
+// two sessions of one name (two `chatctl send` in a row) must never share
+// one. 96 random bits.
+std::string NewIdPrefix() {
+  absl::BitGen gen;
+  return absl::StrFormat("%016x%08x-", absl::Uniform<uint64_t>(gen),
+                         absl::Uniform<uint32_t>(gen));
+}
+
 }  // namespace
 
 ChatSession::ChatSession(std::shared_ptr<grpc::Channel> channel,
@@ -43,7 +54,8 @@ ChatSession::ChatSession(std::shared_ptr<grpc::Channel> channel,
     : channel_(std::move(channel)),
       stub_(v1::ChatRoom::NewStub(channel_)),
       options_(std::move(options)),
-      listener_(listener) {
+      listener_(listener),
+      id_prefix_(NewIdPrefix()) {
   name_ = options_.name;
   room_ = options_.room;
 }
@@ -98,24 +110,30 @@ absl::Status ChatSession::Start() {
   return start_state_ == StartState::kJoined ? absl::OkStatus() : start_error_;
 }
 
-bool ChatSession::WaitForTurn() {
+double ChatSession::TokensAt(absl::Time now, double* rate, double* burst) {
   v1::Limits limits;
   {
     absl::MutexLock lock(&mu_);
     limits = limits_;
   }
-  if (limits.flood_rate() <= 0) return true;
+  *rate = 0;
+  *burst = 0;
+  if (limits.flood_rate() <= 0) return 0;
   // A margin under the server's bucket: requests that leave here evenly
   // spaced may reach it bunched together.
-  const double rate = limits.flood_rate() * 0.9;
-  const double burst = std::max(1.0, limits.flood_burst() / 2.0);
+  *rate = limits.flood_rate() * 0.9;
+  *burst = std::max(1.0, limits.flood_burst() / 2.0);
+  if (turn_tokens_ < 0) return *burst;
+  return std::min(
+      *burst, turn_tokens_ + absl::ToDoubleSeconds(now - turn_last_) * *rate);
+}
+
+bool ChatSession::WaitForTurn() {
+  double rate, burst;
   const absl::Time now = absl::Now();
-  if (turn_tokens_ < 0) {
-    turn_tokens_ = burst;
-  } else {
-    turn_tokens_ = std::min(
-        burst, turn_tokens_ + absl::ToDoubleSeconds(now - turn_last_) * rate);
-  }
+  const double tokens = TokensAt(now, &rate, &burst);
+  if (rate <= 0) return true;
+  turn_tokens_ = tokens;
   turn_last_ = now;
   if (turn_tokens_ < 1) {
     const absl::Time turn = now + absl::Seconds((1 - turn_tokens_) / rate);
@@ -135,6 +153,11 @@ bool ChatSession::WaitForTurn() {
 absl::Status ChatSession::Write(const v1::ChatRequest& request,
                                 std::optional<Unconfirmed> say) {
   absl::MutexLock write_lock(&write_mu_);
+  if (say) {
+    // Checked before taking a turn too, so that a refusal costs none.
+    absl::MutexLock lock(&mu_);
+    if (unconfirmed_.size() >= WindowLocked()) return WindowFull();
+  }
   if (!WaitForTurn()) {
     return absl::UnavailableError("leaving the room; not sent");
   }
@@ -149,11 +172,11 @@ absl::Status ChatSession::Write(const v1::ChatRequest& request,
     }
     call = call_;
     if (say) {
+      if (unconfirmed_.size() >= WindowLocked()) return WindowFull();
       // Recorded before the write: the server's answer may be read first.
       // call_number_ cannot change while write_mu_ is ours (see EndCall).
       say->call = call_number_;
       unconfirmed_.push_back(*std::move(say));
-      if (unconfirmed_.size() > kMaxUnconfirmed) unconfirmed_.pop_front();
     }
   }
   if (!call->stream->Write(request)) {
@@ -168,15 +191,86 @@ absl::Status ChatSession::Write(const v1::ChatRequest& request,
   return absl::OkStatus();
 }
 
-absl::Status ChatSession::Say(absl::string_view text, bool action) {
-  v1::ChatRequest request;
-  request.mutable_say()->set_text(std::string(text));
-  request.mutable_say()->set_action(action);
+absl::Status ChatSession::Say(absl::string_view text, bool action,
+                              uint64_t tag) {
   Unconfirmed say;
   say.line = action ? absl::StrCat("/me ", text) : std::string(text);
   say.clean = SanitizeText(text);
   say.action = action;
+  say.tag = tag;
+  {
+    absl::MutexLock lock(&mu_);
+    say.client_id = absl::StrCat(id_prefix_, ++next_id_);
+  }
+  v1::ChatRequest request;
+  request.mutable_say()->set_text(std::string(text));
+  request.mutable_say()->set_action(action);
+  request.mutable_say()->set_client_id(say.client_id);
   return Write(request, std::move(say));
+}
+
+absl::Duration ChatSession::SendDelay() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!connected_ || leaving_ || cancelled_) {
+      return absl::InfiniteDuration();
+    }
+    // Resends are in the window already.
+    if (resends_ == 0 && unconfirmed_.size() >= WindowLocked()) {
+      return absl::InfiniteDuration();
+    }
+  }
+  absl::MutexLock write_lock(&write_mu_);
+  double rate, burst;
+  const double tokens = TokensAt(absl::Now(), &rate, &burst);
+  if (rate <= 0 || tokens >= 1) return absl::ZeroDuration();
+  return absl::Seconds((1 - tokens) / rate);
+}
+
+bool ChatSession::ResendNext() {
+  absl::MutexLock write_lock(&write_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    if (resends_ == 0) return false;  // Without taking a turn.
+  }
+  if (!WaitForTurn()) return false;
+  v1::ChatRequest request;
+  std::shared_ptr<Call> call;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!connected_ || leaving_ || cancelled_ || resends_ == 0) return false;
+    auto it = std::find_if(unconfirmed_.begin(), unconfirmed_.end(),
+                           [](const Unconfirmed& u) { return u.resend; });
+    if (it == unconfirmed_.end()) return false;
+    it->resend = false;
+    --resends_;
+    // Should this call drop too, the next rejoin sends it again.
+    it->call = call_number_;
+    request.mutable_say()->set_text(it->clean);
+    request.mutable_say()->set_action(it->action);
+    request.mutable_say()->set_client_id(it->client_id);
+    call = call_;
+  }
+  return call->stream->Write(request);
+}
+
+void ChatSession::KeepTrying() {
+  absl::MutexLock lock(&mu_);
+  if (reconnecting_) {
+    give_up_at_ = std::max(give_up_at_, absl::Now() + options_.give_up_after);
+  }
+}
+
+absl::Status ChatSession::WindowFull() const {
+  return absl::ResourceExhaustedError(
+      absl::StrCat(unconfirmed_.size(),
+                   " messages are waiting for the server's answer; not sent"));
+}
+
+size_t ChatSession::WindowLocked() const {
+  const uint32_t outbox = limits_.max_outbox_events();
+  if (outbox == 0) return kDefaultWindow;
+  return std::clamp<size_t>(outbox / 4, 1, kMaxWindow);
 }
 
 absl::Status ChatSession::Rename(absl::string_view name) {
@@ -253,45 +347,96 @@ std::string ChatSession::epoch() const {
   return epoch_;
 }
 
+v1::Limits ChatSession::limits() const {
+  absl::MutexLock lock(&mu_);
+  return limits_;
+}
+
+size_t ChatSession::window() const {
+  absl::MutexLock lock(&mu_);
+  return WindowLocked();
+}
+
+size_t ChatSession::unconfirmed() const {
+  absl::MutexLock lock(&mu_);
+  return unconfirmed_.size();
+}
+
+bool ChatSession::confirms_each_say() const {
+  absl::MutexLock lock(&mu_);
+  return ids_;
+}
+
 bool ChatSession::Stopping() const {
   absl::MutexLock lock(&mu_);
   return leaving_ || cancelled_;
 }
 
-std::vector<std::string> ChatSession::Track(const v1::ChatResponse& event,
-                                            bool rejoin_welcome) {
+std::vector<SessionEvent> ChatSession::Track(const v1::ChatResponse& event,
+                                             bool rejoin_welcome) {
   absl::MutexLock lock(&mu_);
-  std::vector<std::string> not_sent;
+  std::vector<SessionEvent> reports;
   if (replay_until_ && event.seq() > *replay_until_) {
     replay_until_.reset();
-    not_sent = TakeLost("the connection dropped first");
+    reports = TakeLost("the connection dropped first");
   }
-  // An own message newer than what was seen confirms the oldest Say it
-  // matches; older unconfirmed Says were refused (the server answers a
-  // stream's requests in order; refusals come as notices).
-  if (event.has_message() && event.seq() > last_seq_ &&
-      event.message().sender() == name_) {
+  if (event.has_message() && event.message().sender() == name_) {
     const v1::Message& m = event.message();
-    auto it = std::find_if(
-        unconfirmed_.begin(), unconfirmed_.end(), [&m](const Unconfirmed& u) {
-          return u.clean == m.text() && u.action == m.action();
-        });
-    if (it != unconfirmed_.end())
-      unconfirmed_.erase(unconfirmed_.begin(), it + 1);
+    if (!m.client_id().empty()) {
+      Settle(m.client_id(), SessionEvent::Kind::kPosted, event.seq(), "",
+             &reports);
+    } else if (!ids_ && event.seq() > last_seq_) {
+      // A server without client_ids: an own message newer than what was
+      // seen confirms the oldest Say it matches; older unconfirmed Says
+      // were refused (the server answers a stream's requests in order;
+      // refusals come as notices).
+      auto it = std::find_if(
+          unconfirmed_.begin(), unconfirmed_.end(), [&m](const Unconfirmed& u) {
+            return u.clean == m.text() && u.action == m.action();
+          });
+      if (it != unconfirmed_.end()) {
+        SessionEvent e;
+        e.kind = SessionEvent::Kind::kPosted;
+        e.tag = it->tag;
+        e.seq = event.seq();
+        reports.push_back(std::move(e));
+        unconfirmed_.erase(unconfirmed_.begin(), it + 1);
+      }
+    }
+  }
+  if (event.has_duplicate()) {
+    Settle(event.duplicate().client_id(), SessionEvent::Kind::kPosted,
+           event.duplicate().seq(), "", &reports);
+  }
+  if (event.has_notice() && !event.notice().client_id().empty()) {
+    Settle(event.notice().client_id(), SessionEvent::Kind::kNotSent, 0,
+           event.notice().text(), &reports);
   }
   if (event.has_welcome()) {
     const v1::Welcome& w = event.welcome();
     const bool resumed = welcomed_ && room_ == w.room() && epoch_ == w.epoch();
+    ids_ = !w.resume_secret().empty();
+    resume_secret_ = w.resume_secret();
     if (rejoin_welcome) {
-      if (resumed) {
+      if (resumed && ids_) {
+        // Same history: what the old connection had in flight is sent
+        // again; the server posts each once.
+        for (Unconfirmed& u : unconfirmed_) {
+          if (u.call < call_number_ && !u.resend) {
+            u.resend = true;
+            ++resends_;
+          }
+        }
+      } else if (resumed) {
         replay_until_ = w.last_seq();
       } else {
         // The seqs resumed from mean nothing here: nobody can tell which
         // Says the lost history held.
         replay_until_.reset();
-        std::vector<std::string> lost =
-            TakeLost("maybe, the room's history was reset");
-        not_sent.insert(not_sent.end(), lost.begin(), lost.end());
+        std::vector<SessionEvent> lost = TakeLost(
+            "the room's history was reset, so whether it was posted "
+            "cannot be told");
+        for (SessionEvent& e : lost) reports.push_back(std::move(e));
       }
     }
     if (!resumed) {
@@ -314,24 +459,52 @@ std::vector<std::string> ChatSession::Track(const v1::ChatResponse& event,
       event.member_renamed().old_name() == name_) {
     name_ = event.member_renamed().new_name();
   }
-  return not_sent;
+  return reports;
 }
 
-std::vector<std::string> ChatSession::TakeLost(absl::string_view why) {
-  std::vector<std::string> lost;
+void ChatSession::Settle(const std::string& client_id, SessionEvent::Kind kind,
+                         uint64_t seq, absl::string_view why,
+                         std::vector<SessionEvent>* reports) {
+  auto it = std::find_if(
+      unconfirmed_.begin(), unconfirmed_.end(),
+      [&client_id](const Unconfirmed& u) { return u.client_id == client_id; });
+  if (it == unconfirmed_.end()) return;  // Another session's, or settled.
+  SessionEvent e;
+  e.kind = kind;
+  e.tag = it->tag;
+  e.seq = seq;
+  if (kind == SessionEvent::Kind::kNotSent) {
+    e.reason = std::string(why);
+    e.text = absl::StrCat("not sent (", why, "): ", it->line);
+  }
+  if (it->resend) --resends_;
+  unconfirmed_.erase(it);
+  reports->push_back(std::move(e));
+}
+
+std::vector<SessionEvent> ChatSession::TakeLost(absl::string_view why) {
+  std::vector<SessionEvent> lost;
   while (!unconfirmed_.empty() && unconfirmed_.front().call < call_number_) {
-    lost.push_back(
-        absl::StrCat("not sent (", why, "): ", unconfirmed_.front().line));
+    const Unconfirmed& u = unconfirmed_.front();
+    SessionEvent e;
+    e.kind = SessionEvent::Kind::kNotSent;
+    e.tag = u.tag;
+    e.reason = std::string(why);
+    e.text = absl::StrCat("not sent (", why, "): ", u.line);
+    lost.push_back(std::move(e));
+    if (u.resend) --resends_;
     unconfirmed_.pop_front();
   }
   return lost;
 }
 
-void ChatSession::Deliver(const std::vector<std::string>& not_sent,
+void ChatSession::Deliver(std::vector<SessionEvent> reports,
                           v1::ChatResponse event) {
-  for (const std::string& line : not_sent) {
-    Emit(SessionEvent::Kind::kNotSent, line);
+  for (SessionEvent& report : reports) {
+    listener_->OnSessionEvent(std::move(report));
   }
+  // A duplicate answer is for the session alone: its report went above.
+  if (event.has_duplicate()) return;
   SessionEvent e;
   e.event = std::move(event);
   listener_->OnSessionEvent(std::move(e));
@@ -365,7 +538,7 @@ void ChatSession::EmitEnded(absl::Status status) {
 bool ChatSession::ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after) {
   v1::ChatResponse event;
   if (!call->stream->Read(&event)) return false;
-  const std::vector<std::string> not_sent = Track(event, rejoin);
+  std::vector<SessionEvent> reports = Track(event, rejoin);
   {
     absl::MutexLock lock(&mu_);
     connected_ = true;
@@ -378,7 +551,7 @@ bool ChatSession::ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after) {
              : absl::StrCat("reconnected to chat-service at ", options_.server,
                             "; resumed after seq ", resumed_after));
   }
-  Deliver(not_sent, std::move(event));
+  Deliver(std::move(reports), std::move(event));
   return true;
 }
 
@@ -405,13 +578,16 @@ void ChatSession::Run(std::shared_ptr<Call> call) {
   for (;;) {
     v1::ChatResponse event;
     while (call->stream->Read(&event)) {
-      std::vector<std::string> not_sent = Track(event, false);
-      Deliver(not_sent, std::move(event));
+      std::vector<SessionEvent> reports = Track(event, false);
+      Deliver(std::move(reports), std::move(event));
       event = v1::ChatResponse();
     }
     absl::Status status = EndCall(call.get());
+    // ABORTED: another connection of ours took the name back (with our
+    // resume secret); it is the session now.
     if (status.ok() || Stopping() || !options_.reconnect ||
-        absl::IsAlreadyExists(status) || !Retryable(status)) {
+        absl::IsAlreadyExists(status) || absl::IsAborted(status) ||
+        !Retryable(status)) {
       EmitEnded(std::move(status));
       return;
     }
@@ -425,15 +601,32 @@ void ChatSession::Run(std::shared_ptr<Call> call) {
 // Rejoins with backoff. Returns the new call, welcomed, or nullptr after
 // emitting kEnded (gave up, left, cancelled or refused).
 std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
-  const absl::Time give_up = absl::Now() + options_.give_up_after;
+  const absl::Time started = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    reconnecting_ = true;
+    give_up_at_ = started + options_.give_up_after;
+  }
+  auto done = [this] {
+    absl::MutexLock lock(&mu_);
+    reconnecting_ = false;
+  };
   absl::Duration backoff = options_.initial_backoff;
   absl::Status last = std::move(cause);
   for (;;) {
     if (Stopping()) break;
-    if (absl::Now() > give_up) {
-      EmitEnded(absl::UnavailableError(absl::StrCat(
-          "gave up reconnecting after ",
-          absl::FormatDuration(options_.give_up_after), ": ", last.message())));
+    bool give_up;
+    {
+      absl::MutexLock lock(&mu_);
+      give_up = absl::Now() > give_up_at_;
+    }
+    if (give_up) {
+      done();
+      EmitEnded(absl::UnavailableError(
+          absl::StrCat("gave up reconnecting after ",
+                       absl::FormatDuration(absl::Trunc(absl::Now() - started,
+                                                        absl::Seconds(1))),
+                       ": ", last.message())));
       return nullptr;
     }
     // The channel reconnects by itself, with its own short backoff (see
@@ -449,6 +642,7 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
       join.set_room(room_);
       join.set_resume_after_seq(last_seq_);
       join.set_resume_epoch(epoch_);
+      join.set_resume_secret(resume_secret_);
     }
     std::shared_ptr<Call> call = OpenCall(join);
     {
@@ -457,10 +651,14 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
       ++call_number_;
       if (leaving_ || cancelled_) call->context.TryCancel();
     }
-    if (ReadWelcome(call.get(), true, join.resume_after_seq())) return call;
+    if (ReadWelcome(call.get(), true, join.resume_after_seq())) {
+      done();
+      return call;
+    }
     last = EndCall(call.get());
     if (Stopping()) break;
     if (!Retryable(last)) {
+      done();
       EmitEnded(last);
       return nullptr;
     }
@@ -472,6 +670,7 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
     mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
     backoff = std::min(backoff * 2, options_.max_backoff);
   }
+  done();
   EmitEnded(absl::CancelledError("stopped reconnecting"));
   return nullptr;
 }

@@ -16,12 +16,31 @@
 //
 // Own messages are not echoed locally: the server sends them back once it
 // has sequenced them, like everyone else's. Until then a Say is
-// unconfirmed. When the connection drops with Says unconfirmed, the rejoin's
-// replay shows which of them the server sequenced; each of the others is
-// reported once as kNotSent (after the replay, or at the welcome when the
-// history was reset and nobody can tell). So every Say that returned OK
-// either comes back exactly once as the member's own message or is reported
-// as not sent; a Say that returned an error was not sent.
+// unconfirmed. Each Say carries a client_id (Say.client_id: this session's
+// random prefix and a count), which the server echoes in the message, in a
+// notice that refuses it, or in a `duplicate` answer when it had already
+// posted it; so every Say that returned OK is reported exactly once, as
+// kPosted (with its seq, just before the event that shows it) or kNotSent
+// (with why). When the connection drops with Says unconfirmed, the rejoin
+// resumes in the same history (same room and epoch), and the Says are sent
+// again (ResendNext), in order, before anything new: the server posts those
+// it never got and answers the others as duplicates, so each is posted
+// once. When the history was reset instead (a restart without --data_dir),
+// whether they were posted cannot be told: each is reported as kNotSent.
+// A server from before client_ids (its welcome has no resume_secret) is
+// matched by text instead, and Says lost in a drop are reported as kNotSent
+// after the replay shows which were sequenced.
+//
+// Flow control: at most window() Says are unconfirmed at a time (a quarter
+// of the server's outbox, Welcome.limits.max_outbox_events), so a sender can
+// never be dropped as too slow by its own echoes. SendDelay() says when the
+// next Say may go.
+//
+// Taking the name back: every welcome carries a resume secret; a rejoin
+// presents it, so that the server hands the name over at once even when it
+// has not yet noticed that the old connection is dead (a network path that
+// went silent). A session whose name was taken back by another of its own
+// connections ends (ABORTED) rather than fighting for it.
 //
 // Pacing: the welcome carries the server's flood limits (Welcome.limits);
 // Say, Rename and Move keep under them, with a margin, by waiting for their
@@ -60,13 +79,19 @@ struct SessionEvent {
     kEvent,         // `event` arrived.
     kDisconnected,  // The connection dropped; `text` says why. Reconnecting.
     kReconnected,   // Rejoined; `text` says so. Replayed events follow.
-    kNotSent,       // A Say from before a drop did not make it; `text` says
-                    // so, with the line ("/me ..." for an action).
+    kPosted,        // The Say `tag` was posted as `seq`; the event that
+                    // shows it follows (none for a duplicate answer).
+    kNotSent,       // The Say `tag` was not posted, or it cannot be told;
+                    // `text` says why, with the line ("/me ..." for an
+                    // action); `reason` is why alone.
     kEnded,         // The session is over with `status` (OK after Leave).
   };
   Kind kind = Kind::kEvent;
   v1::ChatResponse event;
   std::string text;
+  std::string reason;
+  uint64_t tag = 0;
+  uint64_t seq = 0;
   absl::Status status;
 };
 
@@ -91,7 +116,8 @@ struct SessionOptions {
   absl::Duration connect_timeout = kConnectTimeout;
   absl::Duration initial_backoff = absl::Milliseconds(250);
   absl::Duration max_backoff = absl::Seconds(8);
-  // Stop reconnecting (kEnded with UNAVAILABLE) after this long.
+  // Stop reconnecting (kEnded with UNAVAILABLE) after this long without
+  // KeepTrying().
   absl::Duration give_up_after = absl::Minutes(5);
 };
 
@@ -120,9 +146,35 @@ class ChatSession {
   // or after Leave); the request was then not sent. The server's answer
   // arrives as events (the message itself, member_renamed, a welcome, or a
   // notice for a refusal).
-  absl::Status Say(absl::string_view text, bool action);
+  //
+  // A Say is reported back with `tag` (kPosted or kNotSent). It fails with
+  // RESOURCE_EXHAUSTED, not sent, when window() Says are unconfirmed.
+  absl::Status Say(absl::string_view text, bool action, uint64_t tag = 0);
   absl::Status Rename(absl::string_view name);
   absl::Status Move(absl::string_view room);
+
+  // SendDelay
+  //
+  // How long until a Say can be written without waiting: zero now; the
+  // time to the next turn under the flood limits; or InfiniteDuration while
+  // not connected or while window() Says are unconfirmed (an event comes
+  // when that changes). Resends count too: send them first.
+  absl::Duration SendDelay();
+
+  // ResendNext
+  //
+  // After a rejoin that resumed, sends the oldest Say that was unconfirmed
+  // when the connection dropped, again, with its client_id. Returns false
+  // when none is left to send (or the write failed: the next drop brings
+  // them back). Call it while it returns true, when SendDelay() is zero,
+  // before sending anything new, so that lines keep their order.
+  bool ResendNext();
+
+  // KeepTrying
+  //
+  // The user is still there (typed a line): a reconnection in progress
+  // gives up no sooner than give_up_after from now.
+  void KeepTrying();
 
   // Leave
   //
@@ -143,6 +195,14 @@ class ChatSession {
   // what a rejoin resumes after.
   uint64_t last_seq() const;
   std::string epoch() const;
+  // The server's limits, from the last welcome.
+  v1::Limits limits() const;
+  // How many Says may be unconfirmed at a time; and how many are.
+  size_t window() const;
+  size_t unconfirmed() const;
+  // The server answers each Say by its client_id (a server from before
+  // client_ids does not).
+  bool confirms_each_say() const;
 
  private:
   struct Call;
@@ -152,9 +212,15 @@ class ChatSession {
     std::string line;   // For the kNotSent report.
     std::string clean;  // The text as the server will post it.
     bool action = false;
-    uint64_t call = 0;  // call_number_ when written.
+    uint64_t tag = 0;
+    std::string client_id;
+    uint64_t call = 0;    // call_number_ when last written.
+    bool resend = false;  // Written on a call that dropped; send again.
   };
-  static constexpr size_t kMaxUnconfirmed = 4096;
+  // The window when the server does not say (a server from before
+  // max_outbox_events), and its largest size.
+  static constexpr size_t kDefaultWindow = 64;
+  static constexpr size_t kMaxWindow = 256;
 
   std::shared_ptr<Call> OpenCall(const v1::Join& join);
   // Writes `request` on the current call; `say`, when given, is recorded as
@@ -164,20 +230,32 @@ class ChatSession {
   // Waits until one more request keeps under the server's flood limits.
   // Returns false if the session is cancelled meanwhile.
   bool WaitForTurn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  size_t WindowLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WindowFull() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The client's bucket refilled up to `now` (see WaitForTurn), and the
+  // rate and burst it keeps to (rate 0: no flood limits).
+  double TokensAt(absl::Time now, double* rate, double* burst)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Reader thread.
   void Run(std::shared_ptr<Call> call);
   bool ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after);
   absl::Status EndCall(Call* call);
   std::shared_ptr<Call> Reconnect(absl::Status cause);
   // Follows the session's state through `event`; `rejoin_welcome` for the
-  // welcome of a rejoin. Returns the kNotSent reports due before the event.
-  std::vector<std::string> Track(const v1::ChatResponse& event,
-                                 bool rejoin_welcome);
-  // The unconfirmed Says written on earlier calls, taken out as reports.
-  std::vector<std::string> TakeLost(absl::string_view why)
+  // welcome of a rejoin. Returns the kPosted and kNotSent reports due
+  // before the event.
+  std::vector<SessionEvent> Track(const v1::ChatResponse& event,
+                                  bool rejoin_welcome);
+  // Takes out the unconfirmed Say with `client_id` as a report of `kind`
+  // (kPosted with `seq`, or kNotSent because of `why`); none if unknown.
+  void Settle(const std::string& client_id, SessionEvent::Kind kind,
+              uint64_t seq, absl::string_view why,
+              std::vector<SessionEvent>* reports)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Deliver(const std::vector<std::string>& not_sent,
-               v1::ChatResponse event);
+  // The unconfirmed Says written on earlier calls, taken out as reports.
+  std::vector<SessionEvent> TakeLost(absl::string_view why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Deliver(std::vector<SessionEvent> reports, v1::ChatResponse event);
   void Emit(SessionEvent::Kind kind, std::string text);
   void EmitEnded(absl::Status status);
   bool Stopping() const;
@@ -208,10 +286,20 @@ class ChatSession {
   std::string name_ ABSL_GUARDED_BY(mu_);
   std::string room_ ABSL_GUARDED_BY(mu_);
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string epoch_ ABSL_GUARDED_BY(mu_);         // That last_seq_ belongs to.
-  v1::Limits limits_ ABSL_GUARDED_BY(mu_);         // From the last welcome.
+  std::string epoch_ ABSL_GUARDED_BY(mu_);  // That last_seq_ belongs to.
+  v1::Limits limits_ ABSL_GUARDED_BY(mu_);  // From the last welcome.
+  std::string resume_secret_ ABSL_GUARDED_BY(mu_);  // From the last welcome.
+  // The server answers client_ids (its welcome has a resume secret).
+  bool ids_ ABSL_GUARDED_BY(mu_) = false;
+  // This session's client_id prefix, and the count after it.
+  const std::string id_prefix_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  // When a reconnection in progress gives up.
+  absl::Time give_up_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool reconnecting_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t call_number_ ABSL_GUARDED_BY(mu_) = 0;  // Of call_, from 1.
   std::deque<Unconfirmed> unconfirmed_ ABSL_GUARDED_BY(mu_);
+  size_t resends_ ABSL_GUARDED_BY(mu_) = 0;  // Of unconfirmed_, to resend.
   // After a resuming welcome: its last_seq. The replay is over at the first
   // event above it; unconfirmed Says of earlier calls not seen by then were
   // not sequenced.

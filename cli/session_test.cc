@@ -162,6 +162,10 @@ class Recorder final : public SessionListener {
       case SessionEvent::Kind::kNotSent:
         line = absl::StrCat("not-sent ", e.text);
         break;
+      case SessionEvent::Kind::kPosted:
+        if (e.tag == 0) return;  // Says without a tag: not followed.
+        line = absl::StrCat("posted ", e.tag);
+        break;
       case SessionEvent::Kind::kEnded:
         line = absl::StrCat("ended ", e.status.ToString());
         break;
@@ -485,42 +489,64 @@ TEST_F(SessionTest, AfterTheHistoryWasResetResumesInTheNewEpoch) {
   EXPECT_GT(seen_again, welcomes[1].last_seq());
 }
 
-TEST_F(SessionTest, ASayLostInTheDropIsReportedOnceAsNotSent) {
+// A Say written into a connection that is already cut never reached the
+// server: after the rejoin it is sent again (ResendNext) and posted, once.
+TEST_F(SessionTest, ASayLostInTheDropIsSentAgainAndPostedOnce) {
   Proxy proxy(port_);
   Recorder alice_saw;
   SessionOptions options = Options("alice", proxy.port());
   ChatSession alice(Dial(options.server), options, &alice_saw);
   ASSERT_TRUE(alice.Start().ok());
-  ASSERT_TRUE(alice.Say("made it", false).ok());
+  ASSERT_TRUE(alice.Say("made it", false, 1).ok());
   ASSERT_TRUE(alice_saw.WaitFor("msg made it"));
 
   proxy.Cut();
   // Written into a connection that is already cut: either the session
   // noticed the drop (an error: not sent), or the write was taken and never
   // reached the server.
-  const absl::Status lost = alice.Say("lost", true);
+  const absl::Status lost = alice.Say("lost", true, 2);
   ASSERT_TRUE(alice_saw.WaitFor("disconnected"));
   proxy.Resume();
+  ASSERT_TRUE(alice_saw.WaitFor("reconnected"));
+  if (lost.ok()) {
+    EXPECT_EQ(alice.unconfirmed(), 1u);
+    EXPECT_TRUE(alice.ResendNext());
+    EXPECT_FALSE(alice.ResendNext());  // Only the one.
+    ASSERT_TRUE(alice_saw.WaitFor("msg lost"));
+  }
   Recorder bob_saw;
   SessionOptions bob_options = Options("bob", port_);
   ChatSession bob(Dial(bob_options.server), bob_options, &bob_saw);
   ASSERT_TRUE(bob.Start().ok());
-  ASSERT_TRUE(alice_saw.WaitFor("reconnected"));
   ASSERT_TRUE(bob.Say("after", false).ok());
   ASSERT_TRUE(alice_saw.WaitFor("msg after"))
       << ::testing::PrintToString(alice_saw.lines());
   if (lost.ok()) {
     EXPECT_THAT(alice_saw.lines(),
-                ElementsAre("welcome", "msg made it", "disconnected",
-                            "reconnected", "welcome",
-                            "not-sent not sent (the connection dropped "
-                            "first): /me lost",
-                            "msg after"));
+                ElementsAre("welcome", "posted 1", "msg made it",
+                            "disconnected", "reconnected", "welcome",
+                            "posted 2", "msg lost", "msg after"));
   } else {
-    EXPECT_THAT(alice_saw.lines(),
-                ElementsAre("welcome", "msg made it", "disconnected",
-                            "reconnected", "welcome", "msg after"));
+    EXPECT_THAT(
+        alice_saw.lines(),
+        ElementsAre("welcome", "posted 1", "msg made it", "disconnected",
+                    "reconnected", "welcome", "msg after"));
   }
+  EXPECT_EQ(alice.unconfirmed(), 0u);
+}
+
+// At most a quarter of the server's outbox (Welcome.limits) of Says are
+// unconfirmed at a time, so that a sender's own echoes can never get it
+// dropped as too slow.
+TEST_F(SessionTest, WindowIsAQuarterOfTheServersOutbox) {
+  Recorder saw;
+  SessionOptions options = Options("w", port_);
+  ChatSession w(Dial(options.server), options, &saw);
+  ASSERT_TRUE(w.Start().ok());
+  // InProcessServer's hub: the default outbox of 1024 events.
+  EXPECT_EQ(w.limits().max_outbox_events(), 1024u);
+  EXPECT_EQ(w.window(), 256u);
+  EXPECT_TRUE(w.confirms_each_say());
 }
 
 TEST_F(SessionTest, StartFailsWithTheServersReason) {
