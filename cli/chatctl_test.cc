@@ -743,9 +743,11 @@ TEST_F(ChatctlTest, PipeThroughAPathCutEveryTwoSecondsLandsEachOnce) {
   Server server("127.0.0.1:0", {"--legacy_addr=127.0.0.1:0",
                                 "--flood_rate=2000", "--flood_burst=200"});
   TcpProxy proxy(server.address());
-  proxy.CutEvery(absl::Seconds(2));
   TcpObserver observer(ChatServiceProcess::PortOf(server.legacy_address()));
   PipeRun run(20000, {"join", "--name", "x", "--server", proxy.address()});
+  // Once chatctl is in (a cut before its first welcome fails its start).
+  ASSERT_TRUE(observer.WaitFor("-- x joined"));
+  proxy.CutEvery(absl::Seconds(2));
   ASSERT_TRUE(observer.WaitFor("<x> 20000", absl::Seconds(100)))
       << observer.lines().size();
   std::string err;
@@ -828,6 +830,51 @@ TEST_F(ChatctlTest, LinesInFlightWhenHistoryIsLostAreReportedAndExitOne) {
               HasSubstr("chatctl: 2 of 4 lines were not sent: lines 2-3 (the "
                         "room's history was reset, so whether it was posted "
                         "cannot be told)\n"));
+}
+
+// While the server cannot be reached, chatctl keeps trying for as long as
+// lines keep coming (each starts --give_up_after again), sends them once it
+// is back, and gives up only after --give_up_after without input.
+TEST_F(ChatctlTest, ReconnectingGoesOnWhileLinesComeAndGivesUpAfterSilence) {
+  Server server("127.0.0.1:0", {"--legacy_addr=127.0.0.1:0"});
+  TcpProxy proxy(server.address());
+  TcpObserver observer(ChatServiceProcess::PortOf(server.legacy_address()));
+  Subprocess p({CHATCTL_BIN, "join", "--name", "typist", "--server",
+                proxy.address(), "--give_up_after=2s"});
+  // chatctl has its welcome (the room may see the join first).
+  ASSERT_TRUE(p.WaitForStdout("-- typist joined\n", kTimeout)) << p.err();
+
+  // Unreachable: connections through the proxy are refused from now on.
+  proxy.SetBackend("127.0.0.1:1");
+  proxy.CutAll();
+  ASSERT_TRUE(p.WaitForStderr("reconnecting", kTimeout)) << p.err();
+  // A line every half second for 4 s, twice the give-up time, while the
+  // server cannot be reached; then it can, and the typing goes on until the
+  // lines come through (the channel retries every 2 s at most).
+  int typed = 0;
+  auto type = [&] {
+    p.Write(absl::StrCat("typed ", ++typed, "\n"));
+    absl::SleepFor(absl::Milliseconds(500));  // A person typing, not a wait.
+  };
+  while (typed < 8) type();
+  proxy.SetBackend(server.address());
+  while (typed < 40 &&
+         !observer.WaitFor("<typist> typed 1", absl::ZeroDuration())) {
+    type();
+  }
+  ASSERT_TRUE(observer.WaitFor(absl::StrCat("<typist> typed ", typed)))
+      << p.err();
+  std::vector<std::string> expected;
+  for (int i = 1; i <= typed; ++i) {
+    expected.push_back(absl::StrCat("typed ", i));
+  }
+  EXPECT_THAT(PostedBy(observer.lines(), "typist"), ContainerEq(expected));
+
+  // Unreachable again, and nothing typed: it gives up.
+  proxy.SetBackend("127.0.0.1:1");
+  proxy.CutAll();
+  EXPECT_EQ(p.Wait(kTimeout), 1) << p.err();
+  EXPECT_THAT(p.err(), HasSubstr("chatctl: gave up reconnecting after "));
 }
 
 // stdin closed at start (`<&-`): chatctl must not take a descriptor that
