@@ -6,22 +6,18 @@
 // rejoin names the last seq seen and the epoch it belongs to.
 #include "cli/session.h"
 
-#include <arpa/inet.h>
 #include <grpcpp/support/client_interceptor.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/in_process_server.h"
+#include "testing/tcp_proxy.h"
 
 namespace chat {
 namespace {
@@ -32,106 +28,33 @@ using ::testing::SizeIs;
 
 constexpr absl::Duration kTimeout = absl::Seconds(15);
 
-// Forwards TCP connections from a local port to `backend_port`. Cut()
-// breaks every connection open so far and refuses new ones until Resume().
-// SetBackend() sends later connections elsewhere.
+// A TcpProxy (testing/tcp_proxy.h) to the server on `backend_port`. Cut()
+// breaks every connection open so far and refuses new ones (they go to a
+// port where nothing listens) until Resume(). SetBackend() sends the
+// connections after the next Resume() elsewhere.
 class Proxy {
  public:
-  explicit Proxy(int backend_port) : backend_port_(backend_port) {
-    listener_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    listen(listener_, 16);
-    socklen_t len = sizeof(addr);
-    getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { Accept(); });
-  }
+  explicit Proxy(int backend_port)
+      : backend_(Address(backend_port)), proxy_(backend_) {}
 
-  ~Proxy() {
-    shutdown(listener_, SHUT_RDWR);
-    close(listener_);
-    acceptor_.join();
-    Cut();
-    for (std::thread& t : pumps_) t.join();
-    absl::MutexLock lock(&mu_);
-    for (int fd : fds_) close(fd);
-  }
-
-  int port() const { return port_; }
+  int port() const { return proxy_.port(); }
 
   void Cut() {
-    absl::MutexLock lock(&mu_);
-    refusing_ = true;
-    for (int fd : fds_) shutdown(fd, SHUT_RDWR);
+    proxy_.SetBackend(Address(1));
+    proxy_.CutAll();
   }
 
-  void Resume() {
-    absl::MutexLock lock(&mu_);
-    refusing_ = false;
-  }
+  void Resume() { proxy_.SetBackend(backend_); }
 
-  void SetBackend(int port) {
-    absl::MutexLock lock(&mu_);
-    backend_port_ = port;
-  }
+  void SetBackend(int port) { backend_ = Address(port); }
 
  private:
-  void Accept() {
-    for (;;) {
-      const int client = accept(listener_, nullptr, nullptr);
-      if (client < 0) return;
-      int backend_port;
-      {
-        absl::MutexLock lock(&mu_);
-        if (refusing_) {
-          close(client);
-          continue;
-        }
-        backend_port = backend_port_;
-      }
-      const int server = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      addr.sin_port = htons(static_cast<uint16_t>(backend_port));
-      if (connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
-          0) {
-        close(client);
-        close(server);
-        continue;
-      }
-      absl::MutexLock lock(&mu_);
-      fds_.push_back(client);
-      fds_.push_back(server);
-      pumps_.emplace_back([client, server] { Pump(client, server); });
-      pumps_.emplace_back([client, server] { Pump(server, client); });
-    }
+  static std::string Address(int port) {
+    return absl::StrCat("127.0.0.1:", port);
   }
 
-  static void Pump(int from, int to) {
-    char buf[16384];
-    for (;;) {
-      const ssize_t n = read(from, buf, sizeof(buf));
-      if (n <= 0) break;
-      // MSG_NOSIGNAL: the other side may have been cut; that is EPIPE here,
-      // not a SIGPIPE that kills the test.
-      if (send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
-    }
-    shutdown(from, SHUT_RDWR);
-    shutdown(to, SHUT_RDWR);
-  }
-
-  int listener_ = -1;
-  int port_ = 0;
-  std::thread acceptor_;
-  absl::Mutex mu_;
-  int backend_port_ ABSL_GUARDED_BY(mu_);
-  std::vector<int> fds_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread> pumps_ ABSL_GUARDED_BY(mu_);
-  bool refusing_ ABSL_GUARDED_BY(mu_) = false;
+  std::string backend_;
+  TcpProxy proxy_;
 };
 
 // Records what a session reports.
