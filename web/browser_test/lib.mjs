@@ -265,3 +265,44 @@ export async function waitMessages(page, count) {
 export async function members(page) {
   return (await page.locator('#members li').allTextContents()).map((s) => s.replace(/\s+/g, ' ').trim());
 }
+
+// Puts the test between the page and chat-service's /ws: every WebSocket the
+// page opens from now on goes through a Playwright route. Returns the list
+// of them, in the order opened, each
+//   {sent, received,  // the JSON frames each way, parsed
+//    dropSent,        // set: frames from the page no longer reach the server
+//    holdReceived}    // set: frames from the server no longer reach the page
+// Frames flow both ways until a test sets one of those. cutSocket() closes
+// the page's side only.
+export async function interceptSockets(page) {
+  const sockets = [];
+  await page.context().routeWebSocket(/\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    const s = {ws, server, sent: [], received: [], dropSent: false, holdReceived: false, cut: false};
+    sockets.push(s);
+    ws.onMessage((m) => {
+      s.sent.push(JSON.parse(m));
+      if (!s.dropSent) server.send(m);
+    });
+    server.onMessage((m) => {
+      s.received.push(JSON.parse(m));
+      if (!s.holdReceived) ws.send(m);
+    });
+    ws.onClose((code, reason) => {
+      if (!s.cut) server.close({code, reason});
+    });
+    server.onClose((code, reason) => {
+      if (!s.cut) ws.close({code, reason});
+    });
+  });
+  return sockets;
+}
+
+// Closes the page's side of an intercepted socket as a lost connection
+// would (with UNAVAILABLE's close code, which the page retries), and leaves
+// the server's side open: the server does not notice, and keeps the page's
+// member in the room.
+export async function cutSocket(socket) {
+  socket.cut = true;
+  await socket.ws.close({code: 4014, reason: 'the test cut the connection'});
+}

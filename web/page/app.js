@@ -8,7 +8,10 @@
 // (ParseTypedLine), keeps the member list from welcome + joined/left/renamed,
 // and when the connection drops it reconnects with backoff and resumes after
 // the last seq it saw, with that seq's epoch, so nothing is missed or shown
-// twice.
+// twice. Like chatctl (cli/session.cc), it gives each say a client_id and
+// rejoins with the welcome's resume_secret: after a resumed welcome it sends
+// again every say not yet seen back, with the same id, and the server posts
+// each once.
 //
 // Text from the server only ever reaches the page through textContent and
 // text nodes, never as HTML.
@@ -34,16 +37,19 @@
     normal: 1000,
     invalidArgument: 4003,
     alreadyExists: 4006,
+    // Another connection took our name back with our resume secret (another
+    // window or tab of this chat): it is the session now.
+    aborted: 4010,
   };
   // Close codes after which a rejoin may succeed: going away, no status,
   // connection lost, server error / restart / try later, and gRPC's
   // CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (too slow,
-  // server full), ABORTED, INTERNAL and UNAVAILABLE (shutting down).
-  // ALREADY_EXISTS is retried too, on a reconnect only: the server may not
-  // have noticed yet that our previous connection is gone.
+  // server full), INTERNAL and UNAVAILABLE (shutting down). ALREADY_EXISTS
+  // is retried too, on a reconnect only: the server may not have noticed yet
+  // that our previous connection is gone. Not ABORTED: see kClose.aborted.
   const kRetryable = new Set([
     1001, 1005, 1006, 1011, 1012, 1013, 1014,
-    4001, 4002, 4004, 4008, 4010, 4013, 4014,
+    4001, 4002, 4004, 4008, 4013, 4014,
   ]);
 
   const kHelpLines = [
@@ -59,6 +65,12 @@
   ];
   const kCommandList =
       '/nick NAME, /who, /me ACTION, /join ROOM, /quit [REASON], /help';
+
+  // Say.client_id: this page load's prefix, 96 random bits in hex, then "-"
+  // and a counter (state.nextId). The server keys ids by sender name, so two
+  // sessions of one name (two tabs, or a leave and a join) never share one.
+  const kIdPrefix = Array.from(crypto.getRandomValues(new Uint8Array(12)),
+                               (b) => b.toString(16).padStart(2, '0')).join('');
 
   // ----------------------------------------------------------- Pure parts
 
@@ -192,6 +204,9 @@
     epoch: '',
     lastSeq: 0n,
     welcomed: false,
+    // The last welcome's resume_secret, presented at each rejoin to take
+    // our name back from a connection the server has not seen die yet.
+    resumeSecret: '',
     // The current welcome's last_seq: events up to it are replays (history
     // or resume), which do not change the member list (the welcome's list
     // is newer).
@@ -200,9 +215,12 @@
     historyUntil: 0n,
     members: [],  // {name, transport}, in the order they came.
     unlisted: 0,  // Members of a big room its welcome did not list.
-    // Says sent and not yet seen back, to tell which a drop lost.
+    // Says sent and not yet answered (by their own message, a duplicate or
+    // a refusing notice), in the order sent: a resumed rejoin sends them
+    // again, any other rejoin reports them.
     connection: 0,
-    unconfirmed: [],  // {text, action, connection}
+    unconfirmed: [],  // {text, action, clientId, connection}
+    nextId: 0,        // The last client_id's counter, for the page's life.
     // Up-arrow recall.
     sent: [],
     recallIndex: 0,
@@ -348,6 +366,7 @@
         join.resume_after_seq = String(state.lastSeq);
         join.resume_epoch = state.epoch;
       }
+      if (state.welcomed && state.resumeSecret) join.resume_secret = state.resumeSecret;
       send({join});
     };
     ws.onmessage = (e) => {
@@ -393,6 +412,15 @@
     const why = describeClose(code, reason);
     if (state.leaving || code === kClose.normal) {
       endSession(state.leaving ? `You left #${state.room}.` : `The server ended the chat: ${why}`);
+      return;
+    }
+    if (state.welcomed && code === kClose.aborted) {
+      // Reconnecting would take the name back from the newer session, which
+      // would take it back again.
+      const text = 'This chat continues in another window or tab.';
+      localError(text);
+      reportUnsent('maybe not sent (the chat moved to another window)', true);
+      endSession(text);
       return;
     }
     if (!state.welcomed) {
@@ -486,7 +514,6 @@
       if (live) {
         if (findMember(name) < 0) state.members.push({name, transport: m.transport});
         renderMembers();
-        if (name === state.name) reportUnsent('not sent (connection lost)');
       }
       addLine('member', ['-- ', nickSpan(name), ' joined'], opts);
     } else if (r.member_left) {
@@ -524,7 +551,13 @@
       }
       addLine('member', ['-- ', nickSpan(from), ' is now known as ', nickSpan(to)], opts);
     } else if (r.notice) {
+      // A notice with a client_id refuses that say: it is settled, not sent.
+      if (r.notice.client_id) settle(r.notice.client_id);
       addLine('notice', [`!! ${r.notice.text || ''}`], opts);
+    } else if (r.duplicate) {
+      // A say sent again was posted already, and shown under its seq: only
+      // settle it.
+      settle(r.duplicate.client_id || '');
     }
   }
 
@@ -532,7 +565,7 @@
     const sender = m.sender || '';
     const text = m.text || '';
     const own = sender === state.name;
-    if (own && !opts.history) confirm(text, !!m.action);
+    if (m.client_id) settle(m.client_id);
     const parts = m.action ? ['* ', nickSpan(sender), ` ${text}`]
                            : ['<', nickSpan(sender), `> ${text}`];
     addLine(m.action ? 'msg action' : 'msg', parts, {...opts, own});
@@ -563,6 +596,7 @@
     }
     state.snapshotSeq = lastSeq;
     state.welcomed = true;
+    state.resumeSecret = w.resume_secret || '';
     state.epoch = epoch;
     state.room = room;
     state.name = w.name || state.name;
@@ -580,6 +614,9 @@
     if (reconnect) {
       localInfo(resumed ? `-- reconnected to #${room}` : `-- reconnected to #${room}; its history was reset`);
     }
+    // Same history: what the old connections had in flight is sent again,
+    // in order and before anything new; the server posts each once.
+    if (resumed) resendUnconfirmed();
     if (!resumed) {
       const others = state.members.filter((m) => m.name !== state.name);
       const count = w.member_count ? w.member_count - 1 : others.length;
@@ -604,15 +641,40 @@
 
   // ---------------------------------------------------- Unconfirmed says
 
-  function confirm(text, action) {
-    const i = state.unconfirmed.findIndex((u) => u.text === text && u.action === action);
-    if (i >= 0) state.unconfirmed.splice(0, i + 1);
+  function sayRequest(u) {
+    const say = {text: u.text, client_id: u.clientId};
+    if (u.action) say.action = true;
+    return {say};
   }
 
-  // Says of earlier connections that never came back were lost with them.
-  function reportUnsent(why) {
-    const lost = state.unconfirmed.filter((u) => u.connection < state.connection);
-    state.unconfirmed = state.unconfirmed.filter((u) => u.connection >= state.connection);
+  // Sends a typed say and keeps it until it is answered.
+  function sendSay(text, action) {
+    state.nextId += 1;
+    const u = {text, action, clientId: `${kIdPrefix}-${state.nextId}`, connection: state.connection};
+    if (send(sayRequest(u))) state.unconfirmed.push(u);
+  }
+
+  // The say with this client_id was answered: posted (its message, or a
+  // duplicate) or refused (a notice, shown as such). Ids of other sessions,
+  // or settled already, are ignored.
+  function settle(clientId) {
+    const i = state.unconfirmed.findIndex((u) => u.clientId === clientId);
+    if (i >= 0) state.unconfirmed.splice(i, 1);
+  }
+
+  function resendUnconfirmed() {
+    for (const u of state.unconfirmed) {
+      if (u.connection === state.connection) continue;
+      u.connection = state.connection;
+      send(sayRequest(u));
+    }
+  }
+
+  // Says of earlier connections (or, with `all`, any) not yet answered: they
+  // cannot be sent again, and nobody can tell whether they were posted.
+  function reportUnsent(why, all = false) {
+    const lost = state.unconfirmed.filter((u) => all || u.connection < state.connection);
+    state.unconfirmed = state.unconfirmed.filter((u) => !lost.includes(u));
     for (const u of lost) localError(`${why}: ${u.action ? '/me ' : ''}${u.text}`);
   }
 
@@ -654,7 +716,7 @@
     el.join.setAttribute('aria-busy', 'true');
     if (el.log.childElementCount > 0) localInfo('--');
     Object.assign(state, {
-      phase: 'joining', name, room, epoch: '', lastSeq: 0n, welcomed: false,
+      phase: 'joining', name, room, epoch: '', lastSeq: 0n, welcomed: false, resumeSecret: '',
       snapshotSeq: 0n, historyUntil: 0n, members: [], unlisted: 0, unconfirmed: [],
       backoffMs: kFirstBackoffMs, attempt: 0, takenRetries: 0, leaving: false,
     });
@@ -694,12 +756,9 @@
     }
     switch (typed.kind) {
       case 'say':
-      case 'action': {
-        const action = typed.kind === 'action';
-        send({say: action ? {text: typed.argument, action: true} : {text: typed.argument}});
-        state.unconfirmed.push({text: typed.argument, action, connection: state.connection});
+      case 'action':
+        sendSay(typed.argument, typed.kind === 'action');
         break;
-      }
       case 'nick':
         send({rename: {name: typed.argument}});
         break;
