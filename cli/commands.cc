@@ -381,9 +381,11 @@ class JoinLoop {
       }
       // End of input: leave once everything was sent and, from a server
       // that answers each Say, answered (a drop before that sends the rest
-      // again); the server answers what was sent before the leave anyway.
-      if (stdin_eof_ && lines_.empty() && !quitting_ && session_->connected() &&
-          (session_->unconfirmed() == 0 || !session_->confirms_each_say())) {
+      // again; once all is answered, a drop does not matter). A server
+      // that does not answers what was sent before the leave anyway.
+      if (stdin_eof_ && lines_.empty() && !quitting_ &&
+          (session_->unconfirmed() == 0 ||
+           (session_->connected() && !session_->confirms_each_say()))) {
         Quit("");
         quit_deadline_.reset();
       }
