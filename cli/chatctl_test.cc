@@ -925,6 +925,57 @@ TEST_F(ChatctlTest, ServerMustBeHostAndPort) {
   EXPECT_THAT(err, HasSubstr("--server \"localhost\" has no port"));
 }
 
+// The same 20000 lines across a crash: chat-service --data_dir is SIGKILLed
+// with lines in flight and restarted on the same port. chatctl resumes and
+// sends again what was not answered; the store kept the ids of what was
+// posted, so each line is held once, in order, and chatctl exits 0. Flood
+// control (5000 a second) paces the pipe so that the kill lands mid-way.
+TEST_F(ChatctlTest, PipeOfTwentyThousandLinesAcrossAKilledServerLandsEachOnce) {
+  std::string dir = absl::StrCat(::testing::TempDir(), "chatctl-kill-XXXXXX");
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::vector<std::string> flags = {
+      "--data_dir=" + dir, "--history_events=30000", "--flood_rate=5000",
+      "--flood_burst=500", "--legacy_addr=127.0.0.1:0"};
+  auto server = std::make_unique<Server>("127.0.0.1:0", flags);
+  const std::string address = server->address();
+  int killed_at = 0;
+  {
+    TcpObserver observer(ChatServiceProcess::PortOf(server->legacy_address()));
+    PipeRun run(20000, {"join", "--name", "k", "--server", address});
+    ASSERT_TRUE(observer.WaitFor("<k> 5000")) << observer.lines().size();
+    server->Kill();
+    killed_at = static_cast<int>(PostedBy(observer.lines(), "k").size());
+    server = std::make_unique<Server>(address, flags);
+    ASSERT_EQ(server->address(), address);
+    std::string err;
+    EXPECT_EQ(run.Wait(nullptr, &err), 0) << err;
+    EXPECT_THAT(err, HasSubstr("reconnected to chat-service"));
+    EXPECT_THAT(err, testing::Not(HasSubstr("not sent")));
+  }
+  EXPECT_LT(killed_at, 20000) << "the pipe was over before the kill";
+  // Everything held, a page of 1000 at a time.
+  std::vector<std::string> held;
+  // Seq 1 is the observer's join, so the messages are all after it.
+  for (uint64_t after = 1;;) {
+    std::string out, err;
+    std::vector<std::string> args = {"history", "--server", address,
+                                     "--json",  "--last",   "1000"};
+    args.push_back(absl::StrCat("--after=", after));
+    ASSERT_EQ(Chatctl(args, "", &out, &err), 0) << err;
+    const std::vector<std::string> page = Lines(out);
+    if (page.empty()) break;
+    for (const std::string& json : page) {
+      const std::string key = R"("text":")";
+      const size_t at = json.find(key) + key.size();
+      held.push_back(json.substr(at, json.find('"', at) - at));
+      after = SeqOf(json);
+    }
+  }
+  EXPECT_THAT(held, ContainerEq(Numbers(1, 20000)));
+  server.reset();
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(ChatctlTest, StoreInUseOrCorruptStopsTheStartWithASentence) {
   std::string dir = absl::StrCat(::testing::TempDir(), "chatctl-data-XXXXXX");
   ASSERT_NE(mkdtemp(dir.data()), nullptr);
