@@ -340,12 +340,15 @@ class JoinLoop {
       absl::Duration wait = absl::InfiniteDuration();
       if (quitting_ && quit_deadline_) {
         wait = std::max(absl::ZeroDuration(), *quit_deadline_ - absl::Now());
-      } else if (!lines_.empty() || stdin_eof_) {
+      } else if (!lines_.empty() || session_->resends() > 0) {
         // The next turn; events (a confirmation, a reconnect) wake us
         // sooner. Checked again at least twice a second regardless, and
         // not at once after a line had to wait.
         wait = std::min(session_->SendDelay(), absl::Milliseconds(500));
         if (line_waited_) wait = std::max(wait, absl::Milliseconds(20));
+      } else if (stdin_eof_) {
+        // Waiting for the last answers, which wake us.
+        wait = absl::Milliseconds(500);
       }
       const int timeout_ms =
           wait == absl::InfiniteDuration()

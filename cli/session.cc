@@ -362,6 +362,11 @@ size_t ChatSession::unconfirmed() const {
   return unconfirmed_.size();
 }
 
+size_t ChatSession::resends() const {
+  absl::MutexLock lock(&mu_);
+  return resends_;
+}
+
 bool ChatSession::confirms_each_say() const {
   absl::MutexLock lock(&mu_);
   return ids_;

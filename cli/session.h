@@ -200,6 +200,8 @@ class ChatSession {
   // How many Says may be unconfirmed at a time; and how many are.
   size_t window() const;
   size_t unconfirmed() const;
+  // Of those, how many wait to be sent again (ResendNext).
+  size_t resends() const;
   // The server answers each Say by its client_id (a server from before
   // client_ids does not).
   bool confirms_each_say() const;
