@@ -877,6 +877,30 @@ TEST_F(ChatctlTest, ReconnectingGoesOnWhileLinesComeAndGivesUpAfterSilence) {
   EXPECT_THAT(p.err(), HasSubstr("chatctl: gave up reconnecting after "));
 }
 
+// A stopped chatctl (SIGSTOP, a laptop lid) no longer holds its name: the
+// server's keepalive ping goes unanswered and the member leaves, within
+// --grpc_keepalive and its timeout (80 s by default; 1 s here). The
+// connection is left idle first, past two keepalive times, so that the
+// pings between are pings without data.
+TEST_F(ChatctlTest, AStoppedChatctlLosesItsNameToTheServersKeepalive) {
+  Server server("127.0.0.1:0",
+                {"--legacy_addr=127.0.0.1:0", "--grpc_keepalive=1s"});
+  TcpObserver observer(ChatServiceProcess::PortOf(server.legacy_address()));
+  Subprocess p(
+      {CHATCTL_BIN, "join", "--name", "sleeper", "--server", server.address()});
+  ASSERT_TRUE(p.WaitForStdout("-- sleeper joined\n", kTimeout)) << p.err();
+  absl::SleepFor(absl::Milliseconds(2500));  // Idle, not a wait for an event.
+  p.Signal(SIGSTOP);
+  EXPECT_TRUE(observer.WaitFor("-- sleeper left (disconnected)", kTimeout));
+  std::string err;
+  EXPECT_EQ(Chatctl({"send", "--name", "sleeper", "--server", server.address(),
+                     "mine now"},
+                    "", nullptr, &err),
+            0)
+      << err;
+  p.Signal(SIGCONT);
+}
+
 // stdin closed at start (`<&-`): chatctl must not take a descriptor that
 // gRPC opens for its input. It joins, sees the end of input, leaves, exits 0.
 TEST_F(ChatctlTest, ClosedStdinExitsZeroAtOnce) {

@@ -32,6 +32,13 @@ ABSL_FLAG(absl::Duration, grpc_min_ping_interval,
           "that clients (tests) may notice a dead connection sooner, e.g. "
           "1s; 0 accepts pings at any rate.");
 
+ABSL_FLAG(absl::Duration, grpc_keepalive,
+          absl::Milliseconds(chat::kServerKeepaliveTimeMs),
+          "Ping a gRPC connection after this long without traffic, and close "
+          "it when the answer takes longer than this or 20s, whichever is "
+          "shorter: how soon a client that died, or was stopped, loses its "
+          "name (at least 1s; tests use 1s).");
+
 namespace chat {
 
 std::unique_ptr<Listener> MakeGrpcListenerFromFlags(Hub* hub) {
@@ -44,6 +51,7 @@ std::unique_ptr<Listener> MakeGrpcListenerFromFlags(Hub* hub) {
   options.join_timeout = absl::GetFlag(FLAGS_join_timeout);
   options.min_client_ping_interval =
       absl::GetFlag(FLAGS_grpc_min_ping_interval);
+  options.keepalive = absl::GetFlag(FLAGS_grpc_keepalive);
   return std::make_unique<GrpcListener>(hub, options);
 }
 

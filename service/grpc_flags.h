@@ -1,5 +1,6 @@
 // The gRPC port's chat-service flags (--grpc_addr, --grpc_max_connections,
-// --max_streams_per_connection, --join_timeout, --grpc_min_ping_interval;
+// --max_streams_per_connection, --join_timeout, --grpc_min_ping_interval,
+// --grpc_keepalive;
 // --max_connections_per_ip is shared, net/net_flags.h), and its Listener
 // made from them.
 #ifndef CHATROOM_SERVICE_GRPC_FLAGS_H_

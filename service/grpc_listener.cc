@@ -28,7 +28,10 @@ ChatServiceOptions ServiceOptions(const GrpcListenerOptions& options,
 }  // namespace
 
 IntChannelArgs GrpcServerArgs(const GrpcListenerOptions& options) {
-  IntChannelArgs args = ServerKeepaliveArgs();
+  // At least a second: pings faster than that would be traffic of their own.
+  const int ping_ms = static_cast<int>(std::clamp<int64_t>(
+      absl::ToInt64Milliseconds(options.keepalive), 1000, INT_MAX));
+  IntChannelArgs args = ServerKeepaliveArgs(ping_ms);
   const int64_t min_ping_ms = std::clamp<int64_t>(
       absl::ToInt64Milliseconds(options.min_client_ping_interval), 0, INT_MAX);
   for (auto& [name, value] : args) {

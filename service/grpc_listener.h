@@ -51,13 +51,18 @@ struct GrpcListenerOptions {
   // connection gets GOAWAY too_many_pings); zero allows any rate.
   absl::Duration min_client_ping_interval =
       absl::Milliseconds(kMinClientPingIntervalMs);
+  // A connection is pinged after this long without traffic, and closed when
+  // the answer takes longer than min(this, kServerKeepaliveTimeoutMs): how
+  // soon a client that died (or was stopped) loses its names. At least 1 s.
+  absl::Duration keepalive = absl::Milliseconds(kServerKeepaliveTimeMs);
 };
 
 // GrpcServerArgs
 //
 // The channel arguments chat-service's gRPC server is built with, beside
 // the receive limit: keepalive (ServerKeepaliveArgs, with
-// options.min_client_ping_interval) and GRPC_ARG_MAX_CONCURRENT_STREAMS.
+// options.keepalive and options.min_client_ping_interval) and
+// GRPC_ARG_MAX_CONCURRENT_STREAMS.
 IntChannelArgs GrpcServerArgs(const GrpcListenerOptions& options);
 
 class GrpcListener final : public Listener {
