@@ -503,7 +503,9 @@ class Room final : public CommitListener {
         }
         msg->set_text(std::move(text));
         msg->set_action(action);
-        msg->set_client_id(std::string(client_id));
+        // Set only when there is one: setting "" would still allocate a
+        // string for every message.
+        if (!client_id.empty()) msg->set_client_id(std::string(client_id));
         absl::StatusOr<EventPtr> e = log_->Append(std::move(r), m->id(), false);
         if (!e.ok()) return e.status();
         event = *std::move(e);
