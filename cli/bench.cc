@@ -4,10 +4,11 @@
 // Members: receivers (counted and checked), senders (post the messages and
 // drain what they receive), or idle members (--idle). Over TCP, every
 // connection is served by epoll threads (--tcp_threads) and senders write
-// from the pacer thread; over gRPC, every member is a callback-API reactor,
-// spread over --channels connections; over WebSocket (bench_ws.h), every
-// connection is served by Asio io threads (--ws_threads) and senders queue
-// their frames for them.
+// from the pacer thread (over TLS, --tls, they queue their lines for the
+// epoll threads, which alone touch a connection's SSL: bench_tls.h); over gRPC,
+// every member is a callback-API reactor, spread over --channels connections;
+// over WebSocket (bench_ws.h), every connection is served by Asio io threads
+// (--ws_threads) and senders queue their frames for them.
 //
 // A run: connect and join everyone, post sync markers until every receiver
 // has seen one (so the clock starts with everyone in the room), then the
@@ -49,6 +50,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -59,7 +61,9 @@
 #include "absl/time/time.h"
 #include "chat/v1/chat.grpc.pb.h"
 #include "cli/bench_stats.h"
+#include "cli/bench_tls.h"
 #include "cli/bench_ws.h"
+#include "cli/tls_client.h"
 
 namespace chat {
 namespace bench {
@@ -86,6 +90,8 @@ struct Options {
   double timeout = 120;
   int window = 500;
   std::string server;
+  bool tls = false;    // Every member over TLS (--tls, --tls_ca).
+  std::string tls_ca;  // Empty: the system's CAs.
   std::string legacy_server = "127.0.0.1:5000";
   std::string http_server = "127.0.0.1:8080";
   int channels = 0;  // 0: one per gRPC member.
@@ -109,7 +115,7 @@ constexpr char kUsage[] =
     "         [--server=HOST:PORT] [--legacy_server=HOST:PORT]\n"
     "         [--http_server=HOST:PORT] [--channels=K] [--tcp_threads=T]\n"
     "         [--ws_threads=T] [--room=ROOM] [--server_pid=PID] [--json]\n"
-    "         [--noprogress]\n"
+    "         [--noprogress] [--tls] [--tls_ca=PEM]\n"
     "       chatctl bench --idle --connections=N [--rooms=R] [--hold=SECONDS]\n"
     "         [--transport=...] [--server=...] [--legacy_server=...]\n"
     "         [--http_server=...]\n"
@@ -128,6 +134,14 @@ constexpr char kUsage[] =
     "  --window      messages in flight (posted, not yet received by\n"
     "                the slowest receiver)                         [500]\n"
     "  --server      gRPC address [$CHATCTL_SERVER or 127.0.0.1:50051]\n"
+    "  --tls         gRPC and tcp members (not ws) connect with TLS,\n"
+    "                trusting the system's CAs;\n"
+    "                the certificate must name the host of --server\n"
+    "                (gRPC) or --legacy_server (tcp). For tcp, point\n"
+    "                --legacy_server at the TLS line port: chat-service\n"
+    "                --tls_cert=C --tls_key=K --legacy_tls_addr=ADDR, whose\n"
+    "                ready line says legacy_tls=HOST:PORT\n"
+    "  --tls_ca      ... trusting this CA's PEM file (implies --tls)\n"
     "  --legacy_server  TCP line port address           [127.0.0.1:5000]\n"
     "  --http_server HTTP port address (WebSocket at /ws) [127.0.0.1:8080]\n"
     "  --channels    gRPC connections the members share; 0 = one each [0]\n"
@@ -182,8 +196,10 @@ std::string ParseArgs(int argc, char** argv, Options* o, bool* help) {
       const char* name;
       bool* target;
     };
-    const BoolFlag bools[] = {
-        {"json", &o->json}, {"progress", &o->progress}, {"idle", &o->idle}};
+    const BoolFlag bools[] = {{"json", &o->json},
+                              {"progress", &o->progress},
+                              {"idle", &o->idle},
+                              {"tls", &o->tls}};
     bool handled = false;
     for (const BoolFlag& b : bools) {
       if (name == b.name || name == absl::StrCat("no", b.name)) {
@@ -224,6 +240,9 @@ std::string ParseArgs(int argc, char** argv, Options* o, bool* help) {
       ok = absl::SimpleAtoi(value, &o->window) && o->window >= 1;
     } else if (name == "server") {
       o->server = value;
+    } else if (name == "tls_ca") {
+      o->tls_ca = value;
+      o->tls = true;
     } else if (name == "legacy_server") {
       o->legacy_server = value;
     } else if (name == "http_server") {
@@ -253,6 +272,11 @@ std::string ParseArgs(int argc, char** argv, Options* o, bool* help) {
       return absl::StrCat("unknown flag --", name);
     }
     if (!ok) return absl::StrCat("--", name, ": bad value \"", value, "\"");
+  }
+  if (o->tls) {
+    if (absl::Status tls = UseTls(o->tls_ca); !tls.ok()) {
+      return std::string(tls.message());
+    }
   }
   if (o->idle && o->connections == 0) return "--idle needs --connections=N";
   if (!o->idle && o->receivers == 0) return "--receivers must be at least 1";
@@ -470,25 +494,31 @@ class Sender {
 
 // ---------------------------------------------------------------- TCP
 
-// TcpMembers: every TCP member, served by epoll threads.
+// TcpMembers: every TCP member, served by epoll threads. With a TLS context
+// (--tls), every member speaks TLS (bench_tls.h) on the same threads; its
+// epoll thread alone touches its SSL, and senders queue their lines for it.
 class TcpMembers {
  public:
   struct Conn {
     int fd = -1;
-    Receiver* receiver = nullptr;  // Null for senders and idle members.
-    std::string partial;           // An incomplete line.
-    std::string room_marker;       // " in room ROOM": the join is done.
+    std::unique_ptr<TlsStream> tls;  // Null: plaintext.
+    Receiver* receiver = nullptr;    // Null for senders and idle members.
+    std::string partial;             // An incomplete line.
+    std::string room_marker;         // " in room ROOM": the join is done.
     std::atomic<bool> joined{false};
     std::atomic<bool> open{true};
   };
 
-  explicit TcpMembers(int threads) : threads_(threads) {
+  // `tls`: null for plaintext members.
+  TcpMembers(int threads, std::unique_ptr<TlsClientContext> tls)
+      : threads_(threads), tls_(std::move(tls)) {
     for (int i = 0; i < threads_; ++i) epolls_.push_back(epoll_create1(0));
   }
 
   ~TcpMembers() {
     Stop();
     for (auto& c : conns_) {
+      c->tls.reset();
       if (c->fd >= 0) close(c->fd);
     }
     for (int e : epolls_) close(e);
@@ -545,6 +575,15 @@ class TcpMembers {
     conn->room_marker = absl::StrCat(" in room ", room);
     const std::string join =
         absl::StrCat("/nick ", name, "\r\n/join ", room, "\r\n");
+    if (tls_ != nullptr) {
+      // The join waits in the stream's queue for the handshake.
+      Conn* c = conn.get();
+      c->tls = tls_->NewStream(fd, epolls_[conns_.size() % threads_], c);
+      c->tls->Write(join);
+      conns_.push_back(std::move(conn));
+      c->tls->Start();
+      return c;
+    }
     if (!WriteAll(conn.get(), join)) {
       *error = absl::StrCat("cannot write to ", addr_text_);
       close(fd);
@@ -573,9 +612,10 @@ class TcpMembers {
     threads.clear();
   }
 
-  // Writes all of `data`, waiting for the socket when it is full. Any thread
-  // (one writer per connection).
+  // Writes all of `data`, waiting for the socket when it is full (over TLS:
+  // queues it for the epoll thread). Any thread (one writer per connection).
   static bool WriteAll(Conn* c, absl::string_view data) {
+    if (c->tls != nullptr) return c->tls->Write(data);
     while (!data.empty()) {
       ssize_t n = send(c->fd, data.data(), data.size(), MSG_NOSIGNAL);
       if (n > 0) {
@@ -609,7 +649,11 @@ class TcpMembers {
       const int n = epoll_wait(epoll, events, kEvents, 50);
       for (int i = 0; i < n; ++i) {
         Conn* c = static_cast<Conn*>(events[i].data.ptr);
-        ReadAll(c, buf.data(), buf.size());
+        if (c->tls == nullptr) {
+          ReadAll(c, buf.data(), buf.size());
+        } else {
+          ServeTls(c, buf.data(), buf.size());
+        }
       }
     }
   }
@@ -633,6 +677,22 @@ class TcpMembers {
         shutdown(c->fd, SHUT_RDWR);
       }
       return;
+    }
+  }
+
+  // Handshake, reads and queued writes of a TLS member, on any event.
+  void ServeTls(Conn* c, char* buf, size_t cap) {
+    std::string why;
+    const TlsStream::State state = c->tls->Serve(
+        buf, cap,
+        [this, c](const char* data, size_t len) {
+          Lines(c, data, len, NowNs());
+        },
+        &why);
+    if (state == TlsStream::State::kOpen) return;
+    if (c->open.exchange(false)) {
+      if (c->receiver != nullptr) c->receiver->SetEnded(why);
+      shutdown(c->fd, SHUT_RDWR);
     }
   }
 
@@ -681,6 +741,7 @@ class TcpMembers {
   }
 
   const int threads_;
+  const std::unique_ptr<TlsClientContext> tls_;  // Null: plaintext.
   std::vector<int> epolls_;
   std::vector<std::thread> threads;
   std::vector<std::unique_ptr<Conn>> conns_;
@@ -902,8 +963,9 @@ class GrpcMembers {
       // A channel of its own connection: no sharing of subchannels.
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       args.SetInt("chatctl.bench_channel", static_cast<int>(slot));
-      auto channel = grpc::CreateCustomChannel(
-          target_, grpc::InsecureChannelCredentials(), args);
+      // TLS after --tls / --tls_ca (cli/tls_client.h).
+      auto channel =
+          grpc::CreateCustomChannel(target_, ChannelCredentials(), args);
       stubs_.push_back(v1::ChatRoom::NewStub(channel));
     }
     auto m = std::make_unique<GrpcMember>(run, index, size, receiver, &joined_);
@@ -1111,7 +1173,26 @@ bool PaceJoins(const Options& o, size_t connected, const Members& members,
 bool StartMembers(const Options& o, const int count[3], Members* members) {
   std::string error;
   if (count[static_cast<int>(Transport::kTcp)] > 0) {
-    members->tcp = std::make_unique<TcpMembers>(o.tcp_threads);
+    std::unique_ptr<TlsClientContext> tls;
+    if (o.tls) {
+      // The certificate must name the host of --legacy_server.
+      std::string host;
+      int port;
+      if (!SplitHostPort(o.legacy_server, &host, &port)) {
+        std::fprintf(stderr, "chatctl bench: bad address \"%s\"\n",
+                     o.legacy_server.c_str());
+        return false;
+      }
+      absl::StatusOr<std::unique_ptr<TlsClientContext>> made =
+          TlsClientContext::Make(o.tls_ca, host);
+      if (!made.ok()) {
+        std::fprintf(stderr, "chatctl bench: %s\n",
+                     std::string(made.status().message()).c_str());
+        return false;
+      }
+      tls = std::move(*made);
+    }
+    members->tcp = std::make_unique<TcpMembers>(o.tcp_threads, std::move(tls));
     if (!members->tcp->Resolve(o.legacy_server, &error)) {
       std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
       return false;

@@ -3,12 +3,16 @@
 #include "cli/bench.h"
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "chat/v1/chat.pb.h"
 #include "cli/bench_ws.h"
@@ -16,6 +20,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "testing/chat_service_process.h"
+#include "testing/test_certs.h"
 
 namespace chat {
 namespace {
@@ -116,6 +121,53 @@ TEST_F(BenchTest, IdleMembersJoinOverBothTransports) {
     EXPECT_EQ(Bench(args, &out), 0) << transport << ": " << out;
     EXPECT_THAT(out, HasSubstr("\"connections\":20,")) << transport;
   }
+}
+
+// TCP members over TLS, against chat-service's TLS line port
+// (--legacy_tls_addr) serving a certificate from a CA made at test time.
+TEST(TlsBenchTest, TcpRunOverTheTlsLinePortDeliversEverything) {
+  absl::StatusOr<std::unique_ptr<TestCerts>> certs = TestCerts::Make();
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  ChatServiceProcess service(CHAT_SERVICE_BIN);
+  const absl::Status started = service.Start(
+      {"--flood_rate=0", "--max_connections_per_ip=0",
+       "--tls_cert=" + (*certs)->cert(), "--tls_key=" + (*certs)->key(),
+       "--legacy_tls_addr=127.0.0.1:0"});
+  ASSERT_TRUE(started.ok()) << "chat-service did not start: " << started;
+  std::string legacy_tls;
+  for (absl::string_view word : absl::StrSplit(service.ready_line(), ' ')) {
+    if (absl::ConsumePrefix(&word, "legacy_tls=")) {
+      legacy_tls = std::string(word);
+    }
+  }
+  ASSERT_FALSE(legacy_tls.empty()) << service.ready_line();
+
+  std::string out;
+  EXPECT_EQ(Bench({"--transport=tcp", "--legacy_server=" + legacy_tls,
+                   "--tls_ca=" + (*certs)->ca(), "--receivers=10",
+                   "--senders=1", "--messages=500", "--room=bt-tls",
+                   absl::StrCat("--server_pid=", service.pid()), "--timeout=30",
+                   "--noprogress", "--json"},
+                  &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("\"deliveries\":5000,"));
+  EXPECT_THAT(out,
+              HasSubstr("\"lost\":0,\"duplicated\":0,\"out_of_order\":0,"));
+  EXPECT_THAT(out, HasSubstr("\"ok\":true"));
+
+  // The same port without the test CA: the handshake fails, and says why.
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(Bench({"--transport=tcp", "--legacy_server=" + legacy_tls, "--tls",
+                   "--receivers=2", "--messages=10", "--room=bt-tls-untrusted",
+                   "--timeout=10", "--noprogress"},
+                  &out),
+            1);
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
+              HasSubstr("TLS handshake failed: the server's certificate is "
+                        "not trusted"));
+  int code;
+  service.Stop(absl::Seconds(5), &code).IgnoreError();
 }
 
 // WebSocket members, against a chat-service with an HTTP port.

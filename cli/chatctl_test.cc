@@ -1298,5 +1298,69 @@ TEST_F(ChatctlTest, TerminalKeepsAWrappedHalfLineIntact) {
   EXPECT_EQ(rows[end - 3], "-- bob left");
 }
 
+// Owned names: chatctl token makes a token from the server's secret file,
+// join/send/who/history carry it (--token, $CHATCTL_TOKEN), guests show
+// marked, and a refused token exits 1 with the server's sentence.
+TEST_F(ChatctlTest, OwnedNamesWithTokens) {
+  char dir_template[] = "/tmp/chatctl-auth.XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string secret = dir + "/secret";
+  const std::string other_secret = dir + "/other";
+  std::ofstream(secret) << "a secret of thirty-two bytes, or more\n";
+  std::ofstream(other_secret) << "another secret, also long enough\n";
+  Server server("127.0.0.1:0", {"--auth_secret_file=" + secret});
+  const std::string at = "--server=" + server.address();
+
+  std::string token, err;
+  ASSERT_EQ(Chatctl({"token", "--name", "alice", "--secret_file", secret}, "",
+                    &token, &err),
+            0)
+      << err;
+  token = std::string(absl::StripTrailingAsciiWhitespace(token));
+  ASSERT_EQ(std::count(token.begin(), token.end(), '.'), 2) << token;
+
+  // A guest, marked; the owner, named by the token.
+  Subprocess bob({CHATCTL_BIN, "join", "--name", "bob", at});
+  ASSERT_TRUE(bob.WaitForStdout("-- ~bob joined", kTimeout)) << bob.err();
+  Subprocess alice({CHATCTL_BIN, "join", "--token", token, at});
+  ASSERT_TRUE(alice.WaitForStdout("-- alice joined", kTimeout)) << alice.err();
+  std::string out;
+  ASSERT_EQ(Chatctl({"who", at}, "", &out, &err, {"CHATCTL_TOKEN=" + token}), 0)
+      << err;
+  EXPECT_THAT(Lines(out),
+              ContainerEq(std::vector<std::string>{"~bob grpc", "alice grpc"}));
+  ASSERT_EQ(Chatctl({"send", "--token", token, at, "hello"}, "", &out, &err), 0)
+      << err;
+  EXPECT_TRUE(bob.WaitForStdout("<alice> hello", kTimeout)) << bob.out();
+  // The owner's own send took the name over from its join, which says so.
+  EXPECT_TRUE(alice.WaitForStderr("signed in elsewhere", kTimeout))
+      << alice.err();
+
+  // Refused: another secret's token, another name's, a guest for the owner.
+  std::string forged;
+  ASSERT_EQ(Chatctl({"token", "--name", "alice", "--secret_file", other_secret},
+                    "", &forged),
+            0);
+  EXPECT_EQ(
+      Chatctl({"send", at, "x"}, "", &out, &err, {"CHATCTL_TOKEN=" + forged}),
+      1);
+  EXPECT_EQ(err,
+            "chatctl: the token's signature does not match this server's "
+            "secret\n");
+  EXPECT_EQ(
+      Chatctl({"join", "--name", "bob", "--token", token, at}, "", &out, &err),
+      1);
+  EXPECT_EQ(err, "chatctl: the token is for alice, not bob\n");
+  EXPECT_EQ(Chatctl({"history", "--token", "x.y.z", at}, "", &out, &err), 1);
+  EXPECT_THAT(err, StartsWith("chatctl: the token is not a JWT"));
+
+  bob.CloseStdin();
+  EXPECT_EQ(bob.Wait(kTimeout), 0) << bob.err();
+  alice.CloseStdin();
+  alice.Wait(kTimeout);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace chat

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cli/tls_client.h"
 #include "service/grpc_keepalive.h"
 
 namespace chat {
@@ -97,8 +99,7 @@ std::shared_ptr<grpc::Channel> Dial(const std::string& server,
   for (const auto& [name, value] : ClientKeepaliveArgs(ping_ms)) {
     args.SetInt(name, value);
   }
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::CreateCustomChannel(server, ChannelCredentials(), args);
 }
 
 absl::Status WaitForServer(grpc::Channel* channel, absl::string_view server,
@@ -122,6 +123,12 @@ absl::Status WaitForServer(grpc::Channel* channel, absl::string_view server,
   v1::ListMembersResponse response;
   grpc::Status s = stub.ListMembers(&context, request, &response);
   if (s.ok()) return absl::OkStatus();  // It came up just now.
+  if (TlsEnabled() && s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    if (std::optional<std::string> why = DiagnoseTls(server)) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot reach chat-service at ", server, " over TLS: ", *why));
+    }
+  }
   const std::string reason =
       s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
           ? absl::StrCat("no answer within ", absl::FormatDuration(timeout))
@@ -155,11 +162,18 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view server) {
   }
 }
 
+void AddToken(grpc::ClientContext* context, absl::string_view token) {
+  if (!token.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  }
+}
+
 absl::StatusOr<v1::ListMembersResponse> ListMembers(
     v1::ChatRoom::StubInterface* stub, absl::string_view server,
-    absl::string_view room) {
+    absl::string_view room, absl::string_view token) {
   grpc::ClientContext context;
   context.set_deadline(DeadlineIn(kConnectTimeout));
+  AddToken(&context, token);
   v1::ListMembersRequest request;
   request.set_room(std::string(room));
   v1::ListMembersResponse response;
@@ -171,9 +185,10 @@ absl::StatusOr<v1::ListMembersResponse> ListMembers(
 
 absl::StatusOr<v1::GetHistoryResponse> GetHistory(
     v1::ChatRoom::StubInterface* stub, absl::string_view server,
-    const v1::GetHistoryRequest& request) {
+    const v1::GetHistoryRequest& request, absl::string_view token) {
   grpc::ClientContext context;
   context.set_deadline(DeadlineIn(kConnectTimeout));
+  AddToken(&context, token);
   v1::GetHistoryResponse response;
   absl::Status s =
       FromGrpc(stub->GetHistory(&context, request, &response), server);

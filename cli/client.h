@@ -68,13 +68,20 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view server);
 //
 // The unary calls, with a kConnectTimeout deadline and the errors of
 // FromGrpc. GetHistory sends `request` as is (room, limit, and a page's
-// before_seq or after_seq).
+// before_seq or after_seq). Each carries `token` (AddToken) unless empty.
 absl::StatusOr<v1::ListMembersResponse> ListMembers(
     v1::ChatRoom::StubInterface* stub, absl::string_view server,
-    absl::string_view room);
+    absl::string_view room, absl::string_view token = "");
 absl::StatusOr<v1::GetHistoryResponse> GetHistory(
     v1::ChatRoom::StubInterface* stub, absl::string_view server,
-    const v1::GetHistoryRequest& request);
+    const v1::GetHistoryRequest& request, absl::string_view token = "");
+
+// AddToken
+//
+// Adds `token` (an owned name's, chatctl token) to a call as the
+// `authorization: Bearer TOKEN` metadata chat-service reads; nothing when
+// it is empty.
+void AddToken(grpc::ClientContext* context, absl::string_view token);
 
 }  // namespace chat
 

@@ -9,6 +9,7 @@
 #include <clocale>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -33,7 +35,9 @@
 #include "cli/pipe_report.h"
 #include "cli/render.h"
 #include "cli/session.h"
+#include "cli/tls_flags.h"
 #include "google/protobuf/util/json_util.h"
+#include "service/auth_token.h"
 #include "service/format.h"
 #include "service/text.h"
 
@@ -44,6 +48,12 @@ ABSL_FLAG(std::string, server, "",
           "chat-service address HOST:PORT (default: $CHATCTL_SERVER, else "
           "127.0.0.1:50051)");
 ABSL_FLAG(std::string, name, "", "your name: 1-32 letters, digits, _ or -");
+ABSL_FLAG(std::string, token, "",
+          "a token for a name you own (chatctl token; default: "
+          "$CHATCTL_TOKEN)");
+ABSL_FLAG(std::string, secret_file, "",
+          "the file with the secret chat-service's --auth_secret_file names");
+ABSL_FLAG(absl::Duration, ttl, absl::Hours(24), "how long the token works");
 ABSL_FLAG(std::string, room, "", "the room (default: lobby)");
 ABSL_FLAG(uint32_t, history, 0, "show the last N messages of the room first");
 ABSL_FLAG(std::string, color, "auto",
@@ -104,20 +114,20 @@ const std::vector<Command>& Commands() {
        "and says so). Lines typed meanwhile are sent once reconnected.\n"
        "Its name is its own again at once, even if the server has not yet\n"
        "noticed the old connection is dead.",
-       {"server", "name", "room", "history", "color", "timestamps", "json",
-        "give_up_after", "keepalive"}},
+       {"server", "tls", "tls_ca", "name", "token", "room", "history", "color",
+        "timestamps", "json", "give_up_after", "keepalive"}},
       {"send",
        "chatctl send --name NAME [--server HOST:PORT] [--room ROOM] "
        "TEXT...",
        "post one message",
        "Joins, posts TEXT (the arguments joined by spaces), waits until the\n"
        "server has sequenced it, leaves and exits 0.",
-       {"server", "name", "room"}},
+       {"server", "tls", "tls_ca", "name", "token", "room"}},
       {"who",
        "chatctl who [--server HOST:PORT] [--room ROOM] [--json]",
        "list who is in a room",
        "Prints one member per line: NAME TRANSPORT (grpc, tcp or web).",
-       {"server", "room", "json"}},
+       {"server", "tls", "tls_ca", "token", "room", "json"}},
       {"history",
        "chatctl history [--server HOST:PORT] [--room ROOM] [--last N] "
        "[--before SEQ | --after SEQ] [--color=auto|always|never] "
@@ -132,8 +142,19 @@ const std::vector<Command>& Commands() {
        "newer ones), a hint on stderr gives the command for the next page,\n"
        "e.g. \"(older messages: chatctl history --before 123)\". stdout has\n"
        "the messages only.",
-       {"server", "room", "last", "before", "after", "color", "timestamps",
-        "json"}},
+       {"server", "tls", "tls_ca", "token", "room", "last", "before", "after",
+        "color", "timestamps", "json"}},
+      {"token",
+       "chatctl token --name NAME --secret_file FILE [--ttl 24h] "
+       "[--room ROOM]...",
+       "make a token for an owned name",
+       "Prints a token (an HS256 JWT) that makes NAME its owner's on a\n"
+       "chat-service started with --auth_secret_file FILE, for --ttl. With\n"
+       "--room (repeated, or ROOM,ROOM), only in those rooms. Use it with\n"
+       "chatctl join/send/who/history --token TOKEN, or $CHATCTL_TOKEN, or\n"
+       "/auth TOKEN on the line port. Anyone holding it is NAME until it\n"
+       "expires: keep it like a password.",
+       {"name", "secret_file", "ttl", "room"}},
       {"bench",
        "chatctl bench [flags]",
        "load-test a chat-service",
@@ -183,6 +204,21 @@ int UsageError(const Command& c, absl::string_view problem) {
   std::fprintf(stderr, "chatctl %s: %s\nusage: %s\n", c.name,
                std::string(problem).c_str(), c.usage);
   return kExitUsage;
+}
+
+// Every --room given, in order (chatctl token takes several).
+std::vector<std::string>& RoomsGiven() {
+  static auto* rooms = new std::vector<std::string>();
+  return *rooms;
+}
+
+// The token for an owned name: --token, else $CHATCTL_TOKEN, else "".
+std::string Token() {
+  std::string token = absl::GetFlag(FLAGS_token);
+  if (token.empty()) {
+    if (const char* env = std::getenv("CHATCTL_TOKEN")) token = env;
+  }
+  return std::string(absl::StripAsciiWhitespace(token));
 }
 
 int Fail(const absl::Status& status) {
@@ -252,6 +288,11 @@ bool ParseArgs(const Command& c, const std::vector<std::string>& args,
       *problem = absl::StrCat("--", flag->Name(), ": ", error);
       return false;
     }
+    if (flag->Name() == "room") {
+      for (absl::string_view room : absl::StrSplit(*value, ',')) {
+        if (!room.empty()) RoomsGiven().push_back(std::string(room));
+      }
+    }
   }
   return true;
 }
@@ -259,6 +300,7 @@ bool ParseArgs(const Command& c, const std::vector<std::string>& args,
 // The server to reach: --server, else $CHATCTL_SERVER, else the default;
 // INVALID_ARGUMENT when it is not HOST:PORT.
 absl::StatusOr<std::string> Server() {
+  if (absl::Status tls = ConfigureTlsFromFlags(); !tls.ok()) return tls;
   const std::string flag = absl::GetFlag(FLAGS_server);
   const std::string server = flag.empty() ? DefaultServer() : flag;
   absl::Status s = CheckServerAddress(
@@ -633,7 +675,7 @@ class JoinLoop {
         break;
       case TypedLine::Kind::kWho: {
         absl::StatusOr<v1::ListMembersResponse> members =
-            ListMembers(stub_, server_, session_->room());
+            ListMembers(stub_, server_, session_->room(), Token());
         if (!members.ok()) {
           Say(members.status().message());
         } else {
@@ -654,6 +696,10 @@ class JoinLoop {
             std::fprintf(stderr, "%s\n", std::string(l).c_str());
           }
         }
+        return true;
+      case TypedLine::Kind::kAuth:
+        Say("chatctl signs in when it joins: chatctl join --token TOKEN (or "
+            "$CHATCTL_TOKEN)");
         return true;
       case TypedLine::Kind::kBadUsage:
       case TypedLine::Kind::kUnknown:
@@ -741,11 +787,14 @@ int RunJoin(const Command& c, const std::vector<std::string>& positional) {
   SessionOptions options;
   options.server = *server;
   options.name = absl::GetFlag(FLAGS_name);
+  options.token = Token();
   options.room = absl::GetFlag(FLAGS_room);
   options.history = absl::GetFlag(FLAGS_history);
   options.give_up_after = absl::GetFlag(FLAGS_give_up_after);
   const absl::Duration keepalive = absl::GetFlag(FLAGS_keepalive);
-  if (options.name.empty()) return UsageError(c, "--name is required");
+  if (options.name.empty() && options.token.empty()) {
+    return UsageError(c, "--name is required (or a --token, which names you)");
+  }
   if (keepalive < absl::Seconds(1)) {
     return UsageError(c, "--keepalive must be 1s or more");
   }
@@ -826,9 +875,12 @@ int RunSend(const Command& c, const std::vector<std::string>& positional) {
   SessionOptions options;
   options.server = *server;
   options.name = absl::GetFlag(FLAGS_name);
+  options.token = Token();
   options.room = absl::GetFlag(FLAGS_room);
   options.reconnect = false;
-  if (options.name.empty()) return UsageError(c, "--name is required");
+  if (options.name.empty() && options.token.empty()) {
+    return UsageError(c, "--name is required (or a --token, which names you)");
+  }
   const std::string text = absl::StrJoin(positional, " ");
   if (text.empty()) return UsageError(c, "nothing to send");
   signal(SIGPIPE, SIG_IGN);
@@ -865,7 +917,7 @@ int RunWho(const Command& c, const std::vector<std::string>& positional) {
   if (!s.ok()) return Fail(s);
   v1::ChatRoom::Stub stub(channel);
   absl::StatusOr<v1::ListMembersResponse> members =
-      ListMembers(&stub, server, absl::GetFlag(FLAGS_room));
+      ListMembers(&stub, server, absl::GetFlag(FLAGS_room), Token());
   if (!members.ok()) return Fail(members.status());
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", ToJson(*members).c_str());
@@ -906,7 +958,8 @@ std::string NextPageHint(v1::ChatRoom::Stub* stub, const std::string& server,
     which = "older";
     flag = absl::StrCat("--before ", first_shown);
   }
-  absl::StatusOr<v1::GetHistoryResponse> more = GetHistory(stub, server, probe);
+  absl::StatusOr<v1::GetHistoryResponse> more =
+      GetHistory(stub, server, probe, Token());
   if (!more.ok() || more->events().empty()) return "";
   std::string command = "chatctl history";
   if (!absl::GetFlag(FLAGS_server).empty()) {
@@ -947,7 +1000,7 @@ int RunHistory(const Command& c, const std::vector<std::string>& positional) {
   if (!s.ok()) return Fail(s);
   v1::ChatRoom::Stub stub(channel);
   absl::StatusOr<v1::GetHistoryResponse> history =
-      GetHistory(&stub, server, request);
+      GetHistory(&stub, server, request, Token());
   if (!history.ok()) return Fail(history.status());
   for (const v1::ChatResponse& e : history->events()) {
     std::printf("%s\n", RenderEvent(e, *render).c_str());
@@ -958,13 +1011,46 @@ int RunHistory(const Command& c, const std::vector<std::string>& positional) {
   return kExitOk;
 }
 
+int RunToken(const Command& c, const std::vector<std::string>& positional) {
+  if (!positional.empty()) {
+    return UsageError(
+        c, absl::StrCat("unexpected argument \"", positional[0], "\""));
+  }
+  TokenClaims claims;
+  claims.name = absl::GetFlag(FLAGS_name);
+  const std::string secret_file = absl::GetFlag(FLAGS_secret_file);
+  const absl::Duration ttl = absl::GetFlag(FLAGS_ttl);
+  if (claims.name.empty()) return UsageError(c, "--name is required");
+  if (absl::Status s = ValidateName(claims.name); !s.ok()) {
+    return UsageError(c, s.message());
+  }
+  if (secret_file.empty()) return UsageError(c, "--secret_file is required");
+  if (ttl <= absl::ZeroDuration()) {
+    return UsageError(c, "--ttl must be more than 0");
+  }
+  if (!RoomsGiven().empty()) {
+    for (const std::string& room : RoomsGiven()) {
+      if (absl::Status s = NormalizeRoom(room).status(); !s.ok()) {
+        return UsageError(c, s.message());
+      }
+    }
+    claims.rooms = RoomsGiven();
+  }
+  absl::StatusOr<std::string> secret = ReadSecretFile(secret_file);
+  if (!secret.ok()) return Fail(secret.status());
+  claims.expires = absl::Now() + ttl;
+  std::printf("%s\n", SignToken(claims, *secret).c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 int ChatctlMain(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: chatctl join|send|who|history|bench [flags] [args]\n"
-                 "'chatctl --help' explains.\n");
+    std::fprintf(
+        stderr,
+        "usage: chatctl join|send|who|history|token|bench [flags] [args]\n"
+        "'chatctl --help' explains.\n");
     return kExitUsage;
   }
   const absl::string_view command = argv[1];
@@ -992,10 +1078,11 @@ int ChatctlMain(int argc, char** argv) {
 
   const Command* c = FindCommand(command);
   if (c == nullptr) {
-    std::fprintf(stderr,
-                 "chatctl: unknown command \"%s\"\n"
-                 "usage: chatctl join|send|who|history|bench [flags] [args]\n",
-                 argv[1]);
+    std::fprintf(
+        stderr,
+        "chatctl: unknown command \"%s\"\n"
+        "usage: chatctl join|send|who|history|token|bench [flags] [args]\n",
+        argv[1]);
     return kExitUsage;
   }
   std::vector<std::string> args(argv + 2, argv + argc);
@@ -1011,6 +1098,7 @@ int ChatctlMain(int argc, char** argv) {
   if (command == "join") return RunJoin(*c, positional);
   if (command == "send") return RunSend(*c, positional);
   if (command == "who") return RunWho(*c, positional);
+  if (command == "token") return RunToken(*c, positional);
   return RunHistory(*c, positional);
 }
 

@@ -67,6 +67,7 @@ ChatSession::~ChatSession() {
 
 std::shared_ptr<ChatSession::Call> ChatSession::OpenCall(const v1::Join& join) {
   auto call = std::make_shared<Call>();
+  AddToken(&call->context, options_.token);
   call->stream = stub_->Chat(&call->context);
   v1::ChatRequest request;
   *request.mutable_join() = join;

@@ -110,6 +110,7 @@ class SessionListener {
 struct SessionOptions {
   std::string server;     // HOST:PORT, for messages.
   std::string name;       // Join.name
+  std::string token;      // An owned name's token ("" for none): every call.
   std::string room;       // Join.room ("" = lobby)
   uint32_t history = 0;   // Join.history, on the first join only.
   bool reconnect = true;  // Reconnect when the connection drops.

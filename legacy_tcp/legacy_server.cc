@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "legacy_tcp/line_decoder.h"
 #include "net/wake_sink.h"
+#include "service/auth.h"
 #include "service/format.h"
 #include "service/log.h"
 #include "service/text.h"
@@ -53,6 +55,17 @@ constexpr absl::string_view kHelp =
     "-- /help           this help\r\n"
     "-- any other line is said to the room; start it with // to say a line "
     "that starts with /";
+// With tokens on (service/auth.h).
+constexpr absl::string_view kAuthHelp =
+    "-- /auth TOKEN     sign in: take the name your token owns\r\n";
+constexpr absl::string_view kGuestWelcome =
+    "-- you are a guest (~); sign in with /auth TOKEN to use a name you "
+    "own\r\n";
+constexpr absl::string_view kSignInFirst = "!! sign in first: /auth TOKEN";
+constexpr absl::string_view kNoGuestsHelp =
+    "-- this server admits no guests: /auth TOKEN signs you in\r\n"
+    "-- /help           this help\r\n"
+    "-- /quit           leave (/exit too)";
 
 // The limits a member is held to, for /help: what a gRPC client reads in
 // its welcome (Welcome.limits).
@@ -158,6 +171,18 @@ class LegacySession final : public Connection {
   void ProcessInput();
   // Acts on one line read (ParseTypedLine's grammar, service/format.h).
   void HandleLine(absl::string_view line);
+  // The same before the session has a member (tokens on, no guests): only
+  // /auth, /help and /quit.
+  void HandleLineSignedOut(const TypedLine& typed);
+  // The member's name, or a stand-in before there is one, for logs.
+  std::string LogName() const {
+    return member_ ? member_->name() : std::string("a client not signed in");
+  }
+  std::shared_ptr<MemberSink> MakeSink() {
+    return std::make_shared<
+        WakeSink<LegacySession, &LegacySession::StartWrite>>(
+        WeakAs<LegacySession>());
+  }
   void Who();
   // Queues a local answer for the client, after what the outbox holds
   // ("\r\n" is added).
@@ -249,9 +274,19 @@ class LegacySession final : public Connection {
 };
 
 void LegacySession::Start() {
-  auto sink =
-      std::make_shared<WakeSink<LegacySession, &LegacySession::StartWrite>>(
-          WeakAs<LegacySession>());
+  const std::shared_ptr<const Authenticator>& auth =
+      server_->hub_->options().auth;
+  if (auth != nullptr && !auth->guests()) {
+    // No member until /auth.
+    local_ = absl::StrCat(kWelcome, "-- this server admits no guests: ",
+                          "sign in with /auth TOKEN\r\n");
+    last_input_ = Clock::now();
+    ArmInputDeadline();
+    StartWrite();
+    StartRead();
+    return;
+  }
+  std::shared_ptr<MemberSink> sink = MakeSink();
   JoinRequest join;
   join.room = std::string(kDefaultRoom);
   join.transport = v1::TRANSPORT_TCP;
@@ -277,6 +312,8 @@ void LegacySession::Start() {
   member_ = *std::move(joined);
   member_id_ = member_->id();
   local_.assign(kWelcome.data(), kWelcome.size());
+  if (auth != nullptr)
+    local_.append(kGuestWelcome.data(), kGuestWelcome.size());
   last_input_ = Clock::now();
   ArmInputDeadline();
   StartWrite();  // The welcome is queued; no wake comes for it.
@@ -350,7 +387,7 @@ void LegacySession::ProcessInput() {
         break;
       case LineDecoder::Result::kOverflow:
         LogClosure("line too long",
-                   absl::StrCat("closing ", member_->name(), ": more than ",
+                   absl::StrCat("closing ", LogName(), ": more than ",
                                 server_->options_.max_unterminated_bytes,
                                 " bytes without a line end"));
         Reply(absl::StrCat("!! more than ",
@@ -431,7 +468,7 @@ void LegacySession::OnInputDeadline(uint64_t generation) {
 
 void LegacySession::CloseForInput(absl::string_view cause,
                                   absl::string_view why) {
-  LogClosure(cause, absl::StrCat("closing ", member_->name(), ": ", why));
+  LogClosure(cause, absl::StrCat("closing ", LogName(), ": ", why));
   Reply(absl::StrCat("!! closing: ", why));
   Quit(why);
   StartWrite();
@@ -439,6 +476,7 @@ void LegacySession::CloseForInput(absl::string_view cause,
 
 void LegacySession::HandleLine(absl::string_view line) {
   const TypedLine typed = ParseTypedLine(line);
+  if (member_ == nullptr) return HandleLineSignedOut(typed);
   switch (typed.kind) {
     case TypedLine::Kind::kEmpty:
       return;
@@ -461,7 +499,13 @@ void LegacySession::HandleLine(absl::string_view line) {
       Quit(typed.argument.empty() ? "quit" : typed.argument);
       return;
     case TypedLine::Kind::kHelp:
-      Reply(absl::StrCat(kHelp, "\r\n", LimitsLine(server_->hub_->options())));
+      Reply(absl::StrCat(
+          server_->hub_->options().auth != nullptr ? kAuthHelp : "", kHelp,
+          "\r\n", LimitsLine(server_->hub_->options())));
+      return;
+    case TypedLine::Kind::kAuth:
+      // The core answers with a notice either way.
+      Answered(member_->Authenticate(typed.argument));
       return;
     case TypedLine::Kind::kBadUsage:
     case TypedLine::Kind::kUnknown:
@@ -470,10 +514,45 @@ void LegacySession::HandleLine(absl::string_view line) {
   }
 }
 
+void LegacySession::HandleLineSignedOut(const TypedLine& typed) {
+  switch (typed.kind) {
+    case TypedLine::Kind::kEmpty:
+      return;
+    case TypedLine::Kind::kHelp:
+      return Reply(kNoGuestsHelp);
+    case TypedLine::Kind::kQuit:
+      Quit("quit");
+      StartWrite();
+      return;
+    case TypedLine::Kind::kAuth: {
+      JoinRequest join;
+      join.room = std::string(kDefaultRoom);
+      join.transport = v1::TRANSPORT_TCP;
+      join.peer_ip = peer_ip();
+      join.token = std::string(typed.argument);
+      absl::StatusOr<std::shared_ptr<Member>> joined =
+          server_->hub_->Join(join, MakeSink());
+      if (!joined.ok()) {
+        return Reply(
+            absl::StrCat("!! token refused: ", joined.status().message()));
+      }
+      member_ = *std::move(joined);
+      member_id_ = member_->id();
+      // After the welcome and the join the outbox holds (no wake comes for
+      // them).
+      StartWrite();
+      return Reply(absl::StrCat("!! signed in as ", member_->name()));
+    }
+    case TypedLine::Kind::kBadUsage:
+      return Reply(absl::StrCat("!! ", typed.error));
+    default:
+      return Reply(kSignInFirst);
+  }
+}
+
 void LegacySession::Who() {
   std::string room;
-  absl::StatusOr<std::vector<v1::Member>> members =
-      server_->hub_->ListMembers(member_->room_name(), &room);
+  absl::StatusOr<std::vector<v1::Member>> members = member_->RoomMembers(&room);
   if (!members.ok())
     return Reply(absl::StrCat("!! ", members.status().message()));
   std::string line = absl::StrCat("-- ", members->size(), " in ", room, ":");
@@ -501,7 +580,11 @@ void LegacySession::Quit(absl::string_view reason) {
   if (left_) return;
   left_ = true;
   if (input_timer_) input_timer_->cancel();  // Input no longer matters.
-  if (member_) member_->Leave(reason);
+  if (member_) {
+    member_->Leave(reason);
+  } else {
+    outbox_closed_ = true;  // Nothing to drain: flush the answers and close.
+  }
   ArmCloseDeadline();
 }
 
@@ -721,14 +804,18 @@ LegacyServer::LegacyServer(Hub* hub, LegacyServerOptions options)
     : hub_(hub),
       options_(std::move(options)),
       next_guest_(absl::Uniform<uint32_t>(absl::InsecureBitGen(), 0, 90000)),
+      bridges_(options_.tls ? std::make_unique<TlsBridgePool>(
+                                  options_.name + "-tls", 2, TlsBridgeOptions{})
+                            : nullptr),
       server_(
           TcpServerOptions{
-              .name = "legacy",
+              .name = options_.name,
               .address = options_.address,
               .max_connections = options_.max_connections,
               .max_connections_per_ip = options_.max_connections_per_ip,
               .threads = options_.threads},
           [this](Socket socket, const tcp::endpoint& peer) {
+            if (bridges_) return AcceptTls(std::move(socket), peer);
             auto session =
                 Connection::Make<LegacySession>(this, std::move(socket), peer);
             asio::post(session->executor(), [session] { session->Start(); });
@@ -766,6 +853,55 @@ bool LegacyServer::WaitForConnectionCount(size_t count,
   return server_.WaitForConnectionCount(count, timeout);
 }
 
-void LegacyServer::Shutdown(absl::Duration grace) { server_.Shutdown(grace); }
+void LegacyServer::Shutdown(absl::Duration grace) {
+  server_.Shutdown(grace);
+  if (bridges_) bridges_->Stop(absl::Milliseconds(500));
+}
+
+void LegacyServer::AcceptTls(Socket socket, const tcp::endpoint& peer) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                 pair) != 0) {
+    return;  // The socket closes.
+  }
+  // The session counts against the caps from now on, with the client's
+  // address; its socket is the bridge's plaintext end.
+  Socket inner(socket.get_executor());
+  ErrorCode error;
+  inner.assign(peer.protocol(), pair[0], error);
+  if (error) {
+    close(pair[0]);
+    close(pair[1]);
+    return;
+  }
+  auto session = Connection::Make<LegacySession>(this, std::move(inner), peer);
+  const int fd = socket.release(error);
+  if (error) {
+    close(pair[1]);
+    return;
+  }
+  bridges_->Bridge(
+      fd, pair[1], options_.tls->Current(),
+      [session] {
+        asio::post(session->executor(), [session] { session->Start(); });
+      },
+      [](int tcp_fd) {
+        // The first byte was not TLS; a few bytes fit any socket buffer.
+        const std::string line = absl::StrCat(
+            "!! this port speaks TLS only: use openssl s_client -quiet "
+            "-connect HOST:PORT\r\n");
+        (void)!send(tcp_fd, line.data(), line.size(),
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+        shutdown(tcp_fd, SHUT_WR);
+        // What the client sent is read first: closing a socket with unread
+        // input sends a reset, which can destroy the line before the
+        // client reads it.
+        char discard[4096];
+        for (int i = 0; i < 16; ++i) {
+          if (recv(tcp_fd, discard, sizeof(discard), MSG_DONTWAIT) <= 0) break;
+        }
+        close(tcp_fd);
+      });
+}
 
 }  // namespace chat

@@ -50,6 +50,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "net/tcp_server.h"
+#include "net/tls_bridge.h"
+#include "net/tls_context.h"
 #include "service/listener.h"
 #include "service/room.h"
 
@@ -80,6 +82,13 @@ struct LegacyServerOptions {
   // How long a closing session may take to flush what it has left, and to
   // let the client read it, before its socket is closed hard.
   absl::Duration close_grace = absl::Seconds(5);
+  // TLS: each connection goes through a TLS bridge (net/tls_bridge.h) with
+  // this context, and its session is started once the handshake is done; a
+  // client that speaks plaintext gets one "!!" line and is closed. Null:
+  // plaintext.
+  std::shared_ptr<TlsContext> tls;
+  // The name in logs and thread names ("legacy", "legacy_tls").
+  std::string name = "legacy";
 };
 
 class LegacyServer final : public Listener {
@@ -124,6 +133,9 @@ class LegacyServer final : public Listener {
 
   // Writes the line that says why to a refused socket, without blocking.
   void Refuse(TcpServer::Socket& socket, TcpServer::Refusal why);
+  // With TLS: a session for `socket`'s connection, started once the TLS
+  // bridge in front of it has done the handshake.
+  void AcceptTls(TcpServer::Socket socket, const asio::ip::tcp::endpoint& peer);
   // "guest-NNNNN": the next of a sequence that starts at a random number.
   std::string NextGuestName();
 
@@ -132,6 +144,8 @@ class LegacyServer final : public Listener {
   const LegacyServerOptions options_;
 
   std::atomic<uint32_t> next_guest_;
+  // With TLS; stopped after server_, once the sessions have closed.
+  std::unique_ptr<TlsBridgePool> bridges_;
   TcpServer server_;
 };
 

@@ -29,6 +29,7 @@ JoinRequest JoinRequestFrom(const JoinMessage& j, v1::Transport transport,
   join.resume_after_seq = j.resume_after_seq();
   join.resume_epoch = j.resume_epoch();
   join.resume_secret = j.resume_secret();
+  join.token = j.token();
   join.transport = transport;
   return join;
 }
@@ -36,9 +37,9 @@ JoinRequest JoinRequestFrom(const JoinMessage& j, v1::Transport transport,
 // ApplyRequest
 //
 // Acts on a request after the first (the join): say (with its client id),
-// rename, join (a move to another room; a later join's resume fields mean
-// nothing), leave. Errors that do not end the chat reach the member as
-// notices. Returns false when the member left.
+// rename, join (a move to another room; a later join's resume fields and
+// token mean nothing), leave. Errors that do not end the chat reach the member
+// as notices. Returns false when the member left.
 template <typename ChatRequestMessage>
 bool ApplyRequest(Member& member, const ChatRequestMessage& request) {
   switch (request.kind_case()) {

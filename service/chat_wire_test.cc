@@ -268,13 +268,13 @@ TEST(ChatWireTest, EachKindOfDriftIsFound) {
       }),
       Contains(HasSubstr("Say.text: number 1 is missing in chat_wire")));
   EXPECT_THAT(DriftAfter([](FileDescriptorProto* f) {
-                auto* token = MessageOf(f, "Join")->mutable_field()->Add();
-                token->set_name("token");
-                token->set_number(9);
-                token->set_type(FieldDescriptorProto::TYPE_BYTES);
-                token->set_label(FieldDescriptorProto::LABEL_OPTIONAL);
+                auto* extra = MessageOf(f, "Join")->mutable_field()->Add();
+                extra->set_name("extra");
+                extra->set_number(9);
+                extra->set_type(FieldDescriptorProto::TYPE_BYTES);
+                extra->set_label(FieldDescriptorProto::LABEL_OPTIONAL);
               }),
-              Contains("Join.token: number 9 is not in chat.v1"));
+              Contains("Join.extra: number 9 is not in chat.v1"));
   EXPECT_THAT(DriftAfter([](FileDescriptorProto* f) {
                 FieldOf(f, "Join", "resume_epoch")->set_name("epoch");
               }),

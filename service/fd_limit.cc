@@ -67,34 +67,48 @@ size_t OpenFdCount() {
 }
 
 absl::StatusOr<std::vector<size_t>> FitConnectionCaps(
-    const std::vector<size_t>& caps, uint64_t fd_limit, size_t reserved) {
+    const std::vector<size_t>& caps, uint64_t fd_limit, size_t reserved,
+    const std::vector<size_t>& fds_per_connection) {
   const uint64_t budget = fd_limit > reserved ? fd_limit - reserved : 0;
+  // What each transport needs at its cap, in descriptors.
+  std::vector<uint64_t> weight(caps.size(), 1);
+  for (size_t i = 0; i < caps.size() && i < fds_per_connection.size(); ++i) {
+    weight[i] = std::max<uint64_t>(1, fds_per_connection[i]);
+  }
   long double sum = 0;
-  for (size_t cap : caps) sum += cap;
+  uint64_t least = 0;  // Descriptors for one connection of each.
+  for (size_t i = 0; i < caps.size(); ++i) {
+    sum += static_cast<long double>(caps[i]) * weight[i];
+    if (caps[i] > 0) least += weight[i];
+  }
   if (sum <= budget) return caps;
   const auto nonzero = static_cast<uint64_t>(
       std::count_if(caps.begin(), caps.end(), [](size_t c) { return c > 0; }));
-  if (budget < nonzero) {
+  if (budget < least) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the file descriptor limit ", fd_limit, " leaves no room for ", nonzero,
         " transports' connections (", reserved,
         " are kept for files and internals); raise it (ulimit -n)"));
   }
-  // Smallest first: a cap under an equal share of what is left is kept
-  // whole; the larger ones split the rest equally.
+  // Smallest need first: a need under an equal share of what is left is
+  // kept whole; the larger ones split the rest equally.
+  auto need = [&](size_t i) {
+    return static_cast<long double>(caps[i]) * weight[i];
+  };
   std::vector<size_t> order;
   for (size_t i = 0; i < caps.size(); ++i) {
     if (caps[i] > 0) order.push_back(i);
   }
   std::stable_sort(order.begin(), order.end(),
-                   [&caps](size_t a, size_t b) { return caps[a] < caps[b]; });
+                   [&](size_t a, size_t b) { return need(a) < need(b); });
   std::vector<size_t> fitted(caps.size(), 0);
   uint64_t left = budget;
   for (size_t k = 0; k < order.size(); ++k) {
+    const size_t i = order[k];
     const uint64_t share = left / (order.size() - k);
-    fitted[order[k]] =
-        static_cast<size_t>(std::min<uint64_t>(caps[order[k]], share));
-    left -= fitted[order[k]];
+    fitted[i] = static_cast<size_t>(
+        std::max<uint64_t>(1, std::min<uint64_t>(caps[i], share / weight[i])));
+    left -= std::min<uint64_t>(left, fitted[i] * weight[i]);
   }
   return fitted;
 }

@@ -46,13 +46,18 @@ size_t OpenFdCount();
 
 // FitConnectionCaps
 //
-// `caps` (one per transport that is on), unchanged when their sum leaves
-// `reserved` of `fd_limit` free; else the caps under an equal share of the
-// rest are kept whole (a --max_connections=3 stays 3) and the larger ones
-// are cut to equal shares of what is left, so that the sum fits. Errors:
-// RESOURCE_EXHAUSTED when not even one connection per transport fits.
+// `caps` (one per transport that is on), unchanged when the descriptors
+// they need leave `reserved` of `fd_limit` free; else the transports whose
+// need is under an equal share of the rest are kept whole (a
+// --max_connections=3 stays 3) and the larger ones are cut to equal shares
+// of what is left, so that the sum fits. A connection of transport i holds
+// `fds_per_connection[i]` descriptors (1 when the vector is empty or
+// shorter; a TLS connection holds 3: the client's socket and the pair to
+// the plaintext side). Errors: RESOURCE_EXHAUSTED when not even one
+// connection per transport fits.
 absl::StatusOr<std::vector<size_t>> FitConnectionCaps(
-    const std::vector<size_t>& caps, uint64_t fd_limit, size_t reserved);
+    const std::vector<size_t>& caps, uint64_t fd_limit, size_t reserved,
+    const std::vector<size_t>& fds_per_connection = {});
 
 }  // namespace chat
 

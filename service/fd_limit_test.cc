@@ -41,6 +41,23 @@ TEST(FitConnectionCapsTest, EveryPortKeepsOneAndTheSumFits) {
   EXPECT_THAT(*caps, ElementsAre(1, 5, 0));  // 6 for two ports.
 }
 
+TEST(FitConnectionCapsTest, ATlsConnectionCountsItsThreeDescriptors) {
+  // Caps that fit one descriptor each do not fit three.
+  auto fits = FitConnectionCaps({5000, 5000}, 20064, 64, {3, 1});
+  ASSERT_TRUE(fits.ok());
+  EXPECT_THAT(*fits, ElementsAre(5000, 5000));
+  auto over = FitConnectionCaps({5000, 5000}, 15064, 64, {3, 1});
+  ASSERT_TRUE(over.ok());
+  EXPECT_THAT(*over, ElementsAre(3333, 5000));
+  // gRPC over TLS, the line port, the TLS line port: each gets an equal
+  // share of the descriptors, not of the connections.
+  auto shared = FitConnectionCaps({10000, 10000, 10000}, 20064, 64, {3, 1, 3});
+  ASSERT_TRUE(shared.ok());
+  EXPECT_THAT(*shared, ElementsAre(2222, 6666, 2222));
+  // One connection of each must fit: 3 + 1 descriptors.
+  EXPECT_FALSE(FitConnectionCaps({10, 10}, 67, 64, {3, 1}).ok());
+}
+
 TEST(FitConnectionCapsTest, NoRoomAtAllIsAnError) {
   auto caps = FitConnectionCaps({10, 10}, 65, 64);
   EXPECT_EQ(caps.status().code(), absl::StatusCode::kResourceExhausted);

@@ -163,6 +163,12 @@ TypedLine ParseTypedLine(absl::string_view line) {
   }
   if (is("quit") || is("exit")) return Make(TypedLine::Kind::kQuit, argument);
   if (is("help") || is("?")) return Make(TypedLine::Kind::kHelp);
+  if (is("auth")) {
+    if (argument.empty()) {
+      return Error(TypedLine::Kind::kBadUsage, "usage: /auth TOKEN");
+    }
+    return Make(TypedLine::Kind::kAuth, argument);
+  }
   return Error(TypedLine::Kind::kUnknown,
                absl::StrCat("unknown command /", Quote(word),
                             "; the commands are ", kCommandList));

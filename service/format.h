@@ -43,6 +43,7 @@ struct TypedLine {
     kJoin,      // /join ROOM: `argument`, the room.
     kQuit,      // /quit [REASON] or /exit [REASON]: `argument`, maybe empty.
     kHelp,      // /help or /? (any argument is ignored).
+    kAuth,      // /auth TOKEN: `argument`, a token for an owned name.
     kBadUsage,  // A known command with a missing or extra argument: `error`.
     kUnknown,   // A slash command that is not one of the above: `error`.
   };

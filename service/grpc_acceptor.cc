@@ -49,11 +49,12 @@ constexpr int kFullCheckGapFactor = 20;
 class GrpcAcceptor::Refusing
     : public std::enable_shared_from_this<GrpcAcceptor::Refusing> {
  public:
-  Refusing(GrpcAcceptor* acceptor, tcp::socket socket, std::string text)
+  Refusing(GrpcAcceptor* acceptor, tcp::socket socket, int code,
+           std::string text)
       : acceptor_(acceptor),
         socket_(std::move(socket)),
         timer_(acceptor->context_),
-        refusal_(grpc::StatusCode::RESOURCE_EXHAUSTED, std::move(text)) {
+        refusal_(code, std::move(text)) {
     acceptor_->refusing_.push_back(this);
   }
   ~Refusing() { Close(); }
@@ -123,9 +124,21 @@ class GrpcAcceptor::Refusing
 };
 
 GrpcAcceptor::GrpcAcceptor(GrpcAcceptorOptions options)
-    : options_(std::move(options)) {}
+    : options_(std::move(options)) {
+  if (options_.tls) {
+    bridges_ =
+        std::make_unique<TlsBridgePool>("grpc-tls", 2, TlsBridgeOptions{});
+  }
+}
 
-GrpcAcceptor::~GrpcAcceptor() { Stop(); }
+GrpcAcceptor::~GrpcAcceptor() {
+  Stop();
+  StopBridges(absl::ZeroDuration());
+}
+
+void GrpcAcceptor::StopBridges(absl::Duration grace) {
+  if (bridges_) bridges_->Stop(grace);
+}
 
 absl::Status GrpcAcceptor::Bind() {
   if (acceptor_) {
@@ -172,6 +185,10 @@ void GrpcAcceptor::Start(grpc::Server* server) {
 void GrpcAcceptor::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  {
+    absl::MutexLock lock(&hand_mu_);
+    handing_stopped_ = true;
+  }
   if (!thread_.joinable()) {
     ErrorCode ignored;
     if (acceptor_) acceptor_->close(ignored);
@@ -270,6 +287,63 @@ void GrpcAcceptor::Admit(int fd, const tcp::endpoint& from) {
   }
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (bridges_) return Bridge(fd, peer);
+  grpc::AddInsecureChannelFromFd(server_, fd);
+}
+
+namespace {
+
+// A descriptor closed with the last copy of its holder, unless taken.
+struct OwnedFd {
+  explicit OwnedFd(int fd) : fd(fd) {}
+  ~OwnedFd() {
+    if (fd >= 0) close(fd);
+  }
+  int Take() { return std::exchange(fd, -1); }
+  int fd;
+};
+
+}  // namespace
+
+void GrpcAcceptor::Bridge(int fd, const PeerInfo& peer) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                 pair) != 0) {
+    close(fd);
+    return;
+  }
+  struct stat st {};
+  fstat(pair[0], &st);
+  {
+    absl::MutexLock lock(&mu_);
+    ForgetLocked(pair[0]);
+    ForgetLocked(pair[1]);
+    bridged_[pair[0]] = Handed{st.st_ino, st.st_dev, peer};
+  }
+  auto grpc_end = std::make_shared<OwnedFd>(pair[0]);
+  bridges_->Bridge(
+      fd, pair[1], options_.tls->Current(),
+      [this, grpc_end] { Hand(grpc_end->Take()); },
+      [this, peer](int tcp_fd) {
+        // Back to this thread, to answer like a refusal.
+        auto plain = std::make_shared<OwnedFd>(tcp_fd);
+        asio::post(context_, [this, plain, peer] {
+          refusals_.Log("grpc plaintext",
+                        absl::StrCat("grpc: ", peer.address,
+                                     ": refused: plaintext on the TLS port"));
+          StartRefusing(plain->Take(), grpc::StatusCode::UNAVAILABLE,
+                        "this port serves TLS only: connect with TLS "
+                        "(chatctl --tls)");
+        });
+      });
+}
+
+void GrpcAcceptor::Hand(int fd) {
+  absl::MutexLock lock(&hand_mu_);
+  if (handing_stopped_) {
+    close(fd);
+    return;
+  }
   grpc::AddInsecureChannelFromFd(server_, fd);
 }
 
@@ -289,6 +363,10 @@ void GrpcAcceptor::Refuse(int fd, const PeerInfo& peer, Cause cause) {
   }
   refusals_.Log(log_cause,
                 absl::StrCat("grpc: ", peer.address, ": refused: ", text));
+  StartRefusing(fd, grpc::StatusCode::RESOURCE_EXHAUSTED, std::move(text));
+}
+
+void GrpcAcceptor::StartRefusing(int fd, int code, std::string text) {
   // Over kMaxRefusing, the oldest goes: a client that calls does so within
   // a round trip, so the oldest is the likeliest to be idle (a flood).
   if (refusing_.size() >= kMaxRefusing) refusing_.front()->Close();
@@ -301,7 +379,8 @@ void GrpcAcceptor::Refuse(int fd, const PeerInfo& peer, Cause cause) {
     close(fd);
     return;
   }
-  std::make_shared<Refusing>(this, std::move(socket), std::move(text))->Start();
+  std::make_shared<Refusing>(this, std::move(socket), code, std::move(text))
+      ->Start();
 }
 
 void GrpcAcceptor::ScheduleCheck() {
@@ -323,6 +402,7 @@ bool GrpcAcceptor::StillOpenLocked(int fd, const Handed& handed) const {
 }
 
 void GrpcAcceptor::ForgetLocked(int fd) {
+  bridged_.erase(fd);  // The number names another descriptor now.
   auto it = handed_.find(fd);
   if (it == handed_.end()) return;
   auto ip = per_ip_.find(it->second.peer.ip);
@@ -338,6 +418,10 @@ void GrpcAcceptor::CheckAllLocked() {
     if (!StillOpenLocked(fd, handed)) closed.push_back(fd);
   }
   for (int fd : closed) ForgetLocked(fd);
+  absl::erase_if(bridged_,
+                 [this](const auto& entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                   return !StillOpenLocked(entry.first, entry.second);
+                 });
   const absl::Time end = absl::Now();
   next_full_check_ = end + (end - start) * kFullCheckGapFactor;
 }
@@ -357,8 +441,13 @@ PeerInfo GrpcAcceptor::Peer(absl::string_view grpc_peer) const {
   int fd = -1;
   if (absl::ConsumePrefix(&number, "fd:") && absl::SimpleAtoi(number, &fd)) {
     absl::MutexLock lock(&mu_);
-    auto it = handed_.find(fd);
-    if (it != handed_.end()) return it->second.peer;
+    if (bridges_) {
+      auto it = bridged_.find(fd);
+      if (it != bridged_.end()) return it->second.peer;
+    } else {
+      auto it = handed_.find(fd);
+      if (it != handed_.end()) return it->second.peer;
+    }
   }
   return ParseGrpcPeer(grpc_peer);
 }

@@ -23,6 +23,13 @@
 // checks them whenever a cap is reached, before refusing (all of them at
 // most once per 20 times what the last such check took), and every 10 s.
 //
+// TLS (options.tls set): the port serves TLS only. Each admitted connection
+// goes through a TLS bridge (net/tls_bridge.h, threads "grpc-tls-N"), and
+// gRPC gets the bridge's plaintext end of a socketpair once the handshake
+// is done; the TCP connection counts against the caps from accept on. A
+// client that speaks plaintext HTTP/2 to it has its first call answered
+// with UNAVAILABLE and a sentence that says to use TLS, like a refusal.
+//
 // Threads: one, "grpc-accept", accepts, refuses and checks. Peer() is
 // called from gRPC's threads. Bind, Start and Stop: one thread.
 //
@@ -48,6 +55,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -59,6 +67,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "net/throttled_log.h"
+#include "net/tls_bridge.h"
+#include "net/tls_context.h"
 #include "service/grpc_peer.h"
 
 namespace chat {
@@ -72,6 +82,8 @@ struct GrpcAcceptorOptions {
   // Over this many open connections from one IP address, a new one from it
   // is refused (0: no limit).
   size_t max_connections_per_ip = 32;
+  // Serve TLS only, with this context (null: plaintext only).
+  std::shared_ptr<TlsContext> tls;
 };
 
 class GrpcAcceptor {
@@ -105,8 +117,15 @@ class GrpcAcceptor {
   // Stop
   //
   // Stops accepting and closes the listening socket. Connections already
-  // handed over stay the server's (its Shutdown ends them). Idempotent.
+  // handed over stay the server's (its Shutdown ends them); TLS handshakes
+  // that finish later are closed. Idempotent.
   void Stop();
+
+  // StopBridges
+  //
+  // With TLS, after the server's Shutdown: waits up to `grace` for the TLS
+  // bridges to relay what gRPC wrote last, then closes them. Idempotent.
+  void StopBridges(absl::Duration grace);
 
   // Peer
   //
@@ -135,6 +154,12 @@ class GrpcAcceptor {
   void OnReadable();
   void Admit(int fd, const boost::asio::ip::tcp::endpoint& from);
   void Refuse(int fd, const PeerInfo& peer, Cause cause);
+  // Answers the first call on `fd` with `code` and `text`, then closes it.
+  void StartRefusing(int fd, int code, std::string text);
+  // With TLS: bridges an admitted connection; gRPC gets the other end.
+  void Bridge(int fd, const PeerInfo& peer);
+  // Hands `fd` to gRPC, unless stopped. Any thread.
+  void Hand(int fd);
   void ScheduleCheck();
   // Forgets handed-over connections whose descriptor no longer names their
   // socket: all of them, or those from `ip`.
@@ -175,6 +200,17 @@ class GrpcAcceptor {
   absl::flat_hash_map<std::string, size_t> per_ip_ ABSL_GUARDED_BY(mu_);
   // CheckAllLocked does nothing before this (it is costly at scale).
   absl::Time next_full_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // With TLS: who is behind each bridge's descriptor that gRPC was given
+  // (Peer's "fd:N"); the TCP connection is in handed_. Checked like
+  // handed_ (same inode), never counted.
+  absl::flat_hash_map<int, Handed> bridged_ ABSL_GUARDED_BY(mu_);
+
+  // Handing connections to gRPC from the bridges' threads stops with Stop.
+  absl::Mutex hand_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  bool handing_stopped_ ABSL_GUARDED_BY(hand_mu_) = false;
+
+  // With TLS: the bridges (declared last, to be stopped first).
+  std::unique_ptr<TlsBridgePool> bridges_;
 };
 
 }  // namespace chat

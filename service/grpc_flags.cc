@@ -5,6 +5,7 @@
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
 #include "net/net_flags.h"
+#include "net/tls_flags.h"
 #include "service/grpc_keepalive.h"
 #include "service/grpc_listener.h"
 
@@ -52,6 +53,8 @@ std::unique_ptr<Listener> MakeGrpcListenerFromFlags(Hub* hub) {
   options.min_client_ping_interval =
       absl::GetFlag(FLAGS_grpc_min_ping_interval);
   options.keepalive = absl::GetFlag(FLAGS_grpc_keepalive);
+  // main checked the TLS flags first (a bad file is an error there).
+  options.tls = TlsContextFromFlags().value_or(nullptr);
   return std::make_unique<GrpcListener>(hub, options);
 }
 

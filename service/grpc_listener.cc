@@ -51,7 +51,8 @@ GrpcListener::GrpcListener(Hub* hub, GrpcListenerOptions options)
       options_(std::move(options)),
       acceptor_({.address = options_.address,
                  .max_connections = options_.max_connections,
-                 .max_connections_per_ip = options_.max_connections_per_ip}),
+                 .max_connections_per_ip = options_.max_connections_per_ip,
+                 .tls = options_.tls}),
       service_(hub, ServiceOptions(options_, &acceptor_)) {}
 
 GrpcListener::~GrpcListener() { Shutdown(absl::ZeroDuration()); }
@@ -87,6 +88,7 @@ void GrpcListener::Shutdown(absl::Duration grace) {
   if (server_ == nullptr) return;
   server_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(grace));
+  acceptor_.StopBridges(absl::Milliseconds(500));
   server_.reset();
 }
 

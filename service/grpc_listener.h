@@ -55,6 +55,8 @@ struct GrpcListenerOptions {
   // the answer takes longer than min(this, kServerKeepaliveTimeoutMs): how
   // soon a client that died (or was stopped) loses its names. At least 1 s.
   absl::Duration keepalive = absl::Milliseconds(kServerKeepaliveTimeMs);
+  // Serve TLS only, with this context (null: plaintext; grpc_acceptor.h).
+  std::shared_ptr<TlsContext> tls;
 };
 
 // GrpcServerArgs

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "chat_wire.pb.h"
@@ -23,6 +25,24 @@ namespace chat {
 namespace {
 
 using Bytes = grpc::ByteBuffer;
+
+// The token a call carries (owned names, service/auth.h): its
+// `authorization` metadata, "Bearer TOKEN" (the scheme in any case); "" when
+// there is none; UNAUTHENTICATED for metadata of another form.
+absl::StatusOr<std::string> BearerToken(
+    const grpc::ServerContextBase& context) {
+  constexpr absl::string_view kScheme = "bearer ";
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return std::string();
+  const absl::string_view value(it->second.data(), it->second.size());
+  if (value.size() <= kScheme.size() ||
+      !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
+    return absl::UnauthenticatedError(
+        "the authorization metadata is not \"Bearer TOKEN\"");
+  }
+  return std::string(absl::StripAsciiWhitespace(value.substr(kScheme.size())));
+}
 
 // This transport's encoding of events (service/event.h).
 const EncodingKey<Bytes> kWireBytesEncoding = RegisterEncoding<Bytes>();
@@ -303,9 +323,18 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
         if (finished_) return false;
         joining_ = true;
       }
-      const JoinRequest join =
+      JoinRequest join =
           JoinRequestFrom(request.join(), v1::TRANSPORT_GRPC, peer_.ip);
-      absl::StatusOr<std::shared_ptr<Member>> joined = hub_->Join(join, sink_);
+      // Join.token is the WebSocket's; here the token is the call's.
+      absl::StatusOr<std::string> token =
+          join.token.empty()
+              ? BearerToken(*context_)
+              : absl::InvalidArgumentError(
+                    "send the token as \"authorization: Bearer TOKEN\" "
+                    "metadata, not in the join");
+      if (token.ok()) join.token = *std::move(token);
+      absl::StatusOr<std::shared_ptr<Member>> joined =
+          token.ok() ? hub_->Join(join, sink_) : token.status();
       if (!joined.ok()) {
         RefuseBeforeJoin(absl::StrCat("join-", absl::StatusCodeToString(
                                                    joined.status().code())),
@@ -469,8 +498,10 @@ grpc::ServerUnaryReactor* ChatRoomService::ListMembers(
     v1::ListMembersResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   std::string room;
+  absl::StatusOr<std::string> token = BearerToken(*context);
   absl::StatusOr<std::vector<v1::Member>> members =
-      hub_->ListMembers(request->room(), &room);
+      token.ok() ? hub_->ListMembers(request->room(), &room, *token)
+                 : token.status();
   if (!members.ok()) {
     reactor->Finish(ToGrpcStatus(members.status()));
     return reactor;
@@ -490,7 +521,10 @@ grpc::ServerUnaryReactor* ChatRoomService::GetHistory(
   query.limit = request->limit();
   query.before_seq = request->before_seq();
   query.after_seq = request->after_seq();
-  absl::StatusOr<HistoryPage> page = hub_->History(query);
+  absl::StatusOr<std::string> token = BearerToken(*context);
+  if (token.ok()) query.token = *std::move(token);
+  absl::StatusOr<HistoryPage> page =
+      token.ok() ? hub_->History(query) : token.status();
   if (!page.ok()) {
     reactor->Finish(ToGrpcStatus(page.status()));
     return reactor;

@@ -3,7 +3,7 @@
 // (the chat page and a WebSocket), all into one room core, whose rooms' logs
 // live in memory or, with --data_dir, in the store. Prints one "chat-service
 // ready ..." line to stdout once listening; logs to stderr; SIGINT/SIGTERM shut
-// it down cleanly.
+// it down cleanly; SIGHUP reloads the TLS certificate (--tls_cert).
 #include <signal.h>
 
 #include <cstdio>
@@ -19,6 +19,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "legacy_tcp/legacy_flags.h"
+#include "net/tls_flags.h"
+#include "service/auth_flags.h"
 #include "service/fd_limit_flags.h"
 #include "service/flag_types.h"
 #include "service/grpc_flags.h"
@@ -113,6 +115,7 @@ std::vector<Transport> MakeTransports(Hub* hub) {
   std::vector<Transport> transports;
   transports.push_back({"grpc", MakeGrpcListenerFromFlags(hub)});
   transports.push_back({"legacy", MakeLegacyListenerFromFlags(hub)});
+  transports.push_back({"legacy_tls", MakeLegacyTlsListenerFromFlags(hub)});
   transports.push_back({"http", MakeWebListenerFromFlags(hub)});
   return transports;
 }
@@ -126,6 +129,7 @@ int Run() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // Reloads the TLS certificate.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -135,6 +139,17 @@ int Run() {
                  std::string(s.message()).c_str());
     return 1;
   }
+
+  // TLS: the files are read now, so a bad one stops the start.
+  absl::StatusOr<std::shared_ptr<TlsContext>> tls = TlsContextFromFlags();
+  absl::Status tls_flags =
+      tls.ok() ? CheckLegacyTlsFlags(*tls != nullptr) : tls.status();
+  if (!tls_flags.ok()) {
+    std::fprintf(stderr, "chat-service: %s\n",
+                 std::string(tls_flags.message()).c_str());
+    return 1;
+  }
+  if (*tls != nullptr) Log("tls: serving certificate ", (*tls)->Describe());
 
   HubOptions options;
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
@@ -157,6 +172,14 @@ int Run() {
     return 1;
   }
   options.history_memory = absl::GetFlag(FLAGS_history_memory).bytes;
+  absl::StatusOr<std::shared_ptr<const Authenticator>> auth =
+      AuthenticatorFromFlags();
+  if (!auth.ok()) {
+    std::fprintf(stderr, "chat-service: %s\n",
+                 std::string(auth.status().message()).c_str());
+    return 1;
+  }
+  options.auth = *std::move(auth);
   absl::StatusOr<std::unique_ptr<LogBackend>> logs = OpenLogs(options);
   if (!logs.ok()) {
     std::fprintf(stderr, "chat-service: %s\n",
@@ -186,7 +209,19 @@ int Run() {
   std::fflush(stdout);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    if (*tls == nullptr) {
+      Log("SIGHUP: no TLS certificate to reload");
+      continue;
+    }
+    absl::StatusOr<std::string> reloaded = (*tls)->Reload();
+    if (reloaded.ok()) {
+      Log("tls: reloaded certificate ", *reloaded);
+    } else {
+      Log("tls: reload failed, keeping the old certificate: ",
+          reloaded.status().message());
+    }
+  }
   Log("shutting down (", sig == SIGINT ? "SIGINT" : "SIGTERM", ")");
   // Members get the notice and their outboxes close; the transports then
   // flush and end their connections, in parallel. gRPC waits for streams

@@ -53,6 +53,15 @@ constexpr absl::string_view kReplacedStatus =
     "you connected again from elsewhere: a new connection took this name "
     "back with this session's resume secret, and this one is closed";
 
+// What an owner's older session is told when the owner joins again, and
+// the status its connection ends with.
+constexpr absl::string_view kSignedInElsewhereNotice =
+    "signed in elsewhere: this session is closed";
+constexpr absl::string_view kSignedInElsewhereStatus =
+    "signed in elsewhere: the owner of this name joined again with a token, "
+    "and this session is closed";
+constexpr absl::string_view kSignedInElsewhereReason = "signed in elsewhere";
+
 using MemberListPtr = std::shared_ptr<const MemberList>;
 
 // What one room operation leaves to do once its locks are released.
@@ -288,14 +297,16 @@ class Room final : public CommitListener {
   // Adds `m` under `name`, queues its welcome and replay, and broadcasts its
   // member_joined. When the name is held by a member whose resume secret is
   // `resume_secret`, `m` takes that member's place instead: one member_left
-  // with `rejoined`, and the old member is closed with ABORTED. ALREADY_EXISTS
-  // when the name is taken (by another secret), ABORTED when the room was
-  // retired (the caller looks it up again), the log's error when it refuses
-  // the join. Call LoadRecentIds first.
+  // with `rejoined`, and the old member is closed with ABORTED; so it is,
+  // with `owner_takeover`, when the holder is an owner (tokens on: the same
+  // owner's older session). ALREADY_EXISTS when the name is taken (by
+  // another secret), or is a guest's whose owner is here, ABORTED when the
+  // room was retired (the caller looks it up again), the log's error when it
+  // refuses the join. Call LoadRecentIds first.
   absl::Status Add(const std::shared_ptr<Member>& m, const std::string& name,
                    uint32_t history, uint64_t resume_after_seq,
                    const std::string& resume_epoch,
-                   const std::string& resume_secret,
+                   const std::string& resume_secret, bool owner_takeover,
                    std::shared_ptr<Room> self) {
     AfterUnlock after;
     {
@@ -309,16 +320,23 @@ class Room final : public CommitListener {
         // The member whose place `m` takes, and its secret.
         std::shared_ptr<Member> replaced;
         std::string secret;
+        bool resumed = false;  // Replaced by its resume secret.
         if (auto it = by_name_.find(key); it != by_name_.end()) {
+          bool holder_owner;
           {
             absl::MutexLock holder_lock(&it->second->mu_);
             secret = it->second->resume_secret_;
+            holder_owner = it->second->owner_;
           }
-          if (!ResumeSecretsMatch(resume_secret, secret)) {
+          resumed = ResumeSecretsMatch(resume_secret, secret);
+          if (!resumed && !(owner_takeover && holder_owner)) {
+            if (absl::Status s = OwnerHereLocked(name); !s.ok()) return s;
             return absl::AlreadyExistsError(
                 absl::StrCat("name \"", name, "\" is taken in room ", name_));
           }
           replaced = it->second->shared_from_this();
+        } else if (absl::Status s = OwnerHereLocked(name); !s.ok()) {
+          return s;
         }
         // Taking a place back does not make the room any fuller.
         if (replaced == nullptr &&
@@ -351,7 +369,8 @@ class Room final : public CommitListener {
             v1::MemberLeft* l = r.mutable_member_left();
             l->mutable_member()->set_name(name);
             l->mutable_member()->set_transport(m->transport());
-            l->set_reason("reconnected elsewhere");
+            l->set_reason(resumed ? "reconnected elsewhere"
+                                  : std::string(kSignedInElsewhereReason));
             l->set_rejoined(true);
           } else {
             v1::Member* who = r.mutable_member_joined()->mutable_member();
@@ -368,7 +387,7 @@ class Room final : public CommitListener {
           m->name_ = name;
           m->room_ = std::move(self);
           m->joined_room_.store(this, std::memory_order_relaxed);
-          if (replaced != nullptr) m->resume_secret_ = secret;
+          if (resumed) m->resume_secret_ = secret;
         }
         by_name_[key] = m.get();
         auto next = std::make_shared<MemberList>(*members_);
@@ -397,16 +416,20 @@ class Room final : public CommitListener {
         if (replaced != nullptr) {
           // Whatever the old connection had queued, then this notice, then
           // its end (the close below keeps it alive for the wake).
-          if (replaced->outbox().Push(MakeNotice(kReplacedNotice),
-                                      /*forced=*/true) ==
-              Outbox::PushResult::kQueuedWake) {
+          if (replaced->outbox().Push(
+                  MakeNotice(resumed ? kReplacedNotice
+                                     : kSignedInElsewhereNotice),
+                  /*forced=*/true) == Outbox::PushResult::kQueuedWake) {
             after.wake.push_back(replaced.get());
           }
           after.close.emplace_back(
-              replaced, absl::AbortedError(std::string(kReplacedStatus)));
-          after.log.push_back(absl::StrCat(name, " reconnected to #", name_,
-                                           " (", TransportName(m->transport()),
-                                           "), replacing its old connection"));
+              replaced,
+              absl::AbortedError(std::string(
+                  resumed ? kReplacedStatus : kSignedInElsewhereStatus)));
+          after.log.push_back(absl::StrCat(
+              name, resumed ? " reconnected to #" : " signed in again in #",
+              name_, " (", TransportName(m->transport()),
+              "), replacing its old connection"));
         } else {
           after.log.push_back(absl::StrCat(name, " joined #", name_, " (",
                                            TransportName(m->transport()), ")"));
@@ -524,8 +547,60 @@ class Room final : public CommitListener {
 
   absl::Status Rename(Member* m, const std::string& new_name) {
     AfterUnlock after;
+    absl::Status status;
     {
       absl::MutexLock fanout(&fanout_mu_);
+      status = RenameLocked(m, new_name, nullptr, &after);
+    }
+    after.Run();
+    return status;
+  }
+
+  // Signs guest `m` in as `who` (Member::Authenticate): an older session of
+  // the owner here is closed, with a notice, and `m` is renamed.
+  absl::Status SignIn(Member* m, const Identity& who) {
+    AfterUnlock after;
+    absl::Status status;
+    {
+      absl::MutexLock fanout(&fanout_mu_);
+      std::shared_ptr<Member> older;
+      {
+        absl::MutexLock lock(&mu_);
+        if (!IsMemberLocked(m)) {
+          return absl::FailedPreconditionError("you are not in a room");
+        }
+        auto it = by_name_.find(NameKey(who.name));
+        if (it != by_name_.end() && it->second != m) {
+          older = it->second->shared_from_this();
+        }
+      }
+      if (older != nullptr) {
+        {
+          absl::MutexLock old_lock(&older->mu_);
+          older->ended_ = true;
+        }
+        if (older->outbox().Push(MakeNotice(kSignedInElsewhereNotice),
+                                 /*forced=*/true) ==
+            Outbox::PushResult::kQueuedWake) {
+          after.wake.push_back(older.get());
+        }
+        // Keeps it alive for the wake.
+        after.snapshots.push_back(
+            std::make_shared<const MemberList>(MemberList{older}));
+        RemoveLocked(older.get(), kSignedInElsewhereReason, &after,
+                     absl::AbortedError(std::string(kSignedInElsewhereStatus)));
+      }
+      status = RenameLocked(m, who.name, &who, &after);
+    }
+    after.Run();
+    return status;
+  }
+
+  // Renames `m` (to an owner's name when `who` is set: m becomes `who`).
+  absl::Status RenameLocked(Member* m, const std::string& new_name,
+                            const Identity* who, AfterUnlock* after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
+    {
       EventPtr event;
       MemberListPtr members;
       std::string old_name;
@@ -535,10 +610,11 @@ class Room final : public CommitListener {
           return absl::FailedPreconditionError("you are not in a room");
         }
         old_name = m->name();
-        if (old_name == new_name) {
+        if (old_name == new_name && who == nullptr) {
           return absl::InvalidArgumentError(
               absl::StrCat("you are already called ", new_name));
         }
+        if (absl::Status s = OwnerHereLocked(new_name); !s.ok()) return s;
         const std::string key = NameKey(new_name);
         auto it = by_name_.find(key);
         if (it != by_name_.end() && it->second != m) {
@@ -556,15 +632,19 @@ class Room final : public CommitListener {
         {
           absl::MutexLock member_lock(&m->mu_);
           m->name_ = new_name;
+          if (who != nullptr) {
+            m->owner_ = true;
+            m->rooms_ = who->rooms;
+          }
         }
         members = members_;
         KeepLocked(event, members);
       }
-      if (synchronous_) DeliverLocked(event, std::move(members), &after);
-      after.log.push_back(absl::StrCat(old_name, " is now known as ", new_name,
-                                       " in #", name_));
+      if (synchronous_) DeliverLocked(event, std::move(members), after);
+      after->log.push_back(absl::StrCat(
+          old_name, who != nullptr ? " signed in as " : " is now known as ",
+          new_name, " in #", name_));
     }
-    after.Run();
     return absl::OkStatus();
   }
 
@@ -625,9 +705,29 @@ class Room final : public CommitListener {
     after.Run();
   }
 
-  bool IsNameFree(const std::string& name) {
+  // OK when `name` may enter: ALREADY_EXISTS when it is taken, or is a
+  // guest's whose owner is here.
+  absl::Status NameFree(const std::string& name) {
     absl::MutexLock lock(&mu_);
-    return !by_name_.contains(NameKey(name));
+    if (absl::Status s = OwnerHereLocked(name); !s.ok()) return s;
+    if (by_name_.contains(NameKey(name))) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("name \"", name, "\" is taken in room ", name_));
+    }
+    return absl::OkStatus();
+  }
+
+  // ALREADY_EXISTS when `name` is a guest's (marked) and the owner of the
+  // name without the mark is here.
+  absl::Status OwnerHereLocked(const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (name.empty() || name[0] != kGuestMark) return absl::OkStatus();
+    const absl::string_view bare = absl::string_view(name).substr(1);
+    if (!by_name_.contains(NameKey(bare))) return absl::OkStatus();
+    return absl::AlreadyExistsError(
+        absl::StrCat(bare,
+                     " is taken by its owner: sign in with a token, or pick "
+                     "another name"));
   }
 
   std::vector<v1::Member> Members() {
@@ -990,6 +1090,11 @@ std::string Member::name() const {
   return name_;
 }
 
+bool Member::owner() const {
+  absl::MutexLock lock(&mu_);
+  return owner_;
+}
+
 std::shared_ptr<Room> Member::room() const {
   absl::MutexLock lock(&mu_);
   return room_;
@@ -1098,9 +1203,19 @@ absl::Status Member::Say(absl::string_view text, bool action,
 absl::Status Member::Rename(absl::string_view new_name) {
   if (absl::Status s = Admit("rename"); !s.ok()) return s;
   absl::Status status = ValidateName(new_name);
+  std::string name(new_name);
+  if (status.ok() && hub_->options().auth != nullptr) {
+    if (owner()) {
+      status = absl::PermissionDeniedError(
+          absl::StrCat("you are signed in as ", this->name(),
+                       ": a name you own cannot be changed"));
+    } else {
+      name.insert(name.begin(), kGuestMark);
+    }
+  }
   if (status.ok()) {
     if (std::shared_ptr<Room> r = room()) {
-      status = r->Rename(this, std::string(new_name));
+      status = r->Rename(this, name);
     } else {
       status = absl::FailedPreconditionError("you are not in a room");
     }
@@ -1123,19 +1238,26 @@ absl::Status Member::Move(absl::string_view room, uint32_t history) {
     status = absl::InvalidArgumentError(
         absl::StrCat("you are already in room ", *target));
   } else {
-    absl::StatusOr<std::shared_ptr<Room>> next = hub_->FindRoom(*target, true);
+    std::optional<std::vector<std::string>> rooms;
+    {
+      absl::MutexLock lock(&mu_);
+      rooms = rooms_;
+    }
+    absl::StatusOr<std::shared_ptr<Room>> next =
+        Identity{name, true, std::move(rooms)}.MayEnter(*target)
+            ? hub_->FindRoom(*target, true)
+            : RoomNotAllowedError(*target);
     if (!next.ok()) {
       status = next.status();
-    } else if (!(*next)->IsNameFree(name)) {
-      status = absl::AlreadyExistsError(
-          absl::StrCat("name \"", name, "\" is taken in room ", *target));
+    } else if (absl::Status free = (*next)->NameFree(name); !free.ok()) {
+      status = free;
     } else if (old->Remove(this, absl::StrCat("moved to #", *target))) {
-      status =
-          hub_->Enter(shared_from_this(), name, *target, history, 0, "", "");
+      status = hub_->Enter(shared_from_this(), name, *target, history, 0, "",
+                           "", /*owner_takeover=*/false);
       if (!status.ok()) {
         // Lost a race for the name: go back where we were.
-        absl::Status back =
-            hub_->Enter(shared_from_this(), name, old->name(), 0, 0, "", "");
+        absl::Status back = hub_->Enter(shared_from_this(), name, old->name(),
+                                        0, 0, "", "", /*owner_takeover=*/false);
         if (!back.ok()) {
           End("", back, /*discard=*/false);
           return status;
@@ -1146,6 +1268,42 @@ absl::Status Member::Move(absl::string_view room, uint32_t history) {
     }
   }
   if (!status.ok()) Notify(status.message());
+  return status;
+}
+
+absl::StatusOr<std::vector<v1::Member>> Member::RoomMembers(std::string* room) {
+  std::shared_ptr<Room> r = this->room();
+  if (r == nullptr) {
+    return absl::FailedPreconditionError("you are not in a room");
+  }
+  *room = r->name();
+  return r->Members();
+}
+
+absl::Status Member::Authenticate(absl::string_view token) {
+  const std::shared_ptr<const Authenticator>& auth = hub_->options().auth;
+  absl::Status status;
+  if (auth == nullptr) {
+    status = absl::FailedPreconditionError(
+        "this server does not use tokens: your name is yours while you are "
+        "connected");
+  } else if (owner()) {
+    status = absl::FailedPreconditionError(
+        absl::StrCat("you are already signed in as ", name()));
+  } else if (status = Admit("sign-in"); !status.ok()) {
+    return status;
+  } else if (absl::StatusOr<Identity> who = auth->Owner(token, absl::Now());
+             !who.ok()) {
+    status = who.status();
+  } else if (std::shared_ptr<Room> r = room(); r == nullptr) {
+    status = absl::FailedPreconditionError("you are not in a room");
+  } else if (!who->MayEnter(r->name())) {
+    status = RoomNotAllowedError(r->name());
+  } else {
+    status = r->SignIn(this, *who);
+  }
+  Notify(status.ok() ? absl::StrCat("signed in as ", name())
+                     : absl::StrCat("token refused: ", status.message()));
   return status;
 }
 
@@ -1191,15 +1349,30 @@ Hub::~Hub() {
 
 absl::StatusOr<std::shared_ptr<Member>> Hub::Join(
     const JoinRequest& request, std::shared_ptr<MemberSink> sink) {
-  if (absl::Status s = ValidateName(request.name); !s.ok()) return s;
+  Identity who;
+  if (options_.auth == nullptr) {
+    if (absl::Status s = ValidateName(request.name); !s.ok()) return s;
+    who.name = request.name;
+  } else {
+    absl::StatusOr<Identity> identified =
+        options_.auth->Identify(request.token, request.name, absl::Now());
+    if (!identified.ok()) return identified.status();
+    who = *std::move(identified);
+  }
   absl::StatusOr<std::string> room = NormalizeRoom(request.room);
   if (!room.ok()) return room.status();
+  if (!who.MayEnter(*room)) return RoomNotAllowedError(*room);
   auto member =
       std::make_shared<Member>(this, next_member_id_++, request.transport,
                                request.peer_ip, std::move(sink));
-  absl::Status s = Enter(member, request.name, *room, request.history,
-                         request.resume_after_seq, request.resume_epoch,
-                         request.resume_secret);
+  {
+    absl::MutexLock lock(&member->mu_);
+    member->owner_ = who.owner;
+    member->rooms_ = who.rooms;
+  }
+  absl::Status s =
+      Enter(member, who.name, *room, request.history, request.resume_after_seq,
+            request.resume_epoch, request.resume_secret, who.owner);
   if (!s.ok()) return s;
   return member;
 }
@@ -1208,7 +1381,7 @@ absl::Status Hub::Enter(const std::shared_ptr<Member>& member,
                         const std::string& name, const std::string& room,
                         uint32_t history, uint64_t resume_after_seq,
                         const std::string& resume_epoch,
-                        const std::string& resume_secret) {
+                        const std::string& resume_secret, bool owner_takeover) {
   // A room can be retired between FindRoom and Add; look it up again then.
   for (int attempt = 0; attempt < 3; ++attempt) {
     absl::StatusOr<std::shared_ptr<Room>> r = FindRoom(room, true);
@@ -1216,7 +1389,7 @@ absl::Status Hub::Enter(const std::shared_ptr<Member>& member,
     // No lock held: this may read the log.
     (*r)->LoadRecentIds();
     absl::Status s = (*r)->Add(member, name, history, resume_after_seq,
-                               resume_epoch, resume_secret, *r);
+                               resume_epoch, resume_secret, owner_takeover, *r);
     if (!absl::IsAborted(s)) return s;
   }
   return absl::UnavailableError("the room is busy; try again");
@@ -1271,9 +1444,13 @@ absl::StatusOr<std::shared_ptr<Room>> Hub::FindRoom(const std::string& name,
 }
 
 absl::StatusOr<std::vector<v1::Member>> Hub::ListMembers(
-    absl::string_view room, std::string* normalized) {
+    absl::string_view room, std::string* normalized, absl::string_view token) {
   absl::StatusOr<std::string> name = NormalizeRoom(room);
   if (!name.ok()) return name.status();
+  if (options_.auth != nullptr) {
+    absl::Status s = options_.auth->Authorize(token, *name, absl::Now());
+    if (!s.ok()) return s;
+  }
   *normalized = *name;
   absl::StatusOr<std::shared_ptr<Room>> r = FindRoom(*name, false);
   if (!r.ok()) return r.status();
@@ -1284,6 +1461,10 @@ absl::StatusOr<std::vector<v1::Member>> Hub::ListMembers(
 absl::StatusOr<HistoryPage> Hub::History(const HistoryQuery& query) {
   absl::StatusOr<std::string> name = NormalizeRoom(query.room);
   if (!name.ok()) return name.status();
+  if (options_.auth != nullptr) {
+    absl::Status s = options_.auth->Authorize(query.token, *name, absl::Now());
+    if (!s.ok()) return s;
+  }
   HistoryPage page;
   page.room = *name;
   // A room the hub does not hold may still have stored history.

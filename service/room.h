@@ -38,6 +38,16 @@
 // without a leave of its own. This is how a client whose connection died
 // comes back before the server has noticed.
 //
+// Owned names (HubOptions::auth, service/auth.h): with tokens on, a join
+// with a token enters as its name's owner, only in the rooms the token
+// allows; without one, as a guest whose name carries the mark "~". A guest
+// cannot take a name (with the mark dropped) that its owner holds in the
+// room. An owner who joins while an older session of it holds the name in
+// the room takes its place, as with a resume secret (one member_left with
+// `rejoined`); the old session gets a notice that it signed in elsewhere and
+// is closed with ABORTED. An owner's name cannot be changed, and a guest
+// (the line port's) becomes an owner with Member::Authenticate.
+//
 // Limits a member is held to (HubOptions): flood control (a token bucket per
 // member for says, renames and moves, service/flood_gate.h), the message size,
 // the outbox (every event, notices too, counts against it), members per room,
@@ -54,6 +64,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +76,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "chat/v1/chat.pb.h"
+#include "service/auth.h"
 #include "service/event.h"
 #include "service/flood_gate.h"
 #include "service/outbox.h"
@@ -106,6 +118,9 @@ struct HubOptions {
   absl::Duration client_id_window = absl::Minutes(10);
   size_t client_ids_per_room = 16384;
   size_t client_ids_total = 1 << 20;
+  // Owned names: tokens, and whether guests are let in (service/auth.h).
+  // Null: tokens are off, and names are first come, first served.
+  std::shared_ptr<const Authenticator> auth;
 };
 
 // The longest Say.client_id accepted, in bytes.
@@ -141,6 +156,9 @@ struct JoinRequest {
   // when that member still holds the name in the room, this join takes its
   // place. "" for none.
   std::string resume_secret;
+  // A token (service/auth_token.h) for the name, with tokens on; "" for
+  // none (a guest). Ignored with tokens off.
+  std::string token;
 };
 
 // What GetHistory asks for (see chat.v1.GetHistoryRequest).
@@ -149,6 +167,7 @@ struct HistoryQuery {
   uint32_t limit = 0;  // 0, or over kHistoryPage: kHistoryPage.
   uint64_t before_seq = 0;
   uint64_t after_seq = 0;
+  std::string token;  // As JoinRequest::token: who asks.
 };
 
 // The most messages one History call returns.
@@ -218,6 +237,25 @@ class Member : public std::enable_shared_from_this<Member> {
   // For a broken connection: leaves like Leave, and drops what is queued.
   void Disconnect(absl::string_view reason);
 
+  // Authenticate
+  //
+  // Signs a guest in with `token` (the line port's /auth): the member is
+  // renamed to the token's name (everyone sees member_renamed) and becomes
+  // its owner, taking the name over from an older session of the owner in
+  // the room (which gets a notice and is closed). The member is told, in a
+  // notice, "signed in as alice" or "token refused: " and why. Errors:
+  // FAILED_PRECONDITION (tokens are off, already signed in), the token's
+  // (UNAUTHENTICATED), PERMISSION_DENIED (the token does not allow the
+  // room).
+  absl::Status Authenticate(absl::string_view token);
+
+  // RoomMembers
+  //
+  // The members of the member's room (its /who: no token asked, it is in
+  // the room), setting *room to the room's name; FAILED_PRECONDITION when
+  // it is in none.
+  absl::StatusOr<std::vector<v1::Member>> RoomMembers(std::string* room);
+
   // Notify
   //
   // Sends `text` as a notice to this member alone, with `client_id` when it
@@ -233,6 +271,8 @@ class Member : public std::enable_shared_from_this<Member> {
   v1::Transport transport() const { return transport_; }
   std::string name() const;
   std::string room_name() const;
+  // True once the member signed in with a token (its name is its own).
+  bool owner() const;
 
  private:
   friend class Hub;
@@ -270,6 +310,9 @@ class Member : public std::enable_shared_from_this<Member> {
   // Told in every welcome; a member that takes another's place takes its
   // secret too (under the room's lock).
   std::string resume_secret_ ABSL_GUARDED_BY(mu_);
+  // Who the member is (tokens on): an owner, and the rooms it may enter.
+  bool owner_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<std::vector<std::string>> rooms_ ABSL_GUARDED_BY(mu_);
   // The room the member last entered (not cleared when it leaves): fan-out
   // from an asynchronous log skips members that have moved on.
   std::atomic<const Room*> joined_room_{nullptr};
@@ -294,8 +337,12 @@ class Hub {
   // member whose resume secret is request.resume_secret, the new member
   // takes its place instead (see the top of this file): its outbox holds the
   // welcome, any replay and the room's member_left with `rejoined`, and the
-  // old member is closed with ABORTED. Errors: INVALID_ARGUMENT (bad name or
-  // room), ALREADY_EXISTS (name taken), RESOURCE_EXHAUSTED (too many rooms,
+  // old member is closed with ABORTED; so it does when an owner (tokens on)
+  // joins while an older session of it holds the name. Errors:
+  // INVALID_ARGUMENT (bad name or room), ALREADY_EXISTS (name taken, or a
+  // guest's name whose owner is in the room), UNAUTHENTICATED (no token
+  // where one is needed, an expired or badly signed one), PERMISSION_DENIED
+  // (a token for another name or room), RESOURCE_EXHAUSTED (too many rooms,
   // the room is full, the client's address has too many rooms open),
   // UNAVAILABLE (shutting down). The first join of a room this hub holds
   // reads the room's recent messages from its log (maybe the store), for
@@ -306,16 +353,19 @@ class Hub {
   // ListMembers
   //
   // The members of `room`, in the order they joined. An unknown room is
-  // empty. Sets *normalized to the room's normalized name.
-  absl::StatusOr<std::vector<v1::Member>> ListMembers(absl::string_view room,
-                                                      std::string* normalized);
+  // empty. Sets *normalized to the room's normalized name. With tokens on,
+  // `token` ("" for none) must allow the room (Authenticator::Authorize).
+  absl::StatusOr<std::vector<v1::Member>> ListMembers(
+      absl::string_view room, std::string* normalized,
+      absl::string_view token = "");
 
   // History
   //
   // A page of the committed messages of a room still held: the last `limit`
   // before `before_seq` (or the newest), or with `after_seq` the first
-  // `limit` after it. Reads the log (maybe the store); call it from a thread
-  // that may block briefly.
+  // `limit` after it. With tokens on, query.token must allow the room
+  // (Authenticator::Authorize). Reads the log (maybe the store); call it from a
+  // thread that may block briefly.
   absl::StatusOr<HistoryPage> History(const HistoryQuery& query);
 
   // Shutdown
@@ -341,7 +391,7 @@ class Hub {
                      const std::string& name, const std::string& room,
                      uint32_t history, uint64_t resume_after_seq,
                      const std::string& resume_epoch,
-                     const std::string& resume_secret);
+                     const std::string& resume_secret, bool owner_takeover);
   // Forgets the expired client ids of every room, at most once a second:
   // when the hub holds client_ids_total, a room that holds none cannot
   // remember new ones until others make room. Call with no core lock held.

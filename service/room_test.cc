@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/auth.h"
+#include "service/auth_token.h"
 #include "service/text.h"
 
 namespace chat {
@@ -1111,6 +1113,256 @@ TEST_F(RoomTest, TakingANameBackIsNotRefusedByAFullRoom) {
   // And the room still counts once against its opener's address.
   EXPECT_TRUE(
       absl::IsResourceExhausted(JoinFrom("10.0.0.1", "x", "other").status()));
+}
+
+// ---------------------------------------------------------------- Owned names
+
+const char kAuthSecret[] = "a secret of at least thirty-two bytes";
+
+class OwnedNamesTest : public RoomTest {
+ protected:
+  void SetUp() override { UseTokens(/*guests=*/true); }
+
+  void UseTokens(bool guests) {
+    HubOptions o;
+    o.auth = std::make_shared<Authenticator>(kAuthSecret, guests);
+    Reopen(o);
+  }
+
+  static std::string Token(const std::string& name,
+                           std::optional<std::vector<std::string>> rooms = {},
+                           absl::Duration ttl = absl::Hours(1)) {
+    TokenClaims c;
+    c.name = name;
+    c.expires = absl::Now() + ttl;
+    c.rooms = std::move(rooms);
+    return SignToken(c, kAuthSecret);
+  }
+
+  absl::StatusOr<Client> JoinToken(const std::string& name,
+                                   const std::string& token,
+                                   const std::string& room = "") {
+    JoinRequest req;
+    req.name = name;
+    req.room = room;
+    req.token = token;
+    return JoinWith(req);
+  }
+
+  std::vector<std::string> Names(const std::string& room = "") {
+    std::string normalized;
+    std::vector<std::string> out;
+    absl::StatusOr<std::vector<v1::Member>> members =
+        hub_->ListMembers(room, &normalized);
+    EXPECT_TRUE(members.ok()) << members.status();
+    if (members.ok()) {
+      for (const v1::Member& m : *members) out.push_back(m.name());
+    }
+    return out;
+  }
+};
+
+TEST_F(OwnedNamesTest, AGuestsNameCarriesTheMarkEverywhere) {
+  Client bob = MustJoin("bob");
+  bob.Drain();
+  ASSERT_TRUE(bob.received[0]->response().has_welcome());
+  EXPECT_EQ(bob.received[0]->response().welcome().name(), "~bob");
+  EXPECT_EQ(bob.received[1]->response().member_joined().member().name(),
+            "~bob");
+  ASSERT_TRUE(bob.member->Say("hi", false).ok());
+  ASSERT_TRUE(bob.member->Rename("robert").ok());
+  bob.Drain();
+  EXPECT_EQ(bob.Of(v1::ChatResponse::kMessage)[0].message().sender(), "~bob");
+  const v1::MemberRenamed renamed =
+      bob.Of(v1::ChatResponse::kMemberRenamed)[0].member_renamed();
+  EXPECT_EQ(renamed.old_name(), "~bob");
+  EXPECT_EQ(renamed.new_name(), "~robert");
+  EXPECT_THAT(Names(), ElementsAre("~robert"));
+  // A name that comes marked (a client rejoining under its welcome's name)
+  // is marked once; the mark is no character of a name.
+  absl::StatusOr<Client> marked = Join("~alice");
+  ASSERT_TRUE(marked.ok()) << marked.status();
+  EXPECT_EQ(marked->member->name(), "~alice");
+  absl::StatusOr<Client> twice = Join("~~carol");
+  EXPECT_TRUE(absl::IsInvalidArgument(twice.status())) << twice.status();
+  EXPECT_TRUE(absl::IsInvalidArgument(bob.member->Rename("~x")));
+}
+
+TEST_F(OwnedNamesTest, ATokenEntersAsItsOwner) {
+  absl::StatusOr<Client> alice = JoinToken("alice", Token("Alice"));
+  ASSERT_TRUE(alice.ok()) << alice.status();
+  EXPECT_TRUE(alice->member->owner());
+  EXPECT_EQ(alice->member->name(), "Alice");  // The token's spelling.
+  absl::StatusOr<Client> nameless = JoinToken("", Token("carol"));
+  ASSERT_TRUE(nameless.ok()) << nameless.status();
+  EXPECT_THAT(Names(), ElementsAre("Alice", "carol"));
+
+  absl::StatusOr<Client> other = JoinToken("bob", Token("alice"));
+  EXPECT_TRUE(absl::IsPermissionDenied(other.status())) << other.status();
+  EXPECT_EQ(other.status().message(), "the token is for alice, not bob");
+  absl::StatusOr<Client> expired =
+      JoinToken("dave", Token("dave", {}, -absl::Minutes(1)));
+  EXPECT_TRUE(absl::IsUnauthenticated(expired.status())) << expired.status();
+  EXPECT_THAT(std::string(expired.status().message()),
+              HasSubstr("the token expired at "));
+  absl::StatusOr<Client> forged = JoinToken("dave", Token("dave") + "x");
+  EXPECT_TRUE(absl::IsUnauthenticated(forged.status())) << forged.status();
+
+  // An owned name cannot be changed.
+  absl::Status renamed = alice->member->Rename("alicia");
+  EXPECT_TRUE(absl::IsPermissionDenied(renamed)) << renamed;
+  alice->Drain();
+  EXPECT_THAT(alice->Notices(),
+              ElementsAre("you are signed in as Alice: a name you own cannot "
+                          "be changed"));
+}
+
+TEST_F(OwnedNamesTest, AGuestCannotTakeANameItsOwnerHolds) {
+  Client guest_bob = MustJoin("bob");  // ~bob, before the owner came.
+  absl::StatusOr<Client> bob = JoinToken("bob", Token("bob"));
+  ASSERT_TRUE(bob.ok()) << bob.status();
+  EXPECT_THAT(Names(), ElementsAre("~bob", "bob"));  // Both: two names.
+
+  absl::StatusOr<Client> another = Join("BOB");
+  EXPECT_TRUE(absl::IsAlreadyExists(another.status())) << another.status();
+  EXPECT_EQ(another.status().message(),
+            "BOB is taken by its owner: sign in with a token, or pick another "
+            "name");
+  Client carol = MustJoin("carol");
+  EXPECT_TRUE(absl::IsAlreadyExists(carol.member->Rename("bob")));
+  // In another room, the guest name is free.
+  Client elsewhere = MustJoin("bob", "dev");
+  EXPECT_EQ(elsewhere.member->name(), "~bob");
+  // ...until it moves where the owner is.
+  EXPECT_TRUE(absl::IsAlreadyExists(elsewhere.member->Move("lobby", 0)));
+  absl::Status taken = carol.member->Rename("Bob");
+  EXPECT_EQ(taken.message(),
+            "Bob is taken by its owner: sign in with a token, or pick another "
+            "name");
+  // Once the owner is gone (and the other ~bob), a guest may use the name.
+  bob->member->Leave("");
+  guest_bob.member->Leave("");
+  EXPECT_TRUE(carol.member->Rename("bob").ok());
+  EXPECT_THAT(Names(), ElementsAre("~bob"));
+}
+
+TEST_F(OwnedNamesTest, AnOwnerTakesOverItsOlderSession) {
+  absl::StatusOr<Client> phone = JoinToken("alice", Token("alice"));
+  ASSERT_TRUE(phone.ok()) << phone.status();
+  Client bob = MustJoin("bob");
+  phone->Drain();
+  bob.Drain();
+  const size_t bob_had = bob.received.size();
+
+  absl::StatusOr<Client> laptop = JoinToken("alice", Token("alice"));
+  ASSERT_TRUE(laptop.ok()) << laptop.status();
+  EXPECT_TRUE(laptop->member->owner());
+  EXPECT_THAT(Names(), ElementsAre("alice", "~bob"));
+  // The room sees one member_left, `rejoined`.
+  EXPECT_EQ(bob.Drain(), 1u);
+  ASSERT_EQ(bob.received.size(), bob_had + 1);
+  const v1::MemberLeft& left = bob.received.back()->response().member_left();
+  EXPECT_EQ(left.member().name(), "alice");
+  EXPECT_EQ(left.reason(), "signed in elsewhere");
+  EXPECT_TRUE(left.rejoined());
+  // The older session: a notice, then closed with ABORTED.
+  phone->Drain();
+  EXPECT_TRUE(phone->ended);
+  EXPECT_TRUE(absl::IsAborted(phone->closed)) << phone->closed;
+  EXPECT_THAT(phone->Notices(),
+              ElementsAre("signed in elsewhere: this session is closed"));
+  EXPECT_FALSE(phone->member->Say("ghost", false).ok());
+  // Guests get no such thing.
+  EXPECT_TRUE(absl::IsAlreadyExists(Join("bob").status()));
+}
+
+TEST_F(OwnedNamesTest, TheRoomsClaimLimitsJoinsAndMoves) {
+  absl::StatusOr<Client> lobby =
+      JoinToken("alice", Token("alice", std::vector<std::string>{"#Dev"}));
+  EXPECT_TRUE(absl::IsPermissionDenied(lobby.status())) << lobby.status();
+  EXPECT_EQ(lobby.status().message(), "the token does not allow room lobby");
+  absl::StatusOr<Client> dev = JoinToken(
+      "alice", Token("alice", std::vector<std::string>{"#Dev"}), "dev");
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  absl::Status moved = dev->member->Move("ops", 0);
+  EXPECT_TRUE(absl::IsPermissionDenied(moved)) << moved;
+  dev->Drain();
+  EXPECT_THAT(dev->Notices(), ElementsAre("the token does not allow room ops"));
+  EXPECT_EQ(dev->member->room_name(), "dev");
+  // Its members and history, too.
+  std::string room;
+  EXPECT_TRUE(absl::IsPermissionDenied(
+      hub_->ListMembers("ops", &room,
+                        Token("alice", std::vector<std::string>{"dev"}))
+          .status()));
+  HistoryQuery q;
+  q.room = "ops";
+  q.token = Token("alice", std::vector<std::string>{"dev"});
+  EXPECT_TRUE(absl::IsPermissionDenied(hub_->History(q).status()));
+  q.room = "dev";
+  EXPECT_TRUE(hub_->History(q).ok());
+}
+
+TEST_F(OwnedNamesTest, WithoutGuestsNoTokenMeansNoEntry) {
+  UseTokens(/*guests=*/false);
+  absl::StatusOr<Client> bob = Join("bob");
+  EXPECT_TRUE(absl::IsUnauthenticated(bob.status())) << bob.status();
+  EXPECT_THAT(std::string(bob.status().message()),
+              HasSubstr("this server needs a token"));
+  std::string room;
+  EXPECT_TRUE(absl::IsUnauthenticated(hub_->ListMembers("", &room).status()));
+  EXPECT_TRUE(absl::IsUnauthenticated(hub_->History(HistoryQuery{}).status()));
+  absl::StatusOr<Client> alice = JoinToken("alice", Token("alice"));
+  ASSERT_TRUE(alice.ok()) << alice.status();
+  EXPECT_EQ(alice->member->name(), "alice");
+  EXPECT_TRUE(hub_->ListMembers("", &room, Token("alice")).ok());
+}
+
+TEST_F(OwnedNamesTest, AGuestSignsInWithAToken) {
+  Client guest = MustJoin("guest-1");
+  Client bob = MustJoin("bob");
+  absl::StatusOr<Client> phone = JoinToken("alice", Token("alice"));
+  ASSERT_TRUE(phone.ok());
+  guest.Drain();
+  bob.Drain();
+  phone->Drain();
+
+  absl::Status refused = guest.member->Authenticate("not-a-token");
+  EXPECT_TRUE(absl::IsUnauthenticated(refused)) << refused;
+  refused = guest.member->Authenticate(
+      Token("alice", std::vector<std::string>{"dev"}));
+  EXPECT_TRUE(absl::IsPermissionDenied(refused)) << refused;
+  ASSERT_TRUE(guest.member->Authenticate(Token("alice")).ok());
+  EXPECT_TRUE(guest.member->owner());
+  guest.Drain();
+  EXPECT_THAT(guest.Notices(),
+              ElementsAre(HasSubstr("token refused: the token is not a JWT"),
+                          "token refused: the token does not allow room lobby",
+                          "signed in as alice"));
+  EXPECT_THAT(Names(), ElementsAre("alice", "~bob"));
+  // The room: the older session left, the guest is now alice.
+  bob.Drain();
+  const v1::ChatResponse& left =
+      bob.received[bob.received.size() - 2]->response();
+  EXPECT_EQ(left.member_left().member().name(), "alice");
+  EXPECT_EQ(left.member_left().reason(), "signed in elsewhere");
+  const v1::MemberRenamed& renamed =
+      bob.received.back()->response().member_renamed();
+  EXPECT_EQ(renamed.old_name(), "~guest-1");
+  EXPECT_EQ(renamed.new_name(), "alice");
+  phone->Drain();
+  EXPECT_TRUE(absl::IsAborted(phone->closed)) << phone->closed;
+  EXPECT_THAT(phone->Notices(),
+              ElementsAre("signed in elsewhere: this session is closed"));
+  // Once is enough.
+  EXPECT_TRUE(
+      absl::IsFailedPrecondition(guest.member->Authenticate(Token("alice"))));
+}
+
+TEST_F(RoomTest, WithTokensOffThereIsNothingToSignInTo) {
+  Client bob = MustJoin("bob");
+  EXPECT_EQ(bob.member->name(), "bob");
+  EXPECT_TRUE(absl::IsFailedPrecondition(bob.member->Authenticate("x.y.z")));
 }
 
 }  // namespace

@@ -13,11 +13,15 @@
 namespace chat {
 
 GrpcTestClient GrpcTestClient::Open(
-    const std::shared_ptr<grpc::Channel>& channel, absl::Duration deadline) {
+    const std::shared_ptr<grpc::Channel>& channel, absl::Duration deadline,
+    const std::string& authorization) {
   GrpcTestClient c;
   c.stub_ = v1::ChatRoom::NewStub(channel);
   c.context_ = std::make_unique<grpc::ClientContext>();
   c.context_->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  if (!authorization.empty()) {
+    c.context_->AddMetadata("authorization", authorization);
+  }
   c.stream_ = c.stub_->Chat(c.context_.get());
   return c;
 }

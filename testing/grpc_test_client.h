@@ -33,9 +33,11 @@ class GrpcTestClient {
 
   // Open
   //
-  // Opens a Chat stream and sends nothing yet.
+  // Opens a Chat stream and sends nothing yet; with `authorization`
+  // metadata when it is not empty ("Bearer TOKEN").
   static GrpcTestClient Open(const std::shared_ptr<grpc::Channel>& channel,
-                             absl::Duration deadline = absl::Seconds(20));
+                             absl::Duration deadline = absl::Seconds(20),
+                             const std::string& authorization = "");
 
   // Join
   //

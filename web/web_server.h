@@ -25,7 +25,10 @@
 // (TcpServer's, answered with a 503 that says why); a request must arrive
 // within request_timeout, and a WebSocket must join within join_timeout.
 // Each refusal and closure for these is logged once, with the client's
-// address. Members join with the client's IP address (JoinRequest::peer_ip).
+// address. Members join with the client's IP address (JoinRequest::peer_ip)
+// and, for an owned name, the join's token (Join.token: a page has no call
+// metadata to carry it); a refused join closes with the core's code and
+// sentence (4016 UNAUTHENTICATED, 4007 PERMISSION_DENIED, ...).
 //
 // Threads: `threads` io_context threads ("http-io-N"); a connection lives on
 // one of them for its whole life, so its state needs no lock.

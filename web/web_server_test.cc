@@ -17,6 +17,8 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/auth.h"
+#include "service/auth_token.h"
 #include "testing/in_process_server.h"
 #include "testing/tcp_test_client.h"
 #include "web/web_protocol.h"
@@ -547,6 +549,84 @@ TEST_F(WebServerTest, MembersJoinWithTheirAddress) {
   EXPECT_TRUE(end.closed);
   EXPECT_EQ(end.code, 4008);  // RESOURCE_EXHAUSTED
   EXPECT_THAT(end.text, HasSubstr("too many rooms"));
+}
+
+// Owned names (service/auth.h): a page has no call metadata, so its join
+// carries the token (Join.token), and the core decides who it is.
+constexpr absl::string_view kAuthSecret =
+    "the secret these tests sign tokens with";
+
+std::string Token(const std::string& name, absl::Duration ttl = absl::Hours(1),
+                  absl::string_view secret = kAuthSecret) {
+  TokenClaims claims;
+  claims.name = name;
+  claims.expires = absl::Now() + ttl;
+  return SignToken(claims, secret);
+}
+
+HubOptions WithTokens(bool guests) {
+  HubOptions hub;
+  hub.auth = std::make_shared<Authenticator>(std::string(kAuthSecret), guests);
+  return hub;
+}
+
+// The close a join with `json` (the whole frame) gets.
+Frame RefusedJoin(int port, absl::string_view json) {
+  WsClient client(port);
+  client.Send(json);
+  return client.ReadUntilClosed();
+}
+
+TEST_F(WebServerTest, AJoinWithATokenIsTheOwner) {
+  Start(WithTokens(/*guests=*/true), WebServerOptions());
+  WsClient tab(port_), guest(port_);
+  // The token names the member: no name needed.
+  EXPECT_EQ(
+      tab.Join("", absl::StrCat(R"(,"token":")", Token("Alice"), "\"")).name(),
+      "Alice");
+  EXPECT_EQ(guest.Join("bob").name(), "~bob");
+  tab.ReadUntil(R"("name":"~bob")");
+  // Only an owner takes its name over from an older session. (The name, if
+  // given, is the token's ignoring case.)
+  WsClient other_tab(port_);
+  const v1::Welcome again = other_tab.Join(
+      "alice", absl::StrCat(R"(,"token":")", Token("Alice"), "\""),
+      /*read_own_join=*/false);
+  EXPECT_EQ(again.name(), "Alice");
+  tab.ReadUntil("signed in elsewhere");
+  Frame end = tab.ReadUntilClosed();
+  EXPECT_EQ(end.code, 4010);  // ABORTED
+  other_tab.Send(R"({"say":{"text":"moved"}})");
+  EXPECT_EQ(other_tab.ReadUntil("moved").message().sender(), "Alice");
+  EXPECT_EQ(guest.ReadUntil("moved").message().sender(), "Alice");
+}
+
+TEST_F(WebServerTest, ARefusedTokenClosesWithItsCodeAndSentence) {
+  Start(WithTokens(/*guests=*/false), WebServerOptions());
+  Frame end = RefusedJoin(port_, R"({"join":{"name":"bob"}})");
+  EXPECT_EQ(end.code, 4016);  // UNAUTHENTICATED
+  EXPECT_EQ(end.text, NeedsTokenError().message());
+  end = RefusedJoin(port_, absl::StrCat(R"({"join":{"token":")",
+                                        Token("alice", absl::Hours(1),
+                                              "another secret, just as long"),
+                                        R"("}})"));
+  EXPECT_EQ(end.code, 4016);
+  EXPECT_EQ(end.text,
+            "the token's signature does not match this server's secret");
+  end = RefusedJoin(port_,
+                    absl::StrCat(R"({"join":{"token":")",
+                                 Token("alice", -absl::Hours(1)), R"("}})"));
+  EXPECT_EQ(end.code, 4016);
+  EXPECT_THAT(end.text, StartsWith("the token expired at "));
+  end = RefusedJoin(port_, absl::StrCat(R"({"join":{"name":"bob","token":")",
+                                        Token("alice"), R"("}})"));
+  EXPECT_EQ(end.code, 4007);  // PERMISSION_DENIED
+  EXPECT_EQ(end.text, "the token is for alice, not bob");
+  // A token that is good gets in, refusals or not.
+  WsClient alice(port_);
+  EXPECT_EQ(alice.Join("", absl::StrCat(R"(,"token":")", Token("alice"), "\""))
+                .name(),
+            "alice");
 }
 
 // A slowloris: a request that never ends, or a connection that never asks,

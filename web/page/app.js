@@ -13,6 +13,14 @@
 // again every say not yet seen back, with the same id, and the server posts
 // each once.
 //
+// Owned names: on a server run with --auth_secret_file, the join carries
+// the token from the form's token field or the address's #token=... (read
+// once, then removed from the address bar; a fragment never reaches the
+// server). The token stays in this tab only (sessionStorage) and is sent
+// again at each rejoin. Without one the member is a guest, whose name the
+// server marks "~bob"; a server that admits no guests refuses the join with
+// UNAUTHENTICATED, and the form says so.
+//
 // Text from the server only ever reaches the page through textContent and
 // text nodes, never as HTML.
 'use strict';
@@ -37,6 +45,8 @@
     normal: 1000,
     invalidArgument: 4003,
     alreadyExists: 4006,
+    permissionDenied: 4007,  // A token for another name or room.
+    unauthenticated: 4016,   // No token where one is needed, or a bad one.
     // Another connection took our name back with our resume secret (another
     // window or tab of this chat): it is the session now.
     aborted: 4010,
@@ -47,6 +57,8 @@
   // server full), INTERNAL and UNAVAILABLE (shutting down). ALREADY_EXISTS
   // is retried too, on a reconnect only: the server may not have noticed yet
   // that our previous connection is gone. Not ABORTED: see kClose.aborted.
+  // Not UNAUTHENTICATED or PERMISSION_DENIED: the same token (or none)
+  // would be refused again.
   const kRetryable = new Set([
     1001, 1005, 1006, 1011, 1012, 1013, 1014,
     4001, 4002, 4004, 4008, 4013, 4014,
@@ -173,6 +185,7 @@
     joinForm: $('join-form'),
     name: $('name'),
     room: $('room'),
+    token: $('token'),
     joinError: $('join-error'),
     join: $('join'),
     chatView: $('chat-view'),
@@ -207,6 +220,9 @@
     // The last welcome's resume_secret, presented at each rejoin to take
     // our name back from a connection the server has not seen die yet.
     resumeSecret: '',
+    // The token this session joins with ('' for none: a guest), sent at
+    // every rejoin.
+    token: '',
     // The current welcome's last_seq: events up to it are replays (history
     // or resume), which do not change the member list (the welcome's list
     // is newer).
@@ -367,6 +383,7 @@
         join.resume_epoch = state.epoch;
       }
       if (state.welcomed && state.resumeSecret) join.resume_secret = state.resumeSecret;
+      if (state.token) join.token = state.token;
       send({join});
     };
     ws.onmessage = (e) => {
@@ -423,9 +440,11 @@
       endSession(text);
       return;
     }
+    // A refused token would be refused again: this tab forgets it.
+    if (code === kClose.unauthenticated && state.token) forgetToken();
     if (!state.welcomed) {
       // The first join: the form says what is wrong.
-      failJoin(why, code === kClose.alreadyExists || code === kClose.invalidArgument);
+      failJoin(why, fieldToFix(code, why));
       return;
     }
     const taken = code === kClose.alreadyExists;
@@ -455,15 +474,29 @@
     }, delay);
   }
 
-  function failJoin(why, nameProblem) {
+  // The form's field where the fix for a refused join goes.
+  function fieldToFix(code, why) {
+    switch (code) {
+      case kClose.unauthenticated:  // "this server needs a token", "the token expired at ..."
+        return el.token;
+      case kClose.permissionDenied:  // "the token is for alice, not bob", "... does not allow room dev"
+        return /\broom\b/.test(why) ? el.room : el.name;
+      case kClose.alreadyExists:
+      case kClose.invalidArgument:
+        return /^room name/i.test(why) ? el.room : el.name;
+      default:
+        return el.name;
+    }
+  }
+
+  function failJoin(why, field) {
     state.phase = 'form';
     setStatus('');
     showView(false);
     el.join.removeAttribute('aria-busy');
     el.joinError.textContent = why;
     updateTitle();
-    // A refused name or room: put the cursor where the fix goes.
-    const field = nameProblem && /^room name/i.test(why) ? el.room : el.name;
+    // Put the cursor where the fix goes.
     field.focus();
     field.select();
   }
@@ -680,43 +713,69 @@
 
   // ---------------------------------------------------------------- Input
 
+  // Name and room are kept for the next visit; the token, a secret, for
+  // this tab only (a reload rejoins with it; closing the tab forgets it).
   function remember() {
     try {
       localStorage.setItem('chatroom.name', state.name);
       localStorage.setItem('chatroom.room', state.room);
+      if (state.token) sessionStorage.setItem('chatroom.token', state.token);
+      else sessionStorage.removeItem('chatroom.token');
     } catch { /* Storage may be off; nothing to keep then. */ }
     if (state.room) history.replaceState(null, '', `#room=${encodeURIComponent(state.room)}`);
   }
 
+  function forgetToken() {
+    try {
+      sessionStorage.removeItem('chatroom.token');
+    } catch { /* Storage may be off. */ }
+  }
+
   function prefill() {
-    // "#room=dev&name=alice", or just "#dev".
+    // "#room=dev&name=alice&token=...", or just "#dev".
     const fragment = location.hash.replace(/^#/, '');
     const hash = new URLSearchParams(fragment.includes('=') ? fragment : `room=${fragment}`);
     let name = hash.get('name') || '';
     let room = hash.get('room') || '';
+    let token = hash.get('token') || '';
+    if (hash.has('token')) {
+      // Out of the address bar (and so out of the history, bookmarks and
+      // screenshots) at once.
+      hash.delete('token');
+      const rest = hash.toString();
+      history.replaceState(null, '', rest ? `#${rest}` : location.pathname + location.search);
+    }
     try {
-      name = name || localStorage.getItem('chatroom.name') || '';
+      token = token || sessionStorage.getItem('chatroom.token') || '';
+      // With a token the token names us: a name kept from another visit
+      // might not be its name.
+      if (!token) name = name || localStorage.getItem('chatroom.name') || '';
       room = room || localStorage.getItem('chatroom.room') || '';
     } catch { /* Storage may be off. */ }
     el.name.value = name;
     el.room.value = room;
+    el.token.value = token;
   }
 
   function startJoin(e) {
     e.preventDefault();
     if (state.phase !== 'form') return;
-    const name = el.name.value.trim();
+    let name = el.name.value.trim();
     const room = el.room.value.trim();
-    if (!name) {
-      el.joinError.textContent = 'Pick a name.';
+    const token = el.token.value.trim();
+    if (!name && !token) {
+      el.joinError.textContent = 'Pick a name, or give a token.';
       el.name.focus();
       return;
     }
+    // A guest's marked name ("~bob", kept from a guest session) is never a
+    // token's: let the token name us.
+    if (token && name.startsWith('~')) name = '';
     el.joinError.textContent = '';
     el.join.setAttribute('aria-busy', 'true');
     if (el.log.childElementCount > 0) localInfo('--');
     Object.assign(state, {
-      phase: 'joining', name, room, epoch: '', lastSeq: 0n, welcomed: false, resumeSecret: '',
+      phase: 'joining', name, room, token, epoch: '', lastSeq: 0n, welcomed: false, resumeSecret: '',
       snapshotSeq: 0n, historyUntil: 0n, members: [], unlisted: 0, unconfirmed: [],
       backoffMs: kFirstBackoffMs, attempt: 0, takenRetries: 0, leaving: false,
     });
