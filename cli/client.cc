@@ -147,6 +147,13 @@ absl::Status FromGrpc(const grpc::Status& status, absl::string_view server) {
       if (absl::StrContains(status.error_message(), "chat-service")) {
         return absl::Status(code, status.error_message());
       }
+      // A TLS port's answer to a plaintext client (the connection was
+      // never up, so it was not lost).
+      if (absl::StrContains(status.error_message(), "serves TLS only")) {
+        return absl::Status(code,
+                            absl::StrCat("chat-service at ", server,
+                                         " refused: ", status.error_message()));
+      }
       return absl::Status(
           code, absl::StrCat("lost the connection to chat-service at ", server,
                              " (", ConnectReason(status.error_message()), ")"));

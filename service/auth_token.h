@@ -6,8 +6,7 @@
 //
 // Nothing here is hand-rolled crypto or encoding: the HMAC is OpenSSL's
 // (compared with CRYPTO_memcmp), base64url is Abseil's, the JSON is
-// protobuf's (into google.protobuf.Struct). Pure functions, safe to call from
-// any thread.
+// nlohmann/json's. Pure functions, safe to call from any thread.
 //
 // Example:
 //   TokenClaims claims{.name = "alice", .expires = absl::Now() +
