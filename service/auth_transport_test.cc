@@ -174,6 +174,28 @@ TEST_F(AuthTransportTest, GrpcRefusedTokensSayWhy) {
   EXPECT_EQ(Welcomed(dev), "alice");
 }
 
+// A server without tokens leaves the authorization metadata alone,
+// whatever its form (a proxy's Basic credentials, say).
+TEST(AuthTransportWithoutTokensTest, AuthorizationMetadataIsIgnored) {
+  InProcessServer server{HubOptions()};
+  std::unique_ptr<v1::ChatRoom::Stub> stub =
+      v1::ChatRoom::NewStub(server.channel());
+  for (const std::string& authorization :
+       {std::string("Basic YWxpY2U6cGFzcw=="), Bearer("not-a-token")}) {
+    GrpcTestClient c = GrpcTestClient::Open(server.channel(), absl::Seconds(20),
+                                            authorization);
+    c.SendJoin("alice", "");
+    v1::ChatResponse r = c.Read();
+    EXPECT_EQ(r.welcome().name(), "alice") << r.ShortDebugString();
+    EXPECT_TRUE(c.Finish().ok());
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", authorization);
+    v1::ListMembersRequest request;
+    v1::ListMembersResponse response;
+    EXPECT_TRUE(stub->ListMembers(&context, request, &response).ok());
+  }
+}
+
 // Join.token is for the WebSocket, which has no call metadata; on gRPC it
 // is refused rather than ignored, so a token there never makes a guest.
 TEST_F(AuthTransportTest, GrpcTokenInTheJoinIsRefused) {
