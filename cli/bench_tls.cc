@@ -1,10 +1,8 @@
 #include "cli/bench_tls.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <sys/epoll.h>
 
 #include <cerrno>
@@ -59,11 +57,7 @@ absl::StatusOr<std::unique_ptr<TlsClientContext>> TlsClientContext::Make(
   SSL_CTX_set_mode(
       ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  in6_addr ip;
-  const bool is_ip = inet_pton(AF_INET, host.c_str(), &ip) == 1 ||
-                     inet_pton(AF_INET6, host.c_str(), &ip) == 1;
-  return std::unique_ptr<TlsClientContext>(
-      new TlsClientContext(ctx, host, is_ip));
+  return std::unique_ptr<TlsClientContext>(new TlsClientContext(ctx, host));
 }
 
 TlsClientContext::~TlsClientContext() { SSL_CTX_free(ctx_); }
@@ -74,13 +68,7 @@ std::unique_ptr<TlsStream> TlsClientContext::NewStream(int fd, int epoll,
   SSL* ssl = SSL_new(ctx_);
   SSL_set_fd(ssl, fd);
   SSL_set_connect_state(ssl);
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  if (is_ip_) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, host_.c_str());
-  } else {
-    X509_VERIFY_PARAM_set1_host(param, host_.c_str(), 0);
-    SSL_set_tlsext_host_name(ssl, host_.c_str());
-  }
+  ExpectPeerName(ssl, host_);
   return std::unique_ptr<TlsStream>(new TlsStream(ssl, fd, epoll, tag));
 }
 

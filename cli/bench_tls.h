@@ -70,12 +70,11 @@ class TlsClientContext {
   std::unique_ptr<TlsStream> NewStream(int fd, int epoll, void* tag) const;
 
  private:
-  TlsClientContext(SSL_CTX* ctx, std::string host, bool is_ip)
-      : ctx_(ctx), host_(std::move(host)), is_ip_(is_ip) {}
+  TlsClientContext(SSL_CTX* ctx, std::string host)
+      : ctx_(ctx), host_(std::move(host)) {}
 
   SSL_CTX* const ctx_;
   const std::string host_;
-  const bool is_ip_;
 };
 
 // TlsStream

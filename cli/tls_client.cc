@@ -143,6 +143,19 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials() {
   return grpc::SslCredentials(options);
 }
 
+void ExpectPeerName(SSL* ssl, const std::string& host) {
+  in6_addr ip;
+  const bool is_ip = inet_pton(AF_INET, host.c_str(), &ip) == 1 ||
+                     inet_pton(AF_INET6, host.c_str(), &ip) == 1;
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (is_ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+  }
+}
+
 std::optional<std::string> DiagnoseTls(absl::string_view server) {
   const TlsSetting s = Setting();
   std::string host, port;
@@ -166,16 +179,7 @@ std::optional<std::string> DiagnoseTls(absl::string_view server) {
   SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof(kAlpn));
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd);
-  in6_addr ip;
-  const bool is_ip = inet_pton(AF_INET, host.c_str(), &ip) == 1 ||
-                     inet_pton(AF_INET6, host.c_str(), &ip) == 1;
-  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  if (is_ip) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
-  } else {
-    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
-    SSL_set_tlsext_host_name(ssl, host.c_str());
-  }
+  ExpectPeerName(ssl, host);
   std::optional<std::string> why;
   if (SSL_connect(ssl) != 1) {
     why = "the server does not speak TLS on this port";

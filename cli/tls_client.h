@@ -9,6 +9,7 @@
 #define CHATROOM_CLI_TLS_CLIENT_H_
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/ssl.h>
 
 #include <memory>
 #include <optional>
@@ -49,6 +50,13 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials();
 // on this port"; nullopt when the handshake and the check pass or the
 // server cannot be reached at all.
 std::optional<std::string> DiagnoseTls(absl::string_view server);
+
+// ExpectPeerName
+//
+// Makes `ssl`'s handshake check that the server's certificate names `host`:
+// an IP address (IPv4 or IPv6) against the certificate's IP addresses, a
+// host name against its DNS names, which is also sent as SNI.
+void ExpectPeerName(SSL* ssl, const std::string& host);
 
 }  // namespace chat
 
