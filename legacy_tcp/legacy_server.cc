@@ -31,7 +31,9 @@ using asio::ip::tcp;
 using Socket = TcpServer::Socket;
 using Clock = asio::steady_timer::clock_type;
 
-constexpr size_t kReadBufferBytes = 4096;
+// One read takes at most this much. The buffer is the thread's (ReadBuffer),
+// not each session's: an idle session holds no input memory.
+constexpr size_t kReadBufferBytes = 16 * 1024;
 // A session stops reading input once it owes the client this many answers
 // (command output, the core's notices about its own mistakes) that have not
 // been written yet, or this many bytes of command output, and goes on once
@@ -100,16 +102,38 @@ std::string RenderLine(const Event& event) {
   return line;
 }
 
+// The read buffer of this io thread. A read is decoded before its handler
+// returns; what a session must keep of it (input left while it waits for its
+// answers to be written) it copies (LegacySession::held_input_).
+std::array<char, kReadBufferBytes>& ReadBuffer() {
+  thread_local std::array<char, kReadBufferBytes> buffer;
+  return buffer;
+}
+
+// The event lines of this io thread's batch, gathered back to back: one
+// iovec for the kernel instead of one per line. A session whose write must
+// wait keeps a copy of what is left (LegacySession::gathered_), so an idle
+// session holds no output memory either.
+std::string& GatherBuffer() {
+  thread_local std::string buffer;
+  return buffer;
+}
+// Above this, the thread's gather buffer is released after its batch.
+constexpr size_t kMaxKeptGatherBytes = 256 * 1024;
+
 }  // namespace
 
 // LegacySession: one connection. Lives on one io_context thread; everything
 // below runs there, except the sink's Wake, which only posts to it.
 //
-// Input: one read in flight into read_buffer_; the decoder turns it into
-// lines; lines become core calls or local answers. Output: one batch in
-// flight: what StartWrite drained from the outbox (pending_, which keeps the
-// events alive) plus local answers (local_writing_), gathered into iov_ and
-// written with sendmsg, waiting for writability when the socket is full.
+// Input: one wait for readability in flight; then a read into the thread's
+// buffer (ReadBuffer), which the decoder turns into lines; lines become core
+// calls or local answers. Output: one batch in flight: what StartWrite
+// drained from the outbox (pending_, which keeps the events alive) plus
+// local answers (local_writing_), gathered into iov_ and written with
+// sendmsg, waiting for writability when the socket is full. Event lines are
+// gathered in the thread's buffer (GatherBuffer), and copied to the session
+// only when the socket does not take them all at once.
 //
 // Input deadlines: idle_timeout runs from the last byte read, line_timeout
 // from the start of a line still unfinished (LineDecoder::MidLine) while
@@ -165,7 +189,11 @@ class LegacySession final : public Connection {
   enum class WriteResult { kDone, kPending, kFailed };
 
   void StartRead();
-  void OnRead(const ErrorCode& error, size_t bytes);
+  // Reads what the socket holds into the thread's buffer and hands it to
+  // OnRead; when it holds nothing, waits until it is readable (`error`: the
+  // wait failed).
+  void OnReadable(const ErrorCode& error);
+  void OnRead(const ErrorCode& error, absl::string_view bytes);
   // Decodes and acts on unread_ until it is used up, the session leaves, or
   // it owes the client too many answers.
   void ProcessInput();
@@ -224,6 +252,9 @@ class LegacySession final : public Connection {
   // (closes).
   bool AfterWrite(WriteResult result);
   void ReleaseBatch();
+  // Before a write waits: copies what is left of the thread's gathered lines
+  // into gathered_, for the iovecs to point at.
+  void KeepGathered();
   // Cuts a partly written iovec of gathered_ lines at the end of its line.
   void TrimGatheredToLine(iovec* partial);
   // Everything is written: shut down sending and wait for the client's close.
@@ -237,10 +268,12 @@ class LegacySession final : public Connection {
   uint64_t member_id_ = 0;
 
   // Input.
-  std::array<char, kReadBufferBytes> read_buffer_;
-  absl::string_view unread_;  // The part of read_buffer_ not yet decoded.
-  bool reading_ = false;      // A read is in flight.
-  bool input_done_ = false;   // EOF or a read error: no more reads.
+  // Input not yet decoded: in the thread's read buffer while a read is being
+  // handled, else in held_input_.
+  absl::string_view unread_;
+  std::string held_input_;
+  bool reading_ = false;     // A wait for input is in flight.
+  bool input_done_ = false;  // EOF or a read error: no more reads.
   int unwritten_answers_ = 0;
 
   // Input deadlines.
@@ -257,8 +290,8 @@ class LegacySession final : public Connection {
   std::vector<EventPtr> pending_;  // Drained; kept alive for the batch.
   std::string local_writing_;      // Local answers in the batch.
   std::string final_line_;         // The last line, e.g. "!! too slow".
-  // The batch's event lines, copied back to back: one iovec for the kernel
-  // to copy instead of one per line.
+  // The batch's event lines still to write, when a write had to wait (they
+  // are gathered in the thread's GatherBuffer until then).
   std::string gathered_;
   std::vector<iovec> iov_;  // The batch; iov_[write_index_] onward
   size_t write_index_ = 0;  // is still to be written.
@@ -325,14 +358,46 @@ void LegacySession::Start() {
 void LegacySession::StartRead() {
   if (reading_ || input_done_ || closed_) return;
   reading_ = true;
-  socket_.async_read_some(
-      asio::buffer(read_buffer_),
-      [self = SharedAs<LegacySession>()](const ErrorCode& error, size_t bytes) {
-        self->OnRead(error, bytes);
-      });
+  // Read before waiting, as Asio's own reads do: the socket's readiness is
+  // reported once per arrival (edge-triggered), and input that came while
+  // no wait was in flight (before the first read, or while the session
+  // waited for its answers to be written) would not be reported again.
+  // Posted, not called: StartRead is called while input is handled.
+  asio::post(executor(), [self = SharedAs<LegacySession>()] {
+    self->OnReadable(ErrorCode());
+  });
 }
 
-void LegacySession::OnRead(const ErrorCode& error, size_t bytes) {
+void LegacySession::OnReadable(const ErrorCode& error) {
+  if (error || closed_) {
+    OnRead(error, {});
+    return;
+  }
+  std::array<char, kReadBufferBytes>& buffer = ReadBuffer();
+  ssize_t got;
+  do {
+    got = ::read(socket_.native_handle(), buffer.data(), buffer.size());
+  } while (got < 0 && errno == EINTR);
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    // Nothing yet: wait for the next arrival.
+    socket_.async_wait(
+        tcp::socket::wait_read,
+        [self = SharedAs<LegacySession>()](const ErrorCode& error) {
+          self->OnReadable(error);
+        });
+    return;
+  }
+  if (got <= 0) {
+    OnRead(got == 0 ? ErrorCode(asio::error::eof)
+                    : ErrorCode(errno, asio::error::get_system_category()),
+           {});
+    return;
+  }
+  OnRead(ErrorCode(), absl::string_view(buffer.data(), got));
+}
+
+void LegacySession::OnRead(const ErrorCode& error, absl::string_view bytes) {
+  WakeBatch wakes;  // The fan-out of the whole read wakes each thread once.
   reading_ = false;
   if (closed_) return;
   if (error) {
@@ -362,11 +427,12 @@ void LegacySession::OnRead(const ErrorCode& error, size_t bytes) {
     return;
   }
   last_input_ = Clock::now();
-  unread_ = absl::string_view(read_buffer_.data(), bytes);
+  unread_ = bytes;
   ProcessInput();
 }
 
 void LegacySession::ProcessInput() {
+  WakeBatch wakes;
   absl::string_view line;
   bool ended_line = false;
   while (!left_ && !closed_ && !OwesTooMuch()) {
@@ -403,10 +469,17 @@ void LegacySession::ProcessInput() {
   if (left_) unread_ = {};
   // With input left over, reading waits until the answers are written.
   if (unread_.empty()) {
+    if (held_input_.capacity() > 0) std::string().swap(held_input_);
     NoteLineState(ended_line);
     StartRead();
   } else {
     in_line_ = false;  // Not reading: the line's clock waits.
+    // The thread's read buffer is for the next read: keep the rest here.
+    if (unread_.data() < held_input_.data() ||
+        unread_.data() >= held_input_.data() + held_input_.size()) {
+      held_input_.assign(unread_.data(), unread_.size());
+      unread_ = held_input_;
+    }
   }
   StartWrite();
 }
@@ -620,6 +693,8 @@ bool LegacySession::PrepareBatch() {
   iov_.clear();
   write_index_ = 0;
   partial_ = false;
+  std::string& gathered = GatherBuffer();
+  gathered.clear();
   if (!local_.empty()) {
     local_writing_.swap(local_);
     local_.clear();
@@ -642,12 +717,12 @@ bool LegacySession::PrepareBatch() {
       if (event.origin() == member_id_ && event.response().has_message()) {
         continue;
       }
-      gathered_.append(event.Encoded(kLineEncoding, &RenderLine));
+      gathered.append(event.Encoded(kLineEncoding, &RenderLine));
     }
     pending_.clear();  // The lines are copied: the events can go.
-    if (!gathered_.empty()) break;
+    if (!gathered.empty()) break;
   }
-  if (!gathered_.empty()) iov_.push_back({gathered_.data(), gathered_.size()});
+  if (!gathered.empty()) iov_.push_back({gathered.data(), gathered.size()});
   if (!iov_.empty()) return true;
   ReleaseBatch();
   if (outbox_closed_) {
@@ -719,6 +794,7 @@ bool LegacySession::AfterWrite(WriteResult result) {
       ReleaseBatch();
       return true;
     case WriteResult::kPending:
+      KeepGathered();
       writing_ = true;
       socket_.async_wait(
           tcp::socket::wait_write,
@@ -731,6 +807,17 @@ bool LegacySession::AfterWrite(WriteResult result) {
       return false;
   }
   return false;
+}
+
+void LegacySession::KeepGathered() {
+  const std::string& gathered = GatherBuffer();
+  for (size_t i = write_index_; i < iov_.size(); ++i) {
+    const char* base = static_cast<const char*>(iov_[i].iov_base);
+    if (base >= gathered.data() && base < gathered.data() + gathered.size()) {
+      gathered_.assign(base, iov_[i].iov_len);
+      iov_[i].iov_base = gathered_.data();
+    }
+  }
 }
 
 void LegacySession::TrimGatheredToLine(iovec* partial) {
@@ -747,9 +834,11 @@ void LegacySession::TrimGatheredToLine(iovec* partial) {
 
 void LegacySession::ReleaseBatch() {
   iov_.clear();
-  gathered_.clear();
   // An idle session keeps no batch memory (there may be thousands).
-  if (gathered_.capacity() > 1024) std::string().swap(gathered_);
+  if (gathered_.capacity() > 0) std::string().swap(gathered_);
+  std::string& gathered = GatherBuffer();
+  gathered.clear();
+  if (gathered.capacity() > kMaxKeptGatherBytes) std::string().swap(gathered);
   write_index_ = 0;
   partial_ = false;
   pending_.clear();  // Drops this session's hold on the events.

@@ -81,6 +81,8 @@ class LegacyServerTest : public ::testing::Test {
     return GrpcTestClient::Join(server_->channel(), name);
   }
 
+  void StopReadingWhileOthersGetEverything(int threads);
+
   std::unique_ptr<InProcessServer> server_;
   LegacyServer* legacy_ = nullptr;  // Owned by server_.
   int port_ = 0;
@@ -342,11 +344,19 @@ TEST_F(LegacyServerTest, MegabyteWithoutNewlineDisconnectsOnlyTheSender) {
   EXPECT_THAT(bob->ReadUntil("still fine"), HasSubstr("> still fine"));
 }
 
-TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
+// A reader stops reading while a sender posts big messages that a keeper
+// reads one by one: the stopped reader's socket fills, its session's write
+// waits, and at last the core drops it as too slow. With `threads` 1, the
+// keeper's session writes on the stopped reader's thread, so the lines the
+// stopped session still has to write must not be in anything the thread
+// reuses (LegacySession gathers lines in a buffer of the thread's).
+void LegacyServerTest::StopReadingWhileOthersGetEverything(int threads) {
   HubOptions hub_options;
   hub_options.outbox_events = 64;
   hub_options.outbox_bytes = 256 * 1024;
-  Start(hub_options, LegacyServerOptions());
+  LegacyServerOptions options;
+  options.threads = threads;
+  Start(hub_options, options);
   auto keeper = Connect();
   keeper->Welcome();
   auto stopper =
@@ -362,11 +372,13 @@ TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
 
   // Big messages fill the stopped reader's socket buffers quickly; the keeper
   // reads each one before the next is sent, so it never falls behind.
-  const std::string filler(4000, 'm');
+  // Each message's text is its own, all along, so that a line made of two
+  // messages' parts shows.
+  auto filler = [](int i) { return std::string(4000, 'a' + i % 26); };
   bool dropped = false;
   int i = 0;
   for (; i < 5000 && !dropped; ++i) {
-    sender->Send(absl::StrCat(i, " ", filler, "\n"));
+    sender->Send(absl::StrCat(i, " ", filler(i), "\n"));
     std::optional<std::string> line = keeper->ReadLine();
     ASSERT_TRUE(line.has_value());
     if (*line == "-- " + stopper_guest + " left (too slow)") {
@@ -374,7 +386,7 @@ TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
       line = keeper->ReadLine();
       ASSERT_TRUE(line.has_value());
     }
-    ASSERT_EQ(*line, absl::StrCat("<sender> ", i, " ", filler));
+    ASSERT_EQ(*line, absl::StrCat("<sender> ", i, " ", filler(i)));
   }
   EXPECT_TRUE(dropped) << "after " << i << " messages";
   // The stopped reader, reading again, finds the messages it got in order,
@@ -385,7 +397,7 @@ TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
     last = *line;
     if (absl::StartsWith(last, "!!")) break;
     if (absl::StartsWith(last, "-- guest-")) continue;  // joined, renamed
-    ASSERT_EQ(last, absl::StrCat("<sender> ", next, " ", filler));
+    ASSERT_EQ(last, absl::StrCat("<sender> ", next, " ", filler(next)));
     ++next;
   }
   EXPECT_GT(next, 0);
@@ -394,6 +406,82 @@ TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
   // And the keeper still gets what comes next.
   sender->Send("after\n");
   EXPECT_EQ(keeper->ReadLine(), "<sender> after");
+}
+
+TEST_F(LegacyServerTest, ReaderThatStopsIsDroppedWhileOthersGetEverything) {
+  StopReadingWhileOthersGetEverything(/*threads=*/2);
+}
+
+TEST_F(LegacyServerTest, ReaderThatStopsOnTheKeepersThreadGetsItsOwnLines) {
+  StopReadingWhileOthersGetEverything(/*threads=*/1);
+}
+
+// A client that sends commands without reading the answers: once its socket
+// is full and it owes 32 answers, its session stops decoding, keeps the rest
+// of what it read, and goes on when the answers are written. The rest must
+// be its own, though others' reads on the same thread came in between (a
+// session reads into a buffer of the thread's).
+TEST_F(LegacyServerTest, CommandsSentWithoutReadingAreAllAnsweredInOrder) {
+  LegacyServerOptions options;
+  options.threads = 1;
+  Start(HubOptions(), options);
+  // A crowd, for long /who answers.
+  class SilentSink final : public MemberSink {
+   public:
+    void Wake() override {}
+  };
+  auto sink = std::make_shared<SilentSink>();
+  std::vector<std::shared_ptr<Member>> crowd;
+  for (int i = 0; i < 300; ++i) {
+    JoinRequest join;
+    join.name = absl::StrCat("member", i);
+    absl::StatusOr<std::shared_ptr<Member>> member = hub()->Join(join, sink);
+    ASSERT_TRUE(member.ok()) << member.status();
+    crowd.push_back(*std::move(member));
+  }
+  auto asker = std::make_unique<TcpTestClient>(port_, /*receive_buffer=*/4096);
+  const std::string asker_guest = asker->Welcome();
+  auto keeper = Connect();
+  keeper->Welcome();
+  auto talker = Connect();
+  const std::string talker_guest = talker->Welcome();
+  keeper->ReadUntil(talker_guest + " joined");
+  // Ten /who and one unknown command, 60 bytes, are answered with about
+  // 54 KB: what one read brings is answered with more than the socket's
+  // buffers hold (up to 4 MiB here), so the session stops inside that read.
+  constexpr int kCommands = 160;
+  std::string commands;
+  for (int i = 0; i < kCommands; ++i) {
+    for (int j = 0; j < 10; ++j) commands.append("/who\n");
+    absl::StrAppend(&commands, "/d", i, "\n");
+  }
+  asker->Send(commands);
+  // An answer came: the read was handled, and the session stopped in it.
+  ASSERT_TRUE(asker->ReadLine().has_value());
+  // Then other reads on the same thread, enough to fill a read buffer.
+  const std::string said(3500, 'x');
+  talker->Send(
+      absl::StrCat(said, "\n", said, "\n", said, "\n", said, "\n", said, "\n"));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(keeper->ReadLine(), "<" + talker_guest + "> " + said);
+  }
+  // And one more command while the session does not read: the socket tells
+  // of it only now, so the session must look for it when it reads again.
+  asker->Send(absl::StrCat("/d", kCommands, "\n"));
+  int next = 0;
+  while (next <= kCommands) {
+    std::optional<std::string> line = asker->ReadLine();
+    ASSERT_TRUE(line.has_value()) << "after the answer to /d" << next - 1;
+    if (!absl::StartsWith(*line, "!! ")) continue;  // /who, the chat lines
+    ASSERT_EQ(*line, absl::StrCat("!! unknown command /d", next,
+                                  "; the commands are /nick NAME, /who, "
+                                  "/me ACTION, /join ROOM, /quit [REASON], "
+                                  "/help"));
+    ++next;
+  }
+  // And the asker still chats.
+  asker->Send("done\n");
+  EXPECT_EQ(keeper->ReadLine(), "<" + asker_guest + "> done");
 }
 
 TEST_F(LegacyServerTest, ThousandConnectCloseCyclesLeakNoDescriptor) {

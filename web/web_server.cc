@@ -216,6 +216,7 @@ void WsSession::Read() {
 }
 
 void WsSession::OnRead(const ErrorCode& error) {
+  WakeBatch wakes;  // What this read posts wakes each thread once.
   if (error) {
     if (join_deadline_) join_deadline_->cancel();  // No more reads: no join.
     if (!member_ || left_) {
