@@ -6,8 +6,9 @@
 namespace chat {
 
 // Runs "chatctl bench" with the arguments that follow "bench" (argv[0] is
-// "bench"). Returns the process exit code: 0 clean run, 1 loss, reordering
-// or a server error, 2 bad usage.
+// "bench"), parsed as every command's are (cli/bench_options.h). Returns the
+// process exit code: 0 clean run, 1 loss, reordering or a server error, 2
+// bad usage (the problem and the usage line on stderr).
 int RunBench(int argc, char** argv);
 
 }  // namespace chat

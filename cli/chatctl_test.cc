@@ -407,7 +407,11 @@ TEST_F(ChatctlTest, BadUsageExitsTwoWithTheUsageLine) {
            {"history", "--before", "abc"},
            {"history", "--after", "-1"},
            {"history", "--before", "0"},
-           {"history", "--before", "5", "--after", "3"}}) {
+           {"history", "--before", "5", "--after", "3"},
+           {"bench", "--bogus"},
+           {"bench", "--receivers=lots"},
+           {"bench", "--name", "x"},
+           {"bench", "extra"}}) {
     std::string out, err;
     EXPECT_EQ(Chatctl(args, "", &out, &err), 2) << absl::StrJoin(args, " ");
     EXPECT_THAT(err, HasSubstr("usage: chatctl")) << absl::StrJoin(args, " ");

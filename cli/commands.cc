@@ -17,16 +17,15 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/reflection.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cli/args.h"
 #include "cli/bench.h"
 #include "cli/client.h"
 #include "cli/event_queue.h"
@@ -41,12 +40,9 @@
 #include "service/format.h"
 #include "service/text.h"
 
-// chatctl's flags. Each command accepts only its own (see kCommands); they
-// are parsed by ParseArgs below rather than absl::ParseCommandLine, which
-// accepts every flag of every command and exits 1 on bad usage.
-ABSL_FLAG(std::string, server, "",
-          "chat-service address HOST:PORT (default: $CHATCTL_SERVER, else "
-          "127.0.0.1:50051)");
+// chatctl's flags. Each command accepts only its own (see Commands()); they
+// are parsed by ParseArgs (cli/args.h), which also defines the ones several
+// commands share: --server, --room and --json.
 ABSL_FLAG(std::string, name, "", "your name: 1-32 letters, digits, _ or -");
 ABSL_FLAG(std::string, token, "",
           "a token for a name you own (chatctl token; default: "
@@ -54,13 +50,10 @@ ABSL_FLAG(std::string, token, "",
 ABSL_FLAG(std::string, secret_file, "",
           "the file with the secret chat-service's --auth_secret_file names");
 ABSL_FLAG(absl::Duration, ttl, absl::Hours(24), "how long the token works");
-ABSL_FLAG(std::string, room, "", "the room (default: lobby)");
 ABSL_FLAG(uint32_t, history, 0, "show the last N messages of the room first");
 ABSL_FLAG(std::string, color, "auto",
           "color names: auto (on a terminal), always or never");
 ABSL_FLAG(bool, timestamps, false, "show each event's time");
-ABSL_FLAG(bool, json, false,
-          "print each event as one JSON object per line (for scripts)");
 ABSL_FLAG(uint32_t, last, 20,
           "how many messages: the most recent, or with --after the oldest "
           "(0: all held, up to the server's page of 1000)");
@@ -78,14 +71,6 @@ ABSL_FLAG(absl::Duration, keepalive, absl::Seconds(60),
 
 namespace chat {
 namespace {
-
-struct Command {
-  const char* name;
-  const char* usage;
-  const char* summary;
-  const char* details;
-  std::vector<const char*> flags;
-};
 
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
@@ -186,26 +171,6 @@ void PrintTopHelp(FILE* out) {
                std::string(kDefaultServer).c_str());
 }
 
-void PrintCommandHelp(const Command& c, FILE* out) {
-  std::fprintf(out, "usage: %s\n\n%s\n", c.usage, c.details);
-  if (!c.flags.empty()) std::fprintf(out, "\nflags:\n");
-  for (const char* name : c.flags) {
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    if (flag == nullptr) continue;
-    std::string def = flag->DefaultValue();
-    std::fprintf(out, "  --%-11s %s%s\n", name, flag->Help().c_str(),
-                 def.empty() || def == "false" || def == "0"
-                     ? ""
-                     : absl::StrCat(" (default ", def, ")").c_str());
-  }
-}
-
-int UsageError(const Command& c, absl::string_view problem) {
-  std::fprintf(stderr, "chatctl %s: %s\nusage: %s\n", c.name,
-               std::string(problem).c_str(), c.usage);
-  return kExitUsage;
-}
-
 // Every --room given, in order (chatctl token takes several).
 std::vector<std::string>& RoomsGiven() {
   static auto* rooms = new std::vector<std::string>();
@@ -224,77 +189,6 @@ std::string Token() {
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "chatctl: %s\n", std::string(status.message()).c_str());
   return kExitError;
-}
-
-// Parses `args` (after the command name) into chatctl's flags; the rest are
-// positional. Accepts --flag=value, --flag value, -flag, --bool, --nobool,
-// and "--" to end flags. Returns "help" in *problem for --help.
-bool ParseArgs(const Command& c, const std::vector<std::string>& args,
-               std::vector<std::string>* positional, std::string* problem) {
-  auto allowed = [&c](absl::string_view name) {
-    for (const char* f : c.flags) {
-      if (name == f) return true;
-    }
-    return false;
-  };
-  for (size_t i = 0; i < args.size(); ++i) {
-    absl::string_view arg = args[i];
-    if (arg == "--") {
-      positional->insert(positional->end(), args.begin() + i + 1, args.end());
-      return true;
-    }
-    if (arg.size() < 2 || arg[0] != '-') {
-      positional->push_back(std::string(arg));
-      continue;
-    }
-    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
-    absl::string_view name = arg;
-    std::optional<std::string> value;
-    if (size_t eq = arg.find('='); eq != absl::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = std::string(arg.substr(eq + 1));
-    }
-    if (name == "help" || name == "h") {
-      *problem = "help";
-      return false;
-    }
-    absl::CommandLineFlag* flag = nullptr;
-    if (allowed(name)) flag = absl::FindCommandLineFlag(name);
-    if (flag == nullptr && absl::StartsWith(name, "no") &&
-        allowed(name.substr(2)) && !value) {
-      flag = absl::FindCommandLineFlag(name.substr(2));
-      if (flag != nullptr && flag->IsOfType<bool>()) {
-        value = "false";
-      } else {
-        flag = nullptr;
-      }
-    }
-    if (flag == nullptr) {
-      *problem = absl::StrCat("unknown flag --", name);
-      return false;
-    }
-    if (!value) {
-      if (flag->IsOfType<bool>()) {
-        value = "true";
-      } else if (i + 1 < args.size()) {
-        value = args[++i];
-      } else {
-        *problem = absl::StrCat("--", name, " needs a value");
-        return false;
-      }
-    }
-    std::string error;
-    if (!flag->ParseFrom(*value, &error)) {
-      *problem = absl::StrCat("--", flag->Name(), ": ", error);
-      return false;
-    }
-    if (flag->Name() == "room") {
-      for (absl::string_view room : absl::StrSplit(*value, ',')) {
-        if (!room.empty()) RoomsGiven().push_back(std::string(room));
-      }
-    }
-  }
-  return true;
 }
 
 // The server to reach: --server, else $CHATCTL_SERVER, else the default;
@@ -1085,16 +979,20 @@ int ChatctlMain(int argc, char** argv) {
         argv[1]);
     return kExitUsage;
   }
-  std::vector<std::string> args(argv + 2, argv + argc);
-  std::vector<std::string> positional;
-  std::string problem;
-  if (!ParseArgs(*c, args, &positional, &problem)) {
-    if (problem == "help") {
-      PrintCommandHelp(*c, stdout);
-      return kExitOk;
-    }
-    return UsageError(*c, problem);
+  absl::StatusOr<ParsedArgs> parsed =
+      ParseArgs(*c, std::vector<std::string>(argv + 2, argv + argc));
+  if (!parsed.ok()) return UsageError(*c, parsed.status().message());
+  if (parsed->help) {
+    PrintCommandHelp(*c, stdout);
+    return kExitOk;
   }
+  for (const auto& [flag, value] : parsed->given) {
+    if (flag != "room") continue;
+    for (absl::string_view room : absl::StrSplit(value, ',')) {
+      if (!room.empty()) RoomsGiven().push_back(std::string(room));
+    }
+  }
+  const std::vector<std::string>& positional = parsed->positional;
   if (command == "join") return RunJoin(*c, positional);
   if (command == "send") return RunSend(*c, positional);
   if (command == "who") return RunWho(*c, positional);

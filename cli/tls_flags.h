@@ -3,7 +3,15 @@
 #ifndef CHATROOM_CLI_TLS_FLAGS_H_
 #define CHATROOM_CLI_TLS_FLAGS_H_
 
+#include <string>
+
+#include "absl/flags/declare.h"
 #include "absl/status/status.h"
+
+// --tls and --tls_ca, defined in tls_flags.cc (chatctl bench reads them
+// itself: its TCP members need the CA file too).
+ABSL_DECLARE_FLAG(bool, tls);
+ABSL_DECLARE_FLAG(std::string, tls_ca);
 
 namespace chat {
 
