@@ -34,6 +34,7 @@
 #include "cli/pipe_report.h"
 #include "cli/render.h"
 #include "cli/session.h"
+#include "cli/stats.h"
 #include "cli/tls_flags.h"
 #include "google/protobuf/util/json_util.h"
 #include "service/auth_token.h"
@@ -129,6 +130,11 @@ const std::vector<Command>& Commands() {
        "the messages only.",
        {"server", "tls", "tls_ca", "token", "room", "last", "before", "after",
         "color", "timestamps", "json"}},
+      {"stats",
+       kStatsUsage,
+       kStatsSummary,
+       kStatsDetails,
+       {"server", "tls", "tls_ca", "token", "json"}},
       {"token",
        "chatctl token --name NAME --secret_file FILE [--ttl 24h] "
        "[--room ROOM]...",
@@ -997,6 +1003,7 @@ int ChatctlMain(int argc, char** argv) {
   if (command == "send") return RunSend(*c, positional);
   if (command == "who") return RunWho(*c, positional);
   if (command == "token") return RunToken(*c, positional);
+  if (command == "stats") return RunStats(*c, positional, Server(), Token());
   return RunHistory(*c, positional);
 }
 

@@ -236,7 +236,8 @@ TEST_F(TlsTest, SighupReloadKeepsOpenConnectionsAndServesTheNewCertificate) {
   ASSERT_TRUE(PollUntil(
       [&] {
         return absl::StrContains(
-            server_->Log(), "tls: reloaded certificate CN=localhost-reloaded");
+            server_->Log(),
+            "tls: reloaded certificate\" cert=\"CN=localhost-reloaded");
       },
       kWait))
       << server_->LogTail(10);

@@ -172,6 +172,8 @@ absl::Status Runner::RunStep(const Step& step) {
   if (op == "expect-all") return DoExpectAll(step);
   if (op == "expect-epoch") return DoExpectEpoch(step);
   if (op == "members") return DoMembers(step);
+  if (op == "metrics-mark") return DoMetricsMark(step);
+  if (op == "metric") return DoMetric(step);
   if (op == "burst") return DoBurst(step);
   if (op == "check-order") return DoCheckOrder(step);
   if (op == "sleep") {
@@ -188,7 +190,9 @@ absl::Status Runner::DoStart(const Step& step) {
   if (server_ && server_->running()) {
     return Fail(step, "the server is already running (use restart)", {});
   }
-  std::vector<std::string> flags;
+  // The metrics port is on for the metric steps (a later
+  // --metrics_addr= turns it off).
+  std::vector<std::string> flags = {"--metrics_addr=127.0.0.1:0"};
   for (const Token& t : step.args) flags.push_back(t.text);
   absl::StatusOr<std::vector<std::string>> scratch = ScratchFlags(flags);
   if (!scratch.ok())
@@ -940,6 +944,80 @@ absl::Status Runner::DoMembers(const Step& step) {
               absl::StrCat("members of ", response.room(), " are \"", line,
                            "\", expected ", p.regex ? "a match for " : "",
                            p.ToString()),
+              {});
+}
+
+absl::Status Runner::DoMetricsMark(const Step& step) {
+  if (server_->metrics_addr().empty()) {
+    return Fail(step, "the server's metrics port is off (--metrics_addr=)", {});
+  }
+  absl::StatusOr<MetricSamples> samples =
+      ScrapeMetrics(server_->metrics_addr());
+  if (!samples.ok()) {
+    return Fail(
+        step, absl::StrCat("GET /metrics failed: ", samples.status().message()),
+        {});
+  }
+  metrics_mark_ = *std::move(samples);
+  return absl::OkStatus();
+}
+
+absl::Status Runner::DoMetric(const Step& step) {
+  if (server_->metrics_addr().empty()) {
+    return Fail(step, "the server's metrics port is off (--metrics_addr=)", {});
+  }
+  const std::string series = SeriesFromShortForm(step.args[0].text);
+  absl::StatusOr<MetricSamples> samples =
+      ScrapeMetrics(server_->metrics_addr());
+  if (!samples.ok()) {
+    return Fail(
+        step, absl::StrCat("GET /metrics failed: ", samples.status().message()),
+        {});
+  }
+  // The family's samples, for the report.
+  const std::string name = series.substr(0, series.find('{'));
+  std::string family;
+  for (const auto& [s, v] : *samples) {
+    if (absl::StartsWith(s, name))
+      absl::StrAppend(&family, "\n    ", s, " ", v);
+  }
+  auto it = samples->find(series);
+  if (it == samples->end()) {
+    return Fail(
+        step,
+        absl::StrCat(
+            "/metrics has no ", series,
+            family.empty() ? " (nor anything named so)" : "; it has:", family),
+        {});
+  }
+  const double now = it->second;
+  std::vector<std::string> wrong;
+  uint64_t n = 0;
+  if (step.HasOption("value") && absl::SimpleAtoi(step.Option("value"), &n) &&
+      now != n) {
+    wrong.push_back(absl::StrCat("value ", now, ", expected ", n));
+  }
+  if (step.HasOption("min") && absl::SimpleAtoi(step.Option("min"), &n) &&
+      now < n) {
+    wrong.push_back(absl::StrCat("value ", now, ", expected at least ", n));
+  }
+  if (step.HasOption("delta")) {
+    if (!metrics_mark_) {
+      return Fail(step, "delta= counts from a metrics-mark step; none came yet",
+                  {});
+    }
+    auto was = metrics_mark_->find(series);
+    const double before = was == metrics_mark_->end() ? 0 : was->second;
+    if (absl::SimpleAtoi(step.Option("delta"), &n) && now - before != n) {
+      wrong.push_back(absl::StrCat("grew by ", now - before, " (", before,
+                                   " -> ", now,
+                                   ") since metrics-mark, expected ", n));
+    }
+  }
+  if (wrong.empty()) return absl::OkStatus();
+  return Fail(step,
+              absl::StrCat(series, ": ", absl::StrJoin(wrong, "; "),
+                           "\n  the family now:", family),
               {});
 }
 

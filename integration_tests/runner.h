@@ -19,6 +19,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "integration_tests/script.h"
 #include "integration_tests/user.h"
 #include "testing/chat_service_process.h"
+#include "testing/metrics_scrape.h"
 
 namespace chat {
 
@@ -77,6 +79,8 @@ class Runner {
   absl::Status DoExpectAll(const Step& step);
   absl::Status DoExpectEpoch(const Step& step);
   absl::Status DoMembers(const Step& step);
+  absl::Status DoMetricsMark(const Step& step);
+  absl::Status DoMetric(const Step& step);
   absl::Status DoBurst(const Step& step);
   absl::Status DoCheckOrder(const Step& step);
 
@@ -144,6 +148,8 @@ class Runner {
   bool failed_ = false;
   std::vector<Burst> bursts_;
   int next_burst_ = 1;
+  // What /metrics showed at the last metrics-mark (metric's delta=).
+  std::optional<MetricSamples> metrics_mark_;
 };
 
 }  // namespace chat

@@ -70,6 +70,8 @@ const std::map<std::string, OpSpec>& Ops() {
       {"expect-all", {{Arg::kUsers, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-epoch", {{Arg::kUser, Arg::kWord}, 2, false, {"than"}}},
       {"members", {{Arg::kText, Arg::kPattern}, 2, false, {}}},
+      {"metrics-mark", {{}, 0, false, {}}},
+      {"metric", {{Arg::kWord}, 1, false, {"value", "delta", "min"}}},
       {"burst",
        {{Arg::kUsers, Arg::kCount}, 2, false, {"size", "times", "pace"}}},
       {"check-order",
@@ -289,7 +291,8 @@ absl::Status CheckOption(const std::string& key, const std::string& value) {
     return ExpandUsersInto(value, &users);
   }
   if (key == "history" || key == "rcvbuf" || key == "repeat" ||
-      key == "times" || key == "size" || key == "code" || key == "channels") {
+      key == "times" || key == "size" || key == "code" || key == "channels" ||
+      key == "value" || key == "delta" || key == "min") {
     return number();
   }
   if (key == "timeout") return ParseDuration(value).status();
@@ -429,6 +432,12 @@ absl::Status CheckStep(const Step& step) {
             t.text, "\""));
       }
     }
+  }
+  if (step.op == "metric" && !step.HasOption("value") &&
+      !step.HasOption("delta") && !step.HasOption("min")) {
+    return absl::InvalidArgumentError(
+        "metric: say what to check: value=N, delta=N (since metrics-mark) or "
+        "min=N");
   }
   if (step.op == "group") {
     const std::string& t = step.args[1].text;

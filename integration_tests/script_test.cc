@@ -150,6 +150,14 @@ TEST(ParseScriptTest, ErrorsNameTheFileAndLine) {
               HasSubstr("must begin a flag's value"));
   EXPECT_THAT(Error("start --data_dir=@tmp/../etc\n"),
               HasSubstr("must begin a flag's value"));
+  EXPECT_THAT(Error("metric chat_rooms\n"),
+              HasSubstr("metric: say what to check"));
+  EXPECT_THAT(Error("metric chat_rooms delta=some\n"),
+              HasSubstr("delta= needs a number"));
+  EXPECT_THAT(Error("metric chat_rooms level=1\n"),
+              HasSubstr("metric has no option level="));
+  EXPECT_THAT(Error("metrics-mark now\n"),
+              HasSubstr("metrics-mark takes 0 arguments"));
 }
 
 TEST(ParseScriptTest, ExpectNoneIsAnchoredOnAMarkerOrTheEnd) {
@@ -219,6 +227,9 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
       "expect-end bob closed\n"
       "expect-all u1..u20 \"<alice> hi\"\n"
       "members lobby \"alice:grpc bob:tcp\"\n"
+      "metrics-mark\n"
+      "metric chat_rooms value=1\n"
+      "metric chat_refusals_total{cause=flood} delta=2 min=2\n"
       "burst u1..u20 50 size=100\n"
       "burst alice 10 times=3 pace=alice,u1..u3\n"
       "check-order u1..u20 timeout=20s\n"
@@ -228,7 +239,12 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
       "restart\n"
       "stop code=0 timeout=5s\n");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->steps.size(), 38u);
+  EXPECT_EQ(s->steps.size(), 41u);
+  const Step& metric = s->steps[32];
+  EXPECT_EQ(metric.op, "metric");
+  ASSERT_EQ(metric.args.size(), 1u);
+  EXPECT_EQ(metric.args[0].text, "chat_refusals_total{cause=flood}");
+  EXPECT_EQ(metric.Option("delta"), "2");
 }
 
 TEST(ParseDurationTest, UnitsRequired) {

@@ -18,6 +18,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "legacy_tcp/line_decoder.h"
+#include "metrics/metrics.h"
 #include "net/wake_sink.h"
 #include "service/auth.h"
 #include "service/format.h"
@@ -700,6 +701,7 @@ bool LegacySession::PrepareBatch() {
     local_.clear();
     iov_.push_back({local_writing_.data(), local_writing_.size()});
   }
+  size_t lines = 0;  // Event lines gathered (deliveries, for /metrics).
   while (!outbox_closed_ && member_ != nullptr) {
     const size_t first = pending_.size();
     absl::Status status;
@@ -718,11 +720,15 @@ bool LegacySession::PrepareBatch() {
         continue;
       }
       gathered.append(event.Encoded(kLineEncoding, &RenderLine));
+      ++lines;
     }
     pending_.clear();  // The lines are copied: the events can go.
     if (!gathered.empty()) break;
   }
-  if (!gathered.empty()) iov_.push_back({gathered.data(), gathered.size()});
+  if (!gathered.empty()) {
+    iov_.push_back({gathered.data(), gathered.size()});
+    Metrics().Delivered(v1::TRANSPORT_TCP, lines, gathered.size());
+  }
   if (!iov_.empty()) return true;
   ReleaseBatch();
   if (outbox_closed_) {

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "metrics/metrics.h"
 #include "service/log.h"
 
 namespace chat {
@@ -91,8 +92,10 @@ std::string Connection::peer_address() const { return FormatEndpoint(peer_); }
 
 void Connection::LogClosure(absl::string_view cause,
                             absl::string_view text) const {
-  server_->closure_log().Log(cause, absl::StrCat(server_->options().name, ": ",
-                                                 peer_address(), ": ", text));
+  server_->closure_log().Log(cause, {LogLevel::kInfo,
+                                     std::string(text),
+                                     {{"transport", server_->options().name},
+                                      {"peer", peer_address()}}});
 }
 
 // ---------------------------------------------------------------- TcpServer
@@ -178,9 +181,10 @@ void TcpServer::OnAccept(const ErrorCode& error, Socket socket) {
   if (error == asio::error::operation_aborted || !acceptor_->is_open()) return;
   if (stopped()) return;  // Shutdown is closing the acceptor.
   if (error) {
-    closure_log_.Log(
-        "accept failed",
-        absl::StrCat(options_.name, ": accept failed: ", error.message()));
+    closure_log_.Log("accept failed", {LogLevel::kError,
+                                       "accept failed; trying again in 100 ms",
+                                       {{"transport", options_.name},
+                                        {"error", error.message()}}});
     // Out of descriptors or memory: pause instead of spinning.
     accept_retry_->expires_after(std::chrono::milliseconds(100));
     accept_retry_->async_wait([this](const ErrorCode& error) {
@@ -228,24 +232,26 @@ void TcpServer::SetKeepalive(Socket& socket) {
       ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval,
                    sizeof(interval)) != 0 ||
       ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count)) != 0) {
-    closure_log_.Log("keepalive",
-                     absl::StrCat(options_.name, ": cannot set TCP keepalive: ",
-                                  std::strerror(errno)));
+    closure_log_.Log("keepalive", {LogLevel::kWarning,
+                                   "cannot set TCP keepalive",
+                                   {{"transport", options_.name},
+                                    {"error", std::strerror(errno)}}});
   }
 }
 
 void TcpServer::Refuse(Socket& socket, Refusal why, const tcp::endpoint& peer,
                        size_t open) {
   const bool full = why == Refusal::kServerFull;
-  closure_log_.Log(full ? "server full" : "per-ip cap",
-                   full
-                       ? absl::StrCat(options_.name, ": ", FormatEndpoint(peer),
-                                      ": refused: the server is full (", open,
-                                      " connections open, the most it takes)")
-                       : absl::StrCat(options_.name, ": ", FormatEndpoint(peer),
-                                      ": refused: ", open, " connections from ",
-                                      peer.address().to_string(),
-                                      " are open, the most per address"));
+  closure_log_.Log(
+      full ? "server full" : "per-ip cap",
+      {LogLevel::kWarning,
+       full ? absl::StrCat("refused: the server is full (", open,
+                           " connections open, the most it takes)")
+            : absl::StrCat("refused: ", open, " connections from ",
+                           peer.address().to_string(),
+                           " are open, the most per address"),
+       {{"transport", options_.name}, {"peer", FormatEndpoint(peer)}}});
+  Metrics().Refused(RefusalCause::kCaps);
   refuse_(socket, why);
   ErrorCode ignored;
   socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -268,6 +274,9 @@ bool TcpServer::stopped() const {
 }
 
 void TcpServer::Register(Connection* connection) {
+  Metrics()
+      .connections_opened[static_cast<size_t>(PortNamed(options_.name))]
+      .Add();
   absl::MutexLock lock(&mu_);
   connections_.emplace(connection, std::weak_ptr<Connection>());
   ++per_ip_[connection->peer_ip()];
@@ -280,6 +289,9 @@ void TcpServer::Adopt(const std::shared_ptr<Connection>& connection) {
 }
 
 void TcpServer::Unregister(Connection* connection) {
+  Metrics()
+      .connections_closed[static_cast<size_t>(PortNamed(options_.name))]
+      .Add();
   absl::MutexLock lock(&mu_);
   connections_.erase(connection);
   auto it = per_ip_.find(connection->peer_ip());
@@ -343,8 +355,8 @@ void TcpServer::Shutdown(absl::Duration grace) {
   if (!WaitForConnectionCount(0, grace)) {
     ForEachConnection([](Connection& c) { c.CloseSocket(); });
     if (!WaitForConnectionCount(0, absl::Seconds(1))) {
-      Log(options_.name, ": ", connection_count(),
-          " connections did not close");
+      Log(LogLevel::kWarning, "connections did not close",
+          {{"transport", options_.name}, {"count", connection_count()}});
       for (auto& context : contexts_) context->stop();
     }
   }

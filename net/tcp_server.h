@@ -116,8 +116,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // LogClosure
   //
-  // Logs once why the server closes or refuses this connection, "NAME:
-  // PEER_ADDRESS: TEXT", through the server's ThrottledLog under `cause`.
+  // Logs once why the server closes or refuses this connection: msg=TEXT
+  // with transport=NAME peer=PEER_ADDRESS, through the server's ThrottledLog
+  // under `cause` (at info: a closure is the server doing its job).
   void LogClosure(absl::string_view cause, absl::string_view text) const;
 
   // Stop

@@ -1,18 +1,18 @@
 #include "net/throttled_log.h"
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "service/log.h"
 
 namespace chat {
 namespace {
 
 ThrottledLog::Options WithDefaults(ThrottledLog::Options options) {
   if (!options.clock) options.clock = [] { return absl::Now(); };
-  if (!options.sink) options.sink = [](absl::string_view l) { LogLine(l); };
+  if (!options.sink) options.sink = [](const LogRecord& r) { Log(r); };
   if (options.burst < 1) options.burst = 1;
   return options;
 }
@@ -24,20 +24,21 @@ ThrottledLog::ThrottledLog() : ThrottledLog(Options()) {}
 ThrottledLog::ThrottledLog(Options options)
     : options_(WithDefaults(std::move(options))) {}
 
-std::string ThrottledLog::Summary(absl::string_view cause, size_t left_out) {
-  return absl::StrCat("... and ", left_out, " more like it (", cause,
-                      ") not logged");
+LogRecord ThrottledLog::Summary(absl::string_view cause, const Cause& c) {
+  return LogRecord{c.level,
+                   "not logged: more like it",
+                   {{"count", c.left_out}, {"cause", cause}}};
 }
 
-void ThrottledLog::Log(absl::string_view cause, absl::string_view line) {
+void ThrottledLog::Log(absl::string_view cause, LogRecord record) {
   const absl::Time now = options_.clock();
-  std::string summary;
+  std::optional<LogRecord> summary;
   bool write = false;
   {
     absl::MutexLock lock(&mu_);
     Cause& c = causes_[cause];
     if (c.logged == 0 || now - c.window_start >= options_.window) {
-      if (c.left_out > 0) summary = Summary(cause, c.left_out);
+      if (c.left_out > 0) summary = Summary(cause, c);
       c = Cause{.window_start = now};
     }
     if (c.logged < options_.burst) {
@@ -45,22 +46,26 @@ void ThrottledLog::Log(absl::string_view cause, absl::string_view line) {
       write = true;
     } else {
       ++c.left_out;
+      c.level = std::max(c.level, record.level);
     }
   }
-  if (!summary.empty()) options_.sink(summary);
-  if (write) options_.sink(line);
+  if (summary) options_.sink(*summary);
+  if (write) {
+    record.fields.emplace_back("cause", cause);
+    options_.sink(record);
+  }
 }
 
 void ThrottledLog::Flush() {
-  std::vector<std::string> summaries;
+  std::vector<LogRecord> summaries;
   {
     absl::MutexLock lock(&mu_);
     for (auto& [cause, c] : causes_) {
-      if (c.left_out > 0) summaries.push_back(Summary(cause, c.left_out));
+      if (c.left_out > 0) summaries.push_back(Summary(cause, c));
       c.left_out = 0;
     }
   }
-  for (const std::string& line : summaries) options_.sink(line);
+  for (const LogRecord& record : summaries) options_.sink(record);
 }
 
 }  // namespace chat

@@ -1,8 +1,9 @@
 // ThrottledLog: log lines about refused and closed connections, kept from
-// flooding the log. Each line has a cause ("per-ip", "idle", ...); at most
-// `burst` lines of one cause are written per `window`, and the rest are
-// counted and summed up in one line ("... and 1234 more like it") once the
-// window is over: at that cause's next line, or at Flush.
+// flooding the log. Each line has a cause ("per-ip", "idle", ...), written
+// as its field cause=...; at most `burst` lines of one cause are written per
+// `window`, and the rest are counted and summed up in one line (msg="not
+// logged: more like it" count=1234 cause=...) once the window is over: at
+// that cause's next line, or at Flush.
 //
 // A port scanner or a slowloris attack then costs a few log lines a window,
 // while a single refusal is still logged with its peer address.
@@ -11,7 +12,8 @@
 //
 // Example:
 //   ThrottledLog log;
-//   log.Log("per-ip", "legacy: refused 10.0.0.7:51234: 32 connections ...");
+//   log.Log("per-ip", {LogLevel::kWarning, "refused: 32 connections ...",
+//                      {{"transport", "legacy"}, {"peer", "10.0.0.7:51234"}}});
 //   ...
 //   log.Flush();  // At shutdown: says what was left out.
 #ifndef CHATROOM_NET_THROTTLED_LOG_H_
@@ -25,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "service/log.h"
 
 namespace chat {
 
@@ -34,9 +37,9 @@ class ThrottledLog {
     int burst = 10;                             // Lines per cause and window.
     absl::Duration window = absl::Seconds(10);  //
     // The clock and the writer; tests give their own. Defaults: absl::Now
-    // and LogLine (service/log.h).
+    // and Log (service/log.h).
     std::function<absl::Time()> clock;
-    std::function<void(absl::string_view)> sink;
+    std::function<void(const LogRecord&)> sink;
   };
 
   ThrottledLog();
@@ -47,9 +50,9 @@ class ThrottledLog {
 
   // Log
   //
-  // Writes `line` unless `cause` already had `burst` lines in this window;
-  // then counts it.
-  void Log(absl::string_view cause, absl::string_view line);
+  // Writes `record`, with the field cause=`cause` added, unless `cause`
+  // already had `burst` lines in this window; then counts it.
+  void Log(absl::string_view cause, LogRecord record);
 
   // Flush
   //
@@ -61,9 +64,10 @@ class ThrottledLog {
     absl::Time window_start;
     int logged = 0;
     size_t left_out = 0;
+    LogLevel level = LogLevel::kInfo;  // Of its lines left out.
   };
 
-  static std::string Summary(absl::string_view cause, size_t left_out);
+  static LogRecord Summary(absl::string_view cause, const Cause& c);
 
   // Constant after construction.
   const Options options_;

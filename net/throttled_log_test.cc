@@ -3,8 +3,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "service/log.h"
 
 namespace chat {
 namespace {
@@ -19,37 +21,55 @@ class ThrottledLogTest : public ::testing::Test {
     options.burst = 2;
     options.window = absl::Seconds(10);
     options.clock = [this] { return now_; };
-    options.sink = [this](absl::string_view line) {
-      lines_.emplace_back(line);
+    // Each line as written, without its time.
+    options.sink = [this](const LogRecord& r) {
+      lines_.push_back(
+          FormatLogLine(absl::UnixEpoch(), r.level, r.msg, r.fields)
+              .substr(kTimeWidth));
     };
     return options;
   }
 
+  static constexpr size_t kTimeWidth = sizeof("1970-01-01T00:00:00.000Z");
   absl::Time now_ = absl::FromUnixSeconds(1000);
   std::vector<std::string> lines_;
 };
 
+LogRecord Line(absl::string_view msg, LogLevel level = LogLevel::kInfo) {
+  return LogRecord{level, std::string(msg), {{"transport", "legacy"}}};
+}
+
 TEST_F(ThrottledLogTest, WritesABurstPerCauseThenCountsAndSumsUp) {
   ThrottledLog log(Options());
-  for (int i = 0; i < 5; ++i) log.Log("idle", "idle " + std::to_string(i));
-  log.Log("per-ip", "per-ip 0");  // Another cause has its own burst.
-  EXPECT_THAT(lines_, ElementsAre("idle 0", "idle 1", "per-ip 0"));
+  for (int i = 0; i < 5; ++i) log.Log("idle", Line(absl::StrCat("idle ", i)));
+  log.Log("per-ip", Line("per-ip 0"));  // Another cause has its own burst.
+  EXPECT_THAT(
+      lines_,
+      ElementsAre("level=info msg=\"idle 0\" transport=legacy cause=idle",
+                  "level=info msg=\"idle 1\" transport=legacy cause=idle",
+                  "level=info msg=\"per-ip 0\" transport=legacy "
+                  "cause=per-ip"));
 
   lines_.clear();
   now_ += absl::Seconds(9);
-  log.Log("idle", "idle 5");  // Still the same window.
+  log.Log("idle", Line("idle 5"));  // Still the same window.
   EXPECT_THAT(lines_, IsEmpty());
   now_ += absl::Seconds(1);
-  log.Log("idle", "idle 6");  // A new window: the summary first.
-  EXPECT_THAT(lines_, ElementsAre("... and 4 more like it (idle) not logged",
-                                  "idle 6"));
+  log.Log("idle", Line("idle 6"));  // A new window: the summary first.
+  EXPECT_THAT(lines_, ElementsAre("level=info msg=\"not logged: more like it\" "
+                                  "count=4 cause=idle",
+                                  "level=info msg=\"idle 6\" transport=legacy "
+                                  "cause=idle"));
 
   lines_.clear();
-  log.Log("idle", "idle 7");
-  log.Log("idle", "idle 8");
+  log.Log("idle", Line("idle 7"));
+  log.Log("idle", Line("idle 8", LogLevel::kWarning));
   log.Flush();
-  EXPECT_THAT(lines_, ElementsAre("idle 7",
-                                  "... and 1 more like it (idle) not logged"));
+  // The summary has the level of the most severe line it stands for.
+  EXPECT_THAT(lines_, ElementsAre("level=info msg=\"idle 7\" transport=legacy "
+                                  "cause=idle",
+                                  "level=warning msg=\"not logged: more like "
+                                  "it\" count=1 cause=idle"));
   lines_.clear();
   log.Flush();  // Nothing left out since.
   EXPECT_THAT(lines_, IsEmpty());

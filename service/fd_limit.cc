@@ -42,15 +42,18 @@ absl::StatusOr<FdLimit> RaiseFdLimit() {
     raised.rlim_cur = target;
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
       result.soft = target;
-      Log("file descriptor limit raised from ", result.before, " to ",
-          result.soft, " (the hard limit)");
+      Log(LogLevel::kInfo, "file descriptor limit raised to the hard limit",
+          {{"from", result.before}, {"to", result.soft}});
     } else {
-      Log("file descriptor limit stays ", result.before,
-          ": cannot raise it to the hard limit ", target, ": ",
-          std::strerror(errno));
+      Log(LogLevel::kWarning,
+          "file descriptor limit stays: cannot raise it to the hard limit",
+          {{"limit", result.before},
+           {"hard", target},
+           {"error", std::strerror(errno)}});
     }
   } else {
-    Log("file descriptor limit is ", result.soft, " (the hard limit)");
+    Log(LogLevel::kInfo, "file descriptor limit is the hard limit",
+        {{"limit", result.soft}});
   }
   return result;
 }

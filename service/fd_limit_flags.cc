@@ -69,9 +69,12 @@ absl::Status FitConnectionCapsToFdLimit() {
         absl::StrCat("--", on[i].flag, " ", caps[i], " -> ", (*fitted)[i]));
     absl::SetFlag(on[i].value, (*fitted)[i]);
   }
-  Log("connection caps scaled down to fit the file descriptor limit ",
-      limit->soft, " less ", reserved,
-      " kept for files and internals: ", absl::StrJoin(changes, ", "));
+  Log(LogLevel::kWarning,
+      "connection caps scaled down to fit the file descriptor limit, less "
+      "what is kept for files and internals",
+      {{"limit", limit->soft},
+       {"reserved", reserved},
+       {"caps", absl::StrJoin(changes, ", ")}});
   return absl::OkStatus();
 }
 

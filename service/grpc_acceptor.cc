@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "metrics/metrics.h"
 #include "net/tcp_server.h"
 #include "service/http2_refusal.h"
 #include "service/log.h"
@@ -226,10 +227,10 @@ void GrpcAcceptor::OnReadable() {
       // Out of descriptors (EMFILE, ENFILE) or memory: the connection waits
       // in the backlog; try again shortly, never give up.
       ++accept_failures_;
-      refusals_.Log(
-          absl::StrCat("grpc accept ", error),
-          absl::StrCat("grpc: cannot accept a connection: ",
-                       std::strerror(error), "; trying again every 100 ms"));
+      refusals_.Log(absl::StrCat("grpc accept ", error),
+                    {LogLevel::kError,
+                     "cannot accept a connection; trying again every 100 ms",
+                     {{"transport", "grpc"}, {"error", std::strerror(error)}}});
       retry_.expires_after(kRetryAfter);
       retry_.async_wait([this](const ErrorCode& e) {
         if (!e && acceptor_->is_open()) OnReadable();
@@ -277,6 +278,7 @@ void GrpcAcceptor::Admit(int fd, const tcp::endpoint& from) {
     if (!refused) {
       handed_[fd] = Handed{st.st_ino, st.st_dev, peer};
       ++per_ip_[peer.ip];
+      Metrics().connections_opened[static_cast<size_t>(Port::kGrpc)].Add();
     } else if (per_ip_[peer.ip] == 0) {
       per_ip_.erase(peer.ip);
     }
@@ -329,8 +331,9 @@ void GrpcAcceptor::Bridge(int fd, const PeerInfo& peer) {
         auto plain = std::make_shared<OwnedFd>(tcp_fd);
         asio::post(context_, [this, plain, peer] {
           refusals_.Log("grpc plaintext",
-                        absl::StrCat("grpc: ", peer.address,
-                                     ": refused: plaintext on the TLS port"));
+                        {LogLevel::kInfo,
+                         "refused: plaintext on the TLS port",
+                         {{"transport", "grpc"}, {"peer", peer.address}}});
           StartRefusing(plain->Take(), grpc::StatusCode::UNAVAILABLE,
                         "this port serves TLS only: connect with TLS "
                         "(chatctl --tls)");
@@ -348,6 +351,7 @@ void GrpcAcceptor::Hand(int fd) {
 }
 
 void GrpcAcceptor::Refuse(int fd, const PeerInfo& peer, Cause cause) {
+  Metrics().Refused(RefusalCause::kCaps);
   std::string text;
   absl::string_view log_cause;
   if (cause == Cause::kFull) {
@@ -361,8 +365,9 @@ void GrpcAcceptor::Refuse(int fd, const PeerInfo& peer, Cause cause) {
                         "and try again");
     log_cause = "grpc per-ip";
   }
-  refusals_.Log(log_cause,
-                absl::StrCat("grpc: ", peer.address, ": refused: ", text));
+  refusals_.Log(log_cause, {LogLevel::kWarning,
+                            absl::StrCat("refused: ", text),
+                            {{"transport", "grpc"}, {"peer", peer.address}}});
   StartRefusing(fd, grpc::StatusCode::RESOURCE_EXHAUSTED, std::move(text));
 }
 
@@ -408,6 +413,7 @@ void GrpcAcceptor::ForgetLocked(int fd) {
   auto ip = per_ip_.find(it->second.peer.ip);
   if (ip != per_ip_.end() && --ip->second == 0) per_ip_.erase(ip);
   handed_.erase(it);
+  Metrics().connections_closed[static_cast<size_t>(Port::kGrpc)].Add();
 }
 
 void GrpcAcceptor::CheckAllLocked() {

@@ -55,8 +55,9 @@ TEST(GrpcFdLimitTest, PortRefusesOverItsCapAndServesAgainAfterwards) {
   const int grpc_port = ChatServiceProcess::PortOf(server->grpc_addr());
   ASSERT_NE(grpc_port, 0) << server->ready_line() << "\n" << server->Log();
   EXPECT_THAT(server->Log(),
-              HasSubstr("connection caps scaled down to fit the file "
-                        "descriptor limit 256"));
+              HasSubstr("msg=\"connection caps scaled down to fit the file "
+                        "descriptor limit, less what is kept for files and "
+                        "internals\" limit=256 "));
 
   // From ten addresses (127.0.0.2 to .11), 30 each: under the cap per
   // address (32), over the port's. Idle: they send nothing.

@@ -19,7 +19,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "chat_wire.pb.h"
+#include "metrics/metrics.h"
+#include "metrics/stats.h"
 #include "service/chat_request.h"
+#include "service/log.h"
 
 namespace chat {
 namespace {
@@ -187,6 +190,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
                                 : ParseGrpcPeer(context->peer())),
         sink_(std::make_shared<StreamSink>(this, env.starter)) {
     env_.active->fetch_add(1);
+    Metrics().grpc_streams.Add(1);
     StartRead(&request_bytes_);
     // Last: the timer may end the stream at once.
     const absl::Duration timeout = env_.options->join_timeout;
@@ -246,6 +250,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
         grpc::SerializationTraits<wire::ChatRequest>::Deserialize(
             &request_bytes_, &request);
     if (!parsed.ok()) {
+      Metrics().Refused(RefusalCause::kBadInput);
       // gRPC frames each message, so one bad message spoils nothing else.
       if (std::shared_ptr<Member> member = this->member()) {
         member->Notify("request ignored: it is not a valid ChatRequest");
@@ -294,6 +299,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
   void OnDone() override {
     sink_->Detach();
     env_.active->fetch_sub(1);
+    Metrics().grpc_streams.Add(-1);
     if (join_timed_out_.load()) {
       Refused("join-timeout", JoinTimeoutText(env_.options->join_timeout));
     }
@@ -315,6 +321,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
     std::shared_ptr<Member> member = this->member();
     if (!member) {
       if (!request.has_join()) {
+        Metrics().Refused(RefusalCause::kBadInput);
         RefuseBeforeJoin("not-a-join",
                          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                       "the first request must be a join"));
@@ -336,6 +343,8 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
                     "send the token as \"authorization: Bearer TOKEN\" "
                     "metadata, not in the join");
       if (token.ok()) join.token = *std::move(token);
+      // Hub::Join counts its own refusals; this one it never sees.
+      if (!token.ok()) Metrics().Refused(token.status());
       absl::StatusOr<std::shared_ptr<Member>> joined =
           token.ok() ? hub_->Join(join, sink_) : token.status();
       if (!joined.ok()) {
@@ -381,6 +390,7 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
     // The event stays alive (in current_event_) until the write is done.
     current_event_ = std::move(pending_[next_]);
     current_ = &WireBytes(*current_event_);
+    Metrics().Delivered(v1::TRANSPORT_GRPC, 1, current_event_->wire().size());
     ++next_;
     if (next_ < pending_.size() && wrote_any_) options->set_buffer_hint();
     wrote_any_ = true;
@@ -396,9 +406,10 @@ class ChatStream final : public grpc::ServerBidiReactor<Bytes, Bytes> {
 
   // Logs a refusal (a stream refuses once), throttled per cause.
   void Refused(absl::string_view cause, absl::string_view text) {
-    env_.refusals->Log(
-        absl::StrCat("grpc ", cause),
-        absl::StrCat("grpc: ", peer_.address, ": stream refused: ", text));
+    env_.refusals->Log(absl::StrCat("grpc ", cause),
+                       {LogLevel::kInfo,
+                        absl::StrCat("stream refused: ", text),
+                        {{"transport", "grpc"}, {"peer", peer_.address}}});
   }
 
   // Ends a stream that has no member with `status`, logged as a refusal.
@@ -539,6 +550,23 @@ grpc::ServerUnaryReactor* ChatRoomService::GetHistory(
   for (const EventPtr& e : page->messages) {
     *response->add_events() = e->response();
   }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ChatRoomService::GetStats(
+    grpc::CallbackServerContext* context, const v1::GetStatsRequest*,
+    v1::GetStatsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::string> token = BearerToken(*hub_, *context);
+  absl::Status allowed =
+      token.ok() ? AuthorizeStats(hub_->options(), *token, absl::Now())
+                 : token.status();
+  if (!allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed));
+    return reactor;
+  }
+  *response = CollectStats(*hub_);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -33,7 +33,8 @@ class WriteStarter;
 
 using ChatRoomBase = v1::ChatRoom::WithRawCallbackMethod_Chat<
     v1::ChatRoom::WithCallbackMethod_ListMembers<
-        v1::ChatRoom::WithCallbackMethod_GetHistory<v1::ChatRoom::Service>>>;
+        v1::ChatRoom::WithCallbackMethod_GetHistory<
+            v1::ChatRoom::WithCallbackMethod_GetStats<v1::ChatRoom::Service>>>>;
 
 struct ChatServiceOptions {
   // A Chat stream that sends no join within this long is ended with
@@ -63,6 +64,12 @@ class ChatRoomService final : public ChatRoomBase {
       grpc::CallbackServerContext* context,
       const v1::GetHistoryRequest* request,
       v1::GetHistoryResponse* response) override;
+
+  // The figures at a glance (metrics/stats.h); a token only when the server
+  // admits no guests.
+  grpc::ServerUnaryReactor* GetStats(grpc::CallbackServerContext* context,
+                                     const v1::GetStatsRequest* request,
+                                     v1::GetStatsResponse* response) override;
 
   // Chat streams started and not yet done (for tests and monitoring). Any
   // thread.

@@ -15,10 +15,14 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "legacy_tcp/legacy_flags.h"
+#include "metrics/metrics_flags.h"
 #include "net/tls_flags.h"
 #include "service/auth_flags.h"
 #include "service/fd_limit_flags.h"
@@ -27,6 +31,7 @@
 #include "service/listener.h"
 #include "service/log.h"
 #include "service/room.h"
+#include "service/sd_notify.h"
 #include "service/std_fds.h"
 #include "store/sqlite_log.h"
 #include "web/web_flags.h"
@@ -81,6 +86,11 @@ ABSL_FLAG(absl::Duration, client_id_window, absl::Minutes(10),
           "(e.g. 10m, 1h; 0: ids are not remembered). At most 16384 ids a "
           "room and 1048576 in all are kept, oldest forgotten first; with "
           "--data_dir they survive a restart.");
+ABSL_FLAG(chat::LogLevel, log_level, chat::LogLevel::kInfo,
+          "The least important log lines written to stderr: debug, info, "
+          "warning or error. One line per event (a join, a leave, a "
+          "refusal, a store or TLS change; never one per message), as "
+          "key=value fields.");
 
 namespace chat {
 namespace {
@@ -107,6 +117,8 @@ absl::StatusOr<std::unique_ptr<LogBackend>> OpenLogs(const HubOptions& hub) {
 struct Transport {
   std::string name;
   std::unique_ptr<Listener> listener;
+  // Whether the ready line says NAME=off when it is off.
+  bool listed_when_off = true;
 };
 
 // The transports, in ready-line order. A new transport is a folder with a
@@ -117,7 +129,29 @@ std::vector<Transport> MakeTransports(Hub* hub) {
   transports.push_back({"legacy", MakeLegacyListenerFromFlags(hub)});
   transports.push_back({"legacy_tls", MakeLegacyTlsListenerFromFlags(hub)});
   transports.push_back({"http", MakeWebListenerFromFlags(hub)});
+  // Not a transport, but started, listed and stopped like one; appended to
+  // the ready line only when on (--metrics_addr).
+  transports.push_back({"metrics", MakeMetricsListenerFromFlags(hub),
+                        /*listed_when_off=*/false});
   return transports;
+}
+
+// --help lists chat-service's own flags (not Abseil's), named by their file
+// in the source tree; --version prints the version.
+void SetFlagsUsage() {
+  absl::FlagsUsageConfig usage;
+  usage.normalize_filename = [](absl::string_view file) {
+    absl::ConsumePrefix(&file, CHAT_SOURCE_DIR);
+    return std::string(file);
+  };
+  usage.contains_help_flags = [](absl::string_view file) {
+    return !absl::StrContains(file, "absl/");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  usage.version_string = [] {
+    return std::string("chat-service " CHAT_VERSION "\n");
+  };
+  absl::SetFlagsUsageConfig(usage);
 }
 
 int Run() {
@@ -149,7 +183,10 @@ int Run() {
                  std::string(tls_flags.message()).c_str());
     return 1;
   }
-  if (*tls != nullptr) Log("tls: serving certificate ", (*tls)->Describe());
+  if (*tls != nullptr) {
+    Log(LogLevel::kInfo, "tls: serving certificate",
+        {{"cert", (*tls)->Describe()}});
+  }
 
   HubOptions options;
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
@@ -192,7 +229,7 @@ int Run() {
   std::string ready = "chat-service ready";
   for (Transport& t : transports) {
     if (t.listener == nullptr) {
-      absl::StrAppend(&ready, " ", t.name, "=off");
+      if (t.listed_when_off) absl::StrAppend(&ready, " ", t.name, "=off");
       continue;
     }
     if (absl::Status s = t.listener->Start(); !s.ok()) {
@@ -207,26 +244,29 @@ int Run() {
   }
   std::printf("%s\n", ready.c_str());
   std::fflush(stdout);
+  NotifySystemd(absl::StrCat("READY=1\nSTATUS=", ready));
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
     if (*tls == nullptr) {
-      Log("SIGHUP: no TLS certificate to reload");
+      Log(LogLevel::kWarning, "SIGHUP: no TLS certificate to reload");
       continue;
     }
     absl::StatusOr<std::string> reloaded = (*tls)->Reload();
     if (reloaded.ok()) {
-      Log("tls: reloaded certificate ", *reloaded);
+      Log(LogLevel::kInfo, "tls: reloaded certificate", {{"cert", *reloaded}});
     } else {
-      Log("tls: reload failed, keeping the old certificate: ",
-          reloaded.status().message());
+      Log(LogLevel::kError, "tls: reload failed, keeping the old certificate",
+          {{"error", reloaded.status().message()}});
     }
   }
-  Log("shutting down (", sig == SIGINT ? "SIGINT" : "SIGTERM", ")");
+  Log(LogLevel::kInfo, "shutting down",
+      {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
   // Members get the notice and their outboxes close; the transports then
   // flush and end their connections, in parallel. gRPC waits for streams
   // whose clients keep their side open until the deadline, then cancels
   // them: the process exits within about 1 s either way.
+  NotifySystemd("STOPPING=1");
   hub.Shutdown("chat-service is shutting down");
   std::vector<std::thread> stopping;
   for (Transport& t : transports) {
@@ -235,7 +275,7 @@ int Run() {
         [&t] { t.listener->Shutdown(absl::Milliseconds(1000)); });
   }
   for (std::thread& thread : stopping) thread.join();
-  Log("stopped");
+  Log(LogLevel::kInfo, "stopped");
   return 0;
 }
 
@@ -251,6 +291,8 @@ int main(int argc, char** argv) {
       "[--http_addr=HOST:PORT] [limits...]\nA chat server: the "
       "chat.v1.ChatRoom gRPC service, a legacy TCP line port and a web page "
       "with a WebSocket, sharing one set of rooms.");
+  chat::SetFlagsUsage();
   absl::ParseCommandLine(argc, argv);
+  chat::SetLogLevel(absl::GetFlag(FLAGS_log_level));
   return chat::Run();
 }

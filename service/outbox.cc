@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "metrics/metrics.h"
 
 namespace chat {
 
@@ -24,6 +25,7 @@ Outbox::PushResult Outbox::Push(EventPtr event, bool forced) {
     dropped.swap(queue_);
     bytes_ = 0;
     DropReplaysLocked();
+    Metrics().slow_drops.Add();  // The member is removed as too slow.
     return PushResult::kOverflow;
   }
   bytes_ += cost;
@@ -129,6 +131,7 @@ Outbox::DrainResult Outbox::DrainReplay(std::vector<EventPtr>* out,
 Outbox::DrainResult Outbox::DrainQueueLocked(std::vector<EventPtr>* out,
                                              absl::Status* status) {
   if (!queue_.empty()) {
+    Metrics().outbox_depth.Observe(static_cast<int64_t>(queue_.size()));
     if (out->empty()) {
       out->swap(queue_);
     } else {

@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "metrics/metrics.h"
 #include "service/format.h"
 #include "service/log.h"
 #include "service/memory_log.h"
@@ -72,7 +73,7 @@ struct AfterUnlock {
   std::vector<MemberListPtr> snapshots;
   // Members who left, to close once their leave was delivered (Member::End).
   std::vector<std::pair<std::shared_ptr<Member>, absl::Status>> close;
-  std::vector<std::string> log;
+  std::vector<LogRecord> log;
 
   void Run() {
     for (auto& [m, status] : close) {
@@ -81,7 +82,7 @@ struct AfterUnlock {
       }
     }
     for (Member* m : wake) m->WakeTransport();
-    for (const auto& line : log) LogLine(line);
+    for (const LogRecord& record : log) Log(record);
   }
 };
 
@@ -426,13 +427,20 @@ class Room final : public CommitListener {
               replaced,
               absl::AbortedError(std::string(
                   resumed ? kReplacedStatus : kSignedInElsewhereStatus)));
-          after.log.push_back(absl::StrCat(
-              name, resumed ? " reconnected to #" : " signed in again in #",
-              name_, " (", TransportName(m->transport()),
-              "), replacing its old connection"));
+          after.log.push_back({LogLevel::kInfo,
+                               resumed ? "reconnected, replacing its old "
+                                         "connection"
+                                       : "signed in again, replacing its old "
+                                         "connection",
+                               {{"member", name},
+                                {"room", name_},
+                                {"transport", TransportName(m->transport())}}});
         } else {
-          after.log.push_back(absl::StrCat(name, " joined #", name_, " (",
-                                           TransportName(m->transport()), ")"));
+          after.log.push_back({LogLevel::kInfo,
+                               "joined",
+                               {{"member", name},
+                                {"room", name_},
+                                {"transport", TransportName(m->transport())}}});
         }
       }
       if (synchronous_) DeliverLocked(event, std::move(members), &after);
@@ -466,8 +474,10 @@ class Room final : public CommitListener {
       }
     }
     if (!read.ok()) {
-      Log("#", name_, ": cannot read the client ids of its recent messages (",
-          read.message(), "): a message sent again may be posted twice");
+      Log(LogLevel::kWarning,
+          "cannot read the client ids of the room's recent messages: a "
+          "message sent again may be posted twice",
+          {{"room", name_}, {"error", read.message()}});
     }
   }
 
@@ -641,9 +651,10 @@ class Room final : public CommitListener {
         KeepLocked(event, members);
       }
       if (synchronous_) DeliverLocked(event, std::move(members), after);
-      after->log.push_back(absl::StrCat(
-          old_name, who != nullptr ? " signed in as " : " is now known as ",
-          new_name, " in #", name_));
+      after->log.push_back(
+          {LogLevel::kInfo,
+           who != nullptr ? "signed in" : "renamed",
+           {{"member", old_name}, {"new_name", new_name}, {"room", name_}}});
     }
     return absl::OkStatus();
   }
@@ -744,6 +755,24 @@ class Room final : public CommitListener {
       info.set_transport(m->transport());
     }
     return out;
+  }
+
+  // Adds the room's members to *stats (rooms, members, by transport).
+  void CountMembers(HubStats* stats) {
+    std::shared_ptr<const MemberList> members;
+    {
+      absl::MutexLock lock(&mu_);
+      members = members_;
+    }
+    if (members->empty()) return;
+    ++stats->rooms;
+    stats->members += members->size();
+    for (const auto& m : *members) {
+      const size_t t = static_cast<size_t>(m->transport());
+      if (t < stats->members_by_transport.size()) {
+        ++stats->members_by_transport[t];
+      }
+    }
   }
 
   absl::Status History(const HistoryQuery& query, HistoryPage* page) {
@@ -990,17 +1019,22 @@ class Room final : public CommitListener {
     }
     if (!left.ok()) {
       // A leave cannot be refused; a log that still fails one loses it.
-      after->log.push_back(
-          absl::StrCat("#", name_, ": ", name,
-                       "'s leave was not logged: ", left.status().message()));
+      after->log.push_back({LogLevel::kError,
+                            "leave not logged",
+                            {{"member", name},
+                             {"room", name_},
+                             {"error", left.status().message()}}});
     } else if (synchronous_) {
       DeliverLocked(*left, std::move(members), after);
     }
     if (close) {
       after->close.emplace_back(m->shared_from_this(), *std::move(close));
     }
-    after->log.push_back(absl::StrCat(name, " left #", name_, " (",
-                                      reason.empty() ? "left" : reason, ")"));
+    after->log.push_back({LogLevel::kInfo,
+                          "left",
+                          {{"member", name},
+                           {"room", name_},
+                           {"reason", reason.empty() ? "left" : reason}}});
     return true;
   }
 
@@ -1010,6 +1044,7 @@ class Room final : public CommitListener {
   void DeliverLocked(const EventPtr& event, MemberListPtr members,
                      AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
+    Metrics().events.Add();
     std::vector<Member*> too_slow;
     const size_t woken = after->wake.size();
     for (const auto& m : *members) {
@@ -1143,9 +1178,12 @@ absl::Status Member::Admit(absl::string_view what,
     }
   }
   if (verdict == FloodGate::Verdict::kPass) return absl::OkStatus();
+  Metrics().Refused(RefusalCause::kFlood);
   if (log) {
-    Log(name(), " (", peer_ip_.empty() ? "address unknown" : peer_ip_,
-        "): over the flood limit; refusing what it sends too fast");
+    Log(LogLevel::kWarning,
+        "over the flood limit; refusing what it sends too fast",
+        {{"member", name()},
+         {"peer", peer_ip_.empty() ? "unknown" : peer_ip_}});
   }
   const HubOptions& o = hub_->options();
   if (verdict == FloodGate::Verdict::kDisconnect) {
@@ -1192,10 +1230,15 @@ absl::Status Member::Say(absl::string_view text, bool action,
     status = absl::FailedPreconditionError("you are not in a room");
   }
   if (!status.ok()) {
+    Metrics().Refused(status);
     Notify(status.message(), client_id);
     return status;
   }
-  if (duplicate_of != 0) Send(MakeDuplicate(client_id, duplicate_of));
+  if (duplicate_of != 0) {
+    Send(MakeDuplicate(client_id, duplicate_of));
+  } else {
+    Metrics().MessagePosted();
+  }
   if (ids_full) hub_->ExpireClientIds();
   return status;
 }
@@ -1220,7 +1263,10 @@ absl::Status Member::Rename(absl::string_view new_name) {
       status = absl::FailedPreconditionError("you are not in a room");
     }
   }
-  if (!status.ok()) Notify(status.message());
+  if (!status.ok()) {
+    Metrics().Refused(status);
+    Notify(status.message());
+  }
   return status;
 }
 
@@ -1267,7 +1313,10 @@ absl::Status Member::Move(absl::string_view room, uint32_t history) {
       status = absl::FailedPreconditionError("you are not in a room");
     }
   }
-  if (!status.ok()) Notify(status.message());
+  if (!status.ok()) {
+    Metrics().Refused(status);
+    Notify(status.message());
+  }
   return status;
 }
 
@@ -1302,6 +1351,7 @@ absl::Status Member::Authenticate(absl::string_view token) {
   } else {
     status = r->SignIn(this, *who);
   }
+  if (!status.ok()) Metrics().Refused(status);
   Notify(status.ok() ? absl::StrCat("signed in as ", name())
                      : absl::StrCat("token refused: ", status.message()));
   return status;
@@ -1348,6 +1398,14 @@ Hub::~Hub() {
 }
 
 absl::StatusOr<std::shared_ptr<Member>> Hub::Join(
+    const JoinRequest& request, std::shared_ptr<MemberSink> sink) {
+  absl::StatusOr<std::shared_ptr<Member>> member =
+      JoinUncounted(request, std::move(sink));
+  if (!member.ok()) Metrics().Refused(member.status());
+  return member;
+}
+
+absl::StatusOr<std::shared_ptr<Member>> Hub::JoinUncounted(
     const JoinRequest& request, std::shared_ptr<MemberSink> sink) {
   Identity who;
   if (options_.auth == nullptr) {
@@ -1449,7 +1507,10 @@ absl::StatusOr<std::vector<v1::Member>> Hub::ListMembers(
   if (!name.ok()) return name.status();
   if (options_.auth != nullptr) {
     absl::Status s = options_.auth->Authorize(token, *name, absl::Now());
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      Metrics().Refused(s);
+      return s;
+    }
   }
   *normalized = *name;
   absl::StatusOr<std::shared_ptr<Room>> r = FindRoom(*name, false);
@@ -1463,7 +1524,10 @@ absl::StatusOr<HistoryPage> Hub::History(const HistoryQuery& query) {
   if (!name.ok()) return name.status();
   if (options_.auth != nullptr) {
     absl::Status s = options_.auth->Authorize(query.token, *name, absl::Now());
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      Metrics().Refused(s);
+      return s;
+    }
   }
   HistoryPage page;
   page.room = *name;
@@ -1481,7 +1545,8 @@ void Hub::Shutdown(absl::string_view text) {
   // Bounded: a store that cannot write keeps what waits for the next start
   // to miss (it was never shown to anyone).
   if (!logs_->FlushFor(absl::Seconds(5))) {
-    Log("shutting down with events the store could not write yet");
+    Log(LogLevel::kError,
+        "shutting down with events the store could not write yet");
   }
   std::vector<std::shared_ptr<Room>> rooms;
   {
@@ -1505,6 +1570,19 @@ void Hub::Shutdown(absl::string_view text) {
 size_t Hub::room_count() const {
   absl::MutexLock lock(&mu_);
   return rooms_.size();
+}
+
+HubStats Hub::Stats() const {
+  std::vector<std::shared_ptr<Room>> rooms;
+  {
+    absl::MutexLock lock(&mu_);
+    rooms.reserve(rooms_.size());
+    for (const auto& [name, room] : rooms_) rooms.push_back(room);
+  }
+  HubStats stats;
+  stats.rooms_held = rooms.size();
+  for (const auto& room : rooms) room->CountMembers(&stats);
+  return stats;
 }
 
 }  // namespace chat

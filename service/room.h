@@ -60,6 +60,7 @@
 #ifndef CHATROOM_SERVICE_ROOM_H_
 #define CHATROOM_SERVICE_ROOM_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -172,6 +173,15 @@ struct HistoryQuery {
 
 // The most messages one History call returns.
 inline constexpr uint32_t kHistoryPage = 1000;
+
+// What the hub holds now, for monitoring (Hub::Stats): figures, no names.
+struct HubStats {
+  size_t rooms_held = 0;  // Rooms in memory (empty ones until forgotten).
+  size_t rooms = 0;       // Rooms with at least one member.
+  size_t members = 0;
+  // Members by chat.v1.Transport (index 1 gRPC, 2 TCP, 3 web; 0 unused).
+  std::array<size_t, 4> members_by_transport{};
+};
 
 // What it gets back.
 struct HistoryPage {
@@ -380,9 +390,19 @@ class Hub {
   // Counts for tests and logs.
   size_t room_count() const;
 
+  // Stats
+  //
+  // Rooms and members now, room by room: each room's member list is the
+  // snapshot fan-out uses, taken under its lock and counted without it.
+  // O(rooms + members); for a scrape, not a hot path.
+  HubStats Stats() const;
+
  private:
   friend class Member;
 
+  // Join, without counting its refusals (metrics/metrics.h).
+  absl::StatusOr<std::shared_ptr<Member>> JoinUncounted(
+      const JoinRequest& request, std::shared_ptr<MemberSink> sink);
   // Returns the room called `name` (normalized), creating it if `create`.
   absl::StatusOr<std::shared_ptr<Room>> FindRoom(const std::string& name,
                                                  bool create);

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "metrics/metrics.h"
 #include "service/log.h"
 #include "service/memory_log.h"
 
@@ -588,10 +589,10 @@ absl::Status StoreBackend::LoadRooms(bool clean) {
     return OpenError(wdb_, rc, db_path_, options_.dir);
   }
   if (!clean && count > 0) {
-    Log("store: ", options_.dir, " was not shut down cleanly; each of its ",
-        count,
-        " rooms continues after its reserved seqs (clients resuming will be "
-        "told of the gap)");
+    Log(LogLevel::kWarning,
+        "store: was not shut down cleanly; each room continues after its "
+        "reserved seqs (clients resuming will be told of the gap)",
+        {{"dir", options_.dir}, {"rooms", count}});
   }
   return absl::OkStatus();
 }
@@ -617,8 +618,10 @@ StoreBackend::~StoreBackend() {
       lost = queued_total_ - done_total_;
     }
     if (lost > 0) {
-      Log("store: ", lost, " events could not be written to ", options_.dir,
-          " before shutdown and are lost; the store stays marked unclean");
+      Log(LogLevel::kError,
+          "store: events could not be written before shutdown and are lost; "
+          "the store stays marked unclean",
+          {{"dir", options_.dir}, {"lost", lost}});
     } else {
       // Every room's last seq (retention may have deleted every event of
       // a room) with the clean mark, in one transaction.
@@ -648,8 +651,10 @@ StoreBackend::~StoreBackend() {
         Exec(wdb_, "ROLLBACK");
       }
       if (rc != SQLITE_OK) {
-        Log("store: cannot mark ", db_path_, " clean (", sqlite3_errmsg(wdb_),
-            "); the next start will skip past reserved seqs");
+        Log(LogLevel::kError,
+            "store: cannot mark the store clean; the next start will skip "
+            "past reserved seqs",
+            {{"db", db_path_}, {"error", sqlite3_errmsg(wdb_)}});
       }
     }
   }
@@ -906,7 +911,9 @@ std::string StoreBackend::FailureMessage(int rc, int sys_errno) const {
 }
 
 bool StoreBackend::SyncWal() {
+  const int64_t start = MonotonicNanos();
   const bool ok = fdatasync(wal_fd_) == 0;
+  Metrics().store_sync.Observe(MonotonicNanos() - start);
   absl::MutexLock lock(&mu_);
   ++syncs_;
   return ok;
@@ -1117,8 +1124,10 @@ void StoreBackend::WriterLoop() {
     if (!batch.empty() && (stop || absl::Now() >= retry_at)) {
       bool need_sync = false;
       int sys_errno = 0;
+      const int64_t write_start = MonotonicNanos();
       const int rc = WriteBatch(batch, &rooms, &need_sync, &sys_errno);
       if (rc == SQLITE_OK) {
+        Metrics().store_write.Observe(MonotonicNanos() - write_start);
         // For the syncer: a commit to fdatasync, a WAL to checkpoint.
         bool wake_syncer =
             wal_pages_.load(std::memory_order_relaxed) >= kWalPagesCheckpoint;
@@ -1179,9 +1188,10 @@ void StoreBackend::WriterLoop() {
           done_cv_.SignalAll();
         }
         if (failing_since != absl::InfiniteFuture()) {
-          Log("store: writing to ", options_.dir, " again after ",
-              absl::FormatDuration(absl::Now() - failing_since),
-              "; nothing was lost");
+          Log(LogLevel::kInfo, "store: writing again; nothing was lost",
+              {{"dir", options_.dir},
+               {"failed_for",
+                absl::FormatDuration(absl::Now() - failing_since)}});
           failing_since = absl::InfiniteFuture();
         }
       } else {
@@ -1216,11 +1226,16 @@ void StoreBackend::WriterLoop() {
         retry_at = absl::Now() + backoff;
         if (failing_since == absl::InfiniteFuture()) {
           failing_since = absl::Now();
-          Log("store: cannot write to ", db_path_, " (", sqlite3_errstr(rc),
-              sys_errno != 0 ? absl::StrCat(": ", ErrnoText(sys_errno)) : "",
-              "); ", waiting,
-              " events wait and are retried; new messages are refused "
-              "until then");
+          Log(LogLevel::kError,
+              "store: cannot write; events wait and are retried, new "
+              "messages are refused until then",
+              {{"db", db_path_},
+               {"error",
+                absl::StrCat(sqlite3_errstr(rc),
+                             sys_errno != 0
+                                 ? absl::StrCat(": ", ErrnoText(sys_errno))
+                                 : "")},
+               {"waiting", waiting}});
         }
         if (stop) break;  // Shutting down: give up (the store stays unclean).
       }

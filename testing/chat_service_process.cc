@@ -173,6 +173,7 @@ absl::Status ChatServiceProcess::Start(const std::vector<std::string>& flags,
   grpc_addr_.clear();
   legacy_addr_.clear();
   http_addr_.clear();
+  metrics_addr_.clear();
   if (!absl::StartsWith(ready_line_, "chat-service ready ")) {
     Kill();
     return absl::InternalError(
@@ -185,6 +186,9 @@ absl::Status ChatServiceProcess::Start(const std::vector<std::string>& flags,
     }
     if (absl::ConsumePrefix(&word, "http=") && word != "off") {
       http_addr_ = std::string(word);
+    }
+    if (absl::ConsumePrefix(&word, "metrics=") && word != "off") {
+      metrics_addr_ = std::string(word);
     }
   }
   if (grpc_addr_.empty()) {

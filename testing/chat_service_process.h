@@ -7,7 +7,8 @@
 // "--legacy_addr=" turns a port off), and reads its one ready line from
 // stdout:
 //   chat-service ready grpc=HOST:PORT legacy=HOST:PORT http=HOST:PORT
-// (a port that is off reads "off"). Its stderr goes to a log file, which
+// (a port that is off reads "off"; with --metrics_addr, metrics=HOST:PORT
+// comes last). Its stderr goes to a log file, which
 // failure messages can quote (a temporary one with WithTempLog), or to
 // /dev/null. The child gets SIGKILL if the test process dies
 // (PR_SET_PDEATHSIG), so a killed test leaves no server behind. Stop sends
@@ -89,6 +90,8 @@ class ChatServiceProcess {
   const std::string& grpc_addr() const { return grpc_addr_; }
   const std::string& legacy_addr() const { return legacy_addr_; }
   const std::string& http_addr() const { return http_addr_; }
+  // The metrics port's (listed only with --metrics_addr); empty when off.
+  const std::string& metrics_addr() const { return metrics_addr_; }
   // The port of an address above (0 when it is empty).
   static int PortOf(const std::string& addr);
   const std::string& ready_line() const { return ready_line_; }
@@ -122,6 +125,7 @@ class ChatServiceProcess {
   std::string grpc_addr_;
   std::string legacy_addr_;
   std::string http_addr_;
+  std::string metrics_addr_;
 };
 
 }  // namespace chat

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "metrics/metrics.h"
 #include "net/wake_sink.h"
 #include "service/chat_request.h"
 #include "service/event.h"
@@ -264,6 +265,7 @@ void WsSession::OnRead(const ErrorCode& error) {
   absl::Status parsed = ParseChatRequestJson(text, &request);
   read_buffer_.clear();
   if (!parsed.ok()) {
+    Metrics().Refused(RefusalCause::kBadInput);
     if (!member_) return SendClose(CloseFor(parsed));
     // One frame is one request: a bad one spoils nothing else.
     member_->Notify(absl::StrCat("request ignored: ", parsed.message()));
@@ -275,6 +277,7 @@ void WsSession::OnRead(const ErrorCode& error) {
 bool WsSession::Handle(const v1::ChatRequest& request) {
   if (!member_) {
     if (!request.has_join()) {
+      Metrics().Refused(RefusalCause::kBadInput);
       SendClose(CloseFor(absl::InvalidArgumentError(
           "the first request must be a join: {\"join\":{\"name\":...}}")));
       return false;
@@ -320,6 +323,7 @@ void WsSession::StartWrite() {
   }
   const std::string& json =
       pending_[next_++]->Encoded(kJsonEncoding, &EventJson);
+  Metrics().Delivered(v1::TRANSPORT_WEB, 1, json.size());
   writing_ = true;
   ws_.async_write(asio::buffer(json), [self = SharedAs<WsSession>()](
                                           const ErrorCode& error, size_t) {
