@@ -127,14 +127,14 @@ constexpr size_t kMaxKeptGatherBytes = 256 * 1024;
 // LegacySession: one connection. Lives on one io_context thread; everything
 // below runs there, except the sink's Wake, which only posts to it.
 //
-// Input: one wait for readability in flight; then a read into the thread's
-// buffer (ReadBuffer), which the decoder turns into lines; lines become core
-// calls or local answers. Output: one batch in flight: what StartWrite
-// drained from the outbox (pending_, which keeps the events alive) plus
-// local answers (local_writing_), gathered into iov_ and written with
-// sendmsg, waiting for writability when the socket is full. Event lines are
-// gathered in the thread's buffer (GatherBuffer), and copied to the session
-// only when the socket does not take them all at once.
+// Input: a read into the thread's buffer (ReadBuffer), or, when the socket
+// holds nothing, one wait for readability in flight; the decoder turns what
+// was read into lines; lines become core calls or local answers. Output: one
+// batch in flight: what StartWrite drained from the outbox (pending_, which
+// keeps the events alive) plus local answers (local_writing_), gathered into
+// iov_ and written with sendmsg, waiting for writability when the socket is
+// full. Event lines are gathered in the thread's buffer (GatherBuffer), and
+// copied to the session only when the socket does not take them all at once.
 //
 // Input deadlines: idle_timeout runs from the last byte read, line_timeout
 // from the start of a line still unfinished (LineDecoder::MidLine) while
@@ -273,7 +273,7 @@ class LegacySession final : public Connection {
   // handled, else in held_input_.
   absl::string_view unread_;
   std::string held_input_;
-  bool reading_ = false;     // A wait for input is in flight.
+  bool reading_ = false;     // A read (posted) or a wait is in flight.
   bool input_done_ = false;  // EOF or a read error: no more reads.
   int unwritten_answers_ = 0;
 
