@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "metrics/test_members.h"
 #include "testing/tcp_test_client.h"
 
 namespace chat {
@@ -18,11 +19,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-class NullSink : public MemberSink {
- public:
-  void Wake() override {}
-};
 
 struct Response {
   std::string head;  // Status line and headers.

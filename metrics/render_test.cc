@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "metrics/metrics.h"
+#include "metrics/test_members.h"
 #include "metrics/text_format.h"
 #include "service/room.h"
 
@@ -20,23 +21,6 @@ namespace chat {
 namespace {
 
 using ::testing::HasSubstr;
-
-class NullSink : public MemberSink {
- public:
-  void Wake() override {}
-};
-
-std::shared_ptr<Member> JoinAs(Hub* hub, const std::string& name,
-                               const std::string& room, v1::Transport t) {
-  JoinRequest join;
-  join.name = name;
-  join.room = room;
-  join.transport = t;
-  absl::StatusOr<std::shared_ptr<Member>> m =
-      hub->Join(join, std::make_shared<NullSink>());
-  EXPECT_TRUE(m.ok()) << m.status();
-  return m.ok() ? *m : nullptr;
-}
 
 // The value of the sample written exactly as `series` (NAME or
 // NAME{labels}); -1 when there is none.

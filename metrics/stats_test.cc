@@ -7,29 +7,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "metrics/metrics.h"
+#include "metrics/test_members.h"
 #include "service/auth.h"
 #include "service/auth_token.h"
 #include "service/room.h"
 
 namespace chat {
 namespace {
-
-class NullSink : public MemberSink {
- public:
-  void Wake() override {}
-};
-
-std::shared_ptr<Member> JoinAs(Hub* hub, const std::string& name,
-                               const std::string& room, v1::Transport t) {
-  JoinRequest join;
-  join.name = name;
-  join.room = room;
-  join.transport = t;
-  absl::StatusOr<std::shared_ptr<Member>> m =
-      hub->Join(join, std::make_shared<NullSink>());
-  EXPECT_TRUE(m.ok()) << m.status();
-  return m.ok() ? *m : nullptr;
-}
 
 uint64_t MembersOf(const v1::GetStatsResponse& r, v1::Transport t) {
   for (const v1::TransportMembers& by : r.members_by_transport()) {
