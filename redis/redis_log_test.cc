@@ -402,6 +402,43 @@ TEST_F(RedisLogTest, PausedWhileRedisIsDownThenGoesOnWithNothingLost) {
   EXPECT_EQ(carol->epoch(), epoch);
 }
 
+TEST_F(RedisLogTest, RedisThatStopsAnsweringPausesChatUntilItAnswers) {
+  LogOptions o = Options();
+  o.lease = absl::Seconds(30);  // The pause is not a node loss.
+  o.lease_renewal = absl::Milliseconds(200);
+  absl::Mutex mu;
+  int ups = 0, downs = 0;
+  o.on_shard_state = [&](size_t, bool up) {
+    absl::MutexLock lock(&mu);
+    ++(up ? ups : downs);
+  };
+  auto a = Node(o);
+  ASSERT_TRUE(a);
+  auto alice = Join(a.get(), "alice");
+  ASSERT_TRUE(alice->Expect("-- you are alice"));
+  // The connection stays open, and nothing answers on it.
+  redis_->Pause();
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* d) { return *d > 0; }, &downs),
+                                    kWait));
+  }
+  EXPECT_TRUE(absl::IsUnavailable(alice->member().Say("paused", false)));
+  EXPECT_TRUE(
+      alice->Expect("!! chat is paused: storage unreachable, retrying"));
+  redis_->Resume();
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* u) { return *u > 1; }, &ups),
+                                    kWait));
+  }
+  ASSERT_TRUE(alice->member().Say("answered", false).ok());
+  ASSERT_TRUE(alice->Expect("<alice> answered"));
+  EXPECT_EQ(alice->Messages().size(), 1u);
+}
+
 TEST_F(RedisLogTest, RedisThatLostTheRoomGivesANewEpoch) {
   auto a = Node();
   ASSERT_TRUE(a);
