@@ -461,10 +461,13 @@ class RedisLogBackend::Core {
     state.open_sent = true;
     std::vector<std::string> argv = {"EVALSHA", sha_, "5"};
     for (const std::string& k : state.keys) argv.push_back(k);
-    argv.insert(argv.end(), {"open", node_, absl::StrCat(NowMillis()),
-                             absl::StrCat(options_.history_events), state.room,
-                             state.epoch.empty() ? NewEpoch() : state.epoch,
-                             absl::StrCat(options_.history_events)});
+    argv.insert(argv.end(),
+                {"open", node_, absl::StrCat(NowMillis()),
+                 absl::StrCat(options_.history_events), state.room,
+                 // Taken only if Redis has no history for the
+                 // room: a room opened again after Redis lost
+                 // it gets a new epoch.
+                 NewEpoch(), absl::StrCat(options_.history_events)});
     std::weak_ptr<LogState> weak = s.rooms[state.room];
     s.commands->Command(
         std::move(argv), [this, &s, weak](absl::StatusOr<Reply> r) {
@@ -608,8 +611,13 @@ class RedisLogBackend::Core {
                 {op.op, node_, absl::StrCat(NowMillis()),
                  absl::StrCat(options_.history_events), st->room, st->epoch,
                  absl::StrCat(op.ticket), absl::StrCat(op.member)});
-    for (std::string& a : op.args) argv.push_back(std::move(a));
-    op.args.clear();
+    if (op.kind == SharedOp::Kind::kLeave) {
+      // Kept: a leave whose answer is lost is sent again.
+      argv.insert(argv.end(), op.args.begin(), op.args.end());
+    } else {
+      for (std::string& a : op.args) argv.push_back(std::move(a));
+      op.args.clear();
+    }
     const uint64_t ticket = op.ticket;
     s.in_flight.emplace(ticket, std::make_pair(std::move(op), st));
     s.commands->Command(std::move(argv),

@@ -471,6 +471,39 @@ TEST_F(RedisLogTest, RedisThatLostTheRoomGivesANewEpoch) {
   EXPECT_NE(again->epoch(), epoch);
 }
 
+TEST_F(RedisLogTest, RedisRestartedWithoutPersistenceGivesANewEpoch) {
+  LogOptions o = Options();
+  o.lease = absl::Seconds(30);
+  auto a = Node(o);
+  auto b = Node(o);
+  ASSERT_TRUE(a && b);
+  auto alice = Join(a.get(), "alice");
+  ASSERT_TRUE(alice->Expect("-- you are alice"));
+  auto bob = Join(b.get(), "bob");
+  ASSERT_TRUE(bob->Expect("-- you are bob"));
+  ASSERT_TRUE(alice->member().Say("before", false).ok());
+  ASSERT_TRUE(bob->Expect("<alice> before"));
+  const std::string epoch = bob->epoch();
+  const uint64_t seen = bob->last().seq;
+  ASSERT_TRUE(redis_->Restart().ok());  // Everything in it is gone.
+  // Both nodes find the room lost when they reconnect: everyone is told.
+  absl::Status end = bob->End();
+  EXPECT_TRUE(absl::IsUnavailable(end)) << end;
+  EXPECT_THAT(end.message(), HasSubstr("history was lost"));
+  EXPECT_TRUE(absl::IsUnavailable(alice->End()));
+  // Coming back, resuming: the history was reset, and chat goes on.
+  auto again = Join(b.get(), "bob", "lobby", "", seen, epoch);
+  ASSERT_TRUE(again->Expect("-- you are bob"));
+  ASSERT_TRUE(again->Expect("history was reset"));
+  EXPECT_NE(again->epoch(), epoch);
+  auto alice2 = Join(a.get(), "alice");
+  ASSERT_TRUE(
+      alice2->Expect("-- you are alice in room lobby with 1 other: bob"));
+  ASSERT_TRUE(alice2->member().Say("after", false).ok());
+  ASSERT_TRUE(again->Expect("<alice> after"));
+  EXPECT_EQ(again->last().seq, 3u);
+}
+
 TEST_F(RedisLogTest, TwoShardsHoldDifferentRooms) {
   absl::StatusOr<std::unique_ptr<RedisServer>> r2 = RedisServer::Start();
   ASSERT_TRUE(r2.ok()) << r2.status();
