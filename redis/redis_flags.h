@@ -16,8 +16,8 @@ bool RedisFlagSet();
 
 // The logs in Redis as --redis says (and the history and client-id limits
 // in `hub`), connected: returns once every Redis answered (logging while
-// one does not). INVALID_ARGUMENT for a bad --redis, or with --data_dir too;
-// the error for a server that is not Redis.
+// one does not). INVALID_ARGUMENT for a bad --redis; the error for a server
+// that is not Redis.
 absl::StatusOr<std::unique_ptr<LogBackend>> MakeRedisLogsFromFlags(
     const HubOptions& hub);
 

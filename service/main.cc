@@ -101,10 +101,12 @@ namespace {
 absl::StatusOr<std::unique_ptr<LogBackend>> OpenLogs(const HubOptions& hub) {
   const std::string dir = absl::GetFlag(FLAGS_data_dir);
   if (RedisFlagSet()) {
+    // The packaged unit always gives --data_dir; --redis in
+    // /etc/default/chat-service takes over from it.
     if (!dir.empty()) {
-      return absl::InvalidArgumentError(
-          "--redis and --data_dir: choose one (with --redis, history lives "
-          "in Redis)");
+      Log(LogLevel::kWarning,
+          "--data_dir is not used: with --redis, history lives in Redis",
+          {{"data_dir", dir}});
     }
     return MakeRedisLogsFromFlags(hub);
   }
