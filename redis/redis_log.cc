@@ -160,9 +160,10 @@ struct Shard {
   uint64_t generation = 0;         // Of the connections (Connect).
   bool heartbeat_pending = false;  // A lease renewal not answered yet.
   absl::Time reap_after = absl::InfinitePast();  // No reaping before.
-  bool ready_once = false;  // Up at least once (Start waits for it).
-  int64_t reader_id = -1;   // CLIENT ID of the reader, once up.
-  bool reading = false;     // An XREAD is out.
+  bool ready_once = false;      // Up at least once (Start waits for it).
+  int64_t reader_id = -1;       // CLIENT ID of the reader, once up.
+  std::string wake_id = "0-0";  // The wake stream's last entry read.
+  bool reading = false;         // An XREAD is out.
   absl::flat_hash_map<std::string, std::shared_ptr<LogState>> rooms;
   // Ops sent and not answered, by ticket.
   absl::flat_hash_map<uint64_t, std::pair<Op, std::weak_ptr<LogState>>>
@@ -185,6 +186,7 @@ class RedisLogBackend::Core {
   explicit Core(LogOptions options)
       : options_(std::move(options)),
         node_(NewNodeId()),
+        wake_key_("chat:node:" + node_ + ":wake"),
         sha_(ScriptSha()),
         work_(asio::make_work_guard(io_)),
         lease_timer_(io_) {
@@ -399,10 +401,6 @@ class RedisLogBackend::Core {
     // for lost ones.
     s.reap_after = absl::Now() + options_.lease;
     const bool again = s.ready_once;
-    if (again) {
-      Log(LogLevel::kWarning, "redis: reachable again; chat goes on",
-          {{"redis", s.address.ToString()}});
-    }
     // Open every room again: the same epoch goes on; another means Redis
     // lost the room.
     for (auto& [name, state] : s.rooms) {
@@ -411,6 +409,10 @@ class RedisLogBackend::Core {
       SendOpen(s, *state);
     }
     s.up.store(true, std::memory_order_release);
+    if (again) {
+      Log(LogLevel::kWarning, "redis: reachable again; chat goes on",
+          {{"redis", s.address.ToString()}});
+    }
     if (options_.on_shard_state) options_.on_shard_state(s.index, true);
     if (!s.ready_once) {
       s.ready_once = true;
@@ -714,20 +716,25 @@ class RedisLogBackend::Core {
 
   // The read: one XREAD for every room of the shard, blocking until any has
   // events.
+  // The read also waits on this node's wake stream, so that an entry added
+  // to it (Unblock) ends the wait even if it is added before the read
+  // reaches Redis.
   void Read(Shard& s) {
     if (s.reading || s.reader_id < 0 || !s.reader->up()) return;
-    std::vector<std::string> argv = {"XREAD", "COUNT", absl::StrCat(kReadBatch),
-                                     "BLOCK", "0",     "STREAMS"};
-    std::vector<std::string> ids;
+    std::vector<std::string> argv = {
+        "XREAD",   "COUNT",  absl::StrCat(kReadBatch), "BLOCK", "0",
+        "STREAMS", wake_key_};
+    std::vector<std::string> ids = {s.wake_id};
     for (auto& [name, st] : s.rooms) {
       if (!st->opened || st->lost) continue;
       argv.push_back(st->keys[0]);
       ids.push_back(absl::StrCat(st->read_seq, "-0"));
     }
-    if (ids.empty()) return;
     for (std::string& id : ids) argv.push_back(std::move(id));
     s.reading = true;
-    s.reader->Command(std::move(argv), [this, &s](absl::StatusOr<Reply> r) {
+    s.reader->Command(std::move(argv), [this, &s, generation = s.generation](
+                                           absl::StatusOr<Reply> r) {
+      if (generation != s.generation) return;  // An older connection's.
       s.reading = false;
       if (!r.ok()) return;  // Down: read again once it is up.
       if (r->type == Reply::Type::kArray) Dispatch(s, *r);
@@ -741,8 +748,8 @@ class RedisLogBackend::Core {
       Read(s);
       return;
     }
-    if (s.commands_up && s.reader_id >= 0) {
-      s.commands->Command({"CLIENT", "UNBLOCK", absl::StrCat(s.reader_id)},
+    if (s.commands_up) {
+      s.commands->Command({"XADD", wake_key_, "MAXLEN", "1", "*", "w", "1"},
                           [](absl::StatusOr<Reply>) {});
     }
   }
@@ -751,6 +758,14 @@ class RedisLogBackend::Core {
     for (const Reply& stream : r.elements) {
       if (stream.elements.size() < 2) continue;
       const std::string& key = stream.elements[0].str;
+      if (key == wake_key_) {
+        const Reply& entries = stream.elements[1];
+        if (!entries.elements.empty() &&
+            !entries.elements.back().elements.empty()) {
+          s.wake_id = entries.elements.back().elements[0].str;
+        }
+        continue;
+      }
       // chat:{ROOM}:log
       if (key.size() < 11) continue;
       const std::string room = key.substr(6, key.size() - 6 - 5);
@@ -887,6 +902,7 @@ class RedisLogBackend::Core {
 
   const LogOptions options_;
   const std::string node_;
+  const std::string wake_key_;  // This node's wake stream (Read, Unblock).
   const std::string sha_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;

@@ -15,6 +15,8 @@
 //   chat:node:NODE     the node's lease (a key that expires unless renewed)
 //   chat:nodes, chat:node:NODE:rooms   which nodes there are, and in which
 //                      rooms each has members, to take out a lost node's.
+//   chat:node:NODE:wake  a stream the node's read also waits on: an entry
+//                      there restarts the read with a room just opened.
 //
 // Every node reads every room it holds back with one XREAD BLOCK per shard
 // (one read per batch of events, not per member) and hands the events to

@@ -296,6 +296,28 @@ TEST_F(RedisLogTest, WhatFollowsARenameAtOnceGoesByTheNewName) {
   EXPECT_TRUE(alice->End().ok());
 }
 
+TEST_F(RedisLogTest, MovesIntoRoomsThisNodeHasNotOpenedAreWelcomed) {
+  auto a = Node();
+  auto b = Node();
+  ASSERT_TRUE(a && b);
+  auto alice = Join(a.get(), "alice");
+  ASSERT_TRUE(alice->Expect("-- you are alice"));
+  // Each move opens a room on node a while its read of the others waits.
+  for (int i = 0; i < 20; ++i) {
+    const std::string room = absl::StrCat("blue", i);
+    ASSERT_TRUE(alice->member().Move(room, 0).ok());
+    ASSERT_TRUE(alice->Expect("-- you are alice in room " + room))
+        << "move " << i;
+    ASSERT_TRUE(alice->Expect("-- alice joined"));
+  }
+  // And node b sees her in the last one.
+  std::string room;
+  auto listed = b->ListMembers("blue19", &room);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].name(), "alice");
+}
+
 TEST_F(RedisLogTest, ALostNodesMembersLeaveAndResumeElsewhere) {
   auto a = Node();
   auto b = Node();
@@ -360,7 +382,11 @@ TEST_F(RedisLogTest, CleanStopAnnouncesLeavesAtOnce) {
   // Well within the lease: the leave is sent, not timed out.
   EXPECT_TRUE(bob->Expect("-- alice left (server shutting down)",
                           absl::Milliseconds(900)));
-  EXPECT_TRUE(absl::IsUnavailable(alice->End()));
+  // alice hears it from her own node, as without Redis.
+  EXPECT_TRUE(alice->Expect("!! chat-service is shutting down"));
+  absl::Status end = alice->End();
+  EXPECT_TRUE(absl::IsUnavailable(end)) << end;
+  EXPECT_EQ(end.message(), "chat-service is shutting down");
 }
 
 TEST_F(RedisLogTest, PausedWhileRedisIsDownThenGoesOnWithNothingLost) {

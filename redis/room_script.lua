@@ -66,7 +66,7 @@ if op == 'reap' or op == 'drop' then
           end
         end
       end
-      redis.call('DEL', rooms)
+      redis.call('DEL', rooms, 'chat:node:' .. node .. ':wake')
       redis.call('SREM', 'chat:nodes', node)
       if op == 'drop' then redis.call('DEL', 'chat:node:' .. node) end
       table.insert(gone, node)

@@ -2218,8 +2218,10 @@ absl::StatusOr<HistoryPage> Hub::History(const HistoryQuery& query) {
 void Hub::Shutdown(absl::string_view text) {
   // What was appended reaches the members before the shutdown notice.
   // Bounded: a store that cannot write keeps what waits for the next start
-  // to miss (it was never shown to anyone).
-  if (!logs_->FlushFor(absl::Seconds(5))) {
+  // to miss (it was never shown to anyone). A shared log's flush takes this
+  // node's members out for the other nodes (their leaves): this node's own
+  // get the notice first, below, and the leaves are not theirs to see.
+  if (!logs_shared_ && !logs_->FlushFor(absl::Seconds(5))) {
     Log(LogLevel::kError,
         "shutting down with events the store could not write yet");
   }
@@ -2239,6 +2241,11 @@ void Hub::Shutdown(absl::string_view text) {
       m->End("", absl::UnavailableError(std::string(text)),
              /*discard=*/false);
     }
+  }
+  if (logs_shared_ && !logs_->FlushFor(absl::Seconds(5))) {
+    Log(LogLevel::kError,
+        "shutting down without telling the other nodes: this node's members "
+        "are taken out when its lease runs out");
   }
 }
 
