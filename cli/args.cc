@@ -15,8 +15,8 @@
 // The flags several commands take. Each command's own flags are defined
 // beside it (commands.cc, tls_flags.cc, bench_options.cc).
 ABSL_FLAG(std::string, server, "",
-          "chat-service address HOST:PORT (default: $CHATCTL_SERVER, else "
-          "127.0.0.1:50051)");
+          "chat-service address HOST:PORT, or several HOST:PORT,HOST:PORT,... "
+          "tried in order (default: $CHATCTL_SERVER, else 127.0.0.1:50051)");
 ABSL_FLAG(std::string, room, "", "the room (default: lobby)");
 ABSL_FLAG(bool, json, false,
           "print each event as one JSON object per line (for scripts)");

@@ -20,9 +20,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-// --server HOST:PORT (empty: $CHATCTL_SERVER, else 127.0.0.1:50051; see
-// DefaultServer in cli/client.h), --room ROOM (empty: the command's
-// default), --json.
+// --server HOST:PORT[,HOST:PORT...] (empty: $CHATCTL_SERVER, else
+// 127.0.0.1:50051; see DefaultServer and ParseServerList in cli/client.h),
+// --room ROOM (empty: the command's default), --json.
 ABSL_DECLARE_FLAG(std::string, server);
 ABSL_DECLARE_FLAG(std::string, room);
 ABSL_DECLARE_FLAG(bool, json);

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -88,17 +89,101 @@ class WsSender final : public Sender {
   std::vector<std::string> texts_;  // Reused: their buffers stay.
 };
 
-// The server's pid, for its CPU and memory: --server_pid, else the process
-// listening on the port the members use (0: none found).
-int ResolveServerPid(const Options& o) {
-  if (o.server_pid > 0) return o.server_pid;
+const char* TransportName(Transport t) {
+  switch (t) {
+    case Transport::kTcp:
+      return "tcp";
+    case Transport::kWs:
+      return "ws";
+    case Transport::kGrpc:
+      break;
+  }
+  return "grpc";
+}
+
+// The pid listening on `addr`'s port on this machine (0: none found).
+int PidOf(const std::string& addr) {
   std::string host;
   int port;
-  const std::string& addr = o.transport == "tcp"  ? o.legacy_server
-                            : o.transport == "ws" ? o.http_server
-                                                  : o.server;
   if (!SplitHostPort(addr, &host, &port)) return 0;
   return FindListeningPid(port);
+}
+
+// Spread: which server each member goes to, round-robin over its
+// transport's list (ServersOf), and how many went to each. Main thread.
+class Spread {
+ public:
+  explicit Spread(const Options& o) : o_(o) {
+    for (Transport t : {Transport::kGrpc, Transport::kTcp, Transport::kWs}) {
+      counts_[static_cast<int>(t)].assign(ServersOf(o, t).size(), 0);
+    }
+  }
+
+  // The server (an index in ServersOf(o, t)) of the next member over `t`.
+  size_t Next(Transport t) {
+    std::vector<int>& counts = counts_[static_cast<int>(t)];
+    const size_t server = next_[static_cast<int>(t)]++ % counts.size();
+    ++counts[server];
+    return server;
+  }
+
+  // Every listed server of the transports used, with its members and pid;
+  // empty with one server (SeveralServers).
+  std::vector<ServerShare> Shares() const {
+    std::vector<ServerShare> shares;
+    if (!SeveralServers(o_)) return shares;
+    for (Transport t : {Transport::kGrpc, Transport::kTcp, Transport::kWs}) {
+      if (next_[static_cast<int>(t)] == 0) continue;  // Not used.
+      const std::vector<std::string>& list = ServersOf(o_, t);
+      for (size_t i = 0; i < list.size(); ++i) {
+        ServerShare share;
+        share.transport = TransportName(t);
+        share.address = list[i];
+        share.members = counts_[static_cast<int>(t)][i];
+        share.pid = PidOf(list[i]);
+        shares.push_back(std::move(share));
+      }
+    }
+    return shares;
+  }
+
+ private:
+  const Options& o_;
+  std::vector<int> counts_[3];  // Per Transport, per server.
+  size_t next_[3] = {0, 0, 0};
+};
+
+// The servers' pids, for their CPU and memory, each once: --server_pid,
+// else the processes listening on the ports of the servers the members
+// use, those of `transports` (indexed by Transport). Empty when one of
+// them cannot be found (a remote server): a partial sum would mislead.
+std::vector<int> ResolveServerPids(const Options& o, const bool transports[3]) {
+  if (o.server_pid > 0) return {o.server_pid};
+  std::vector<int> pids;
+  for (Transport t : {Transport::kGrpc, Transport::kTcp, Transport::kWs}) {
+    if (!transports[static_cast<int>(t)]) continue;
+    for (const std::string& addr : ServersOf(o, t)) {
+      const int pid = PidOf(addr);
+      if (pid <= 0) return {};
+      if (std::find(pids.begin(), pids.end(), pid) == pids.end()) {
+        pids.push_back(pid);
+      }
+    }
+  }
+  return pids;
+}
+
+// SampleProcess over every pid, summed; not ok unless each is.
+ProcSample SampleAll(const std::vector<int>& pids) {
+  ProcSample sum;
+  sum.ok = !pids.empty();
+  for (int pid : pids) {
+    const ProcSample one = SampleProcess(pid);
+    sum.ok = sum.ok && one.ok;
+    sum.cpu_s += one.cpu_s;
+    sum.rss_kib += one.rss_kib;
+  }
+  return sum;
 }
 
 class Progress {
@@ -183,11 +268,12 @@ bool StartMembers(const Options& o, const int count[3], Members* members) {
     std::unique_ptr<TlsClientContext> tls;
     if (o.tls) {
       // The certificate must name the host of --legacy_server.
+      // One host for every entry (ParseOptions checks).
       std::string host;
       int port;
-      if (!SplitHostPort(o.legacy_server, &host, &port)) {
+      if (!SplitHostPort(o.legacy_servers[0], &host, &port)) {
         std::fprintf(stderr, "chatctl bench: bad address \"%s\"\n",
-                     o.legacy_server.c_str());
+                     o.legacy_servers[0].c_str());
         return false;
       }
       absl::StatusOr<std::unique_ptr<TlsClientContext>> made =
@@ -200,27 +286,32 @@ bool StartMembers(const Options& o, const int count[3], Members* members) {
       tls = std::move(*made);
     }
     members->tcp = std::make_unique<TcpMembers>(o.tcp_threads, std::move(tls));
-    if (!members->tcp->Resolve(o.legacy_server, &error)) {
-      std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
-      return false;
+    for (const std::string& addr : o.legacy_servers) {
+      if (!members->tcp->Resolve(addr, &error)) {
+        std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
+        return false;
+      }
     }
     members->tcp->Start();
   }
   if (const int n = count[static_cast<int>(Transport::kGrpc)]; n > 0) {
-    members->grpc = std::make_unique<GrpcMembers>(o.server, o.channels, n);
+    members->grpc = std::make_unique<GrpcMembers>(o.servers, o.channels, n);
   }
   if (count[static_cast<int>(Transport::kWs)] > 0) {
     members->ws = std::make_unique<WsMembers>(o.ws_threads);
-    if (!members->ws->Resolve(o.http_server, &error)) {
-      std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
-      return false;
+    for (const std::string& addr : o.http_servers) {
+      if (!members->ws->Resolve(addr, &error)) {
+        std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
+        return false;
+      }
     }
     members->ws->Start();
   }
   return true;
 }
 
-// Connects one member over `transport` as `name` in `room`, and asks it in:
+// Connects one member over `transport` to its server (`spread` picks it)
+// as `name` in `room`, and asks it in:
 // a receiver when `receiver` is set, a sender (made into *sender, posting as
 // sender `sender_index`) when `sender` is set, else an idle member. False,
 // with *error set, when it cannot connect.
@@ -228,10 +319,12 @@ bool AddMember(const Options& o, uint32_t run, Transport transport,
                const std::string& name, const std::string& room,
                Receiver* receiver, uint32_t sender_index,
                std::unique_ptr<Sender>* sender, Members* members,
-               std::string* error) {
+               Spread* spread, std::string* error) {
+  const size_t server = spread->Next(transport);
   switch (transport) {
     case Transport::kTcp: {
-      TcpMembers::Conn* c = members->tcp->Connect(name, room, receiver, error);
+      TcpMembers::Conn* c =
+          members->tcp->Connect(name, room, receiver, error, server);
       if (c == nullptr) return false;
       if (sender != nullptr) {
         *sender = std::make_unique<TcpSender>(run, sender_index, o.size, c);
@@ -239,15 +332,16 @@ bool AddMember(const Options& o, uint32_t run, Transport transport,
       return true;
     }
     case Transport::kGrpc: {
-      GrpcMember* m =
-          members->grpc->Add(run, sender_index, o.size, receiver, name, room);
+      GrpcMember* m = members->grpc->Add(run, sender_index, o.size, receiver,
+                                         name, room, server);
       if (sender != nullptr) {
         *sender = std::make_unique<GrpcSender>(run, sender_index, o.size, m);
       }
       return true;
     }
     case Transport::kWs: {
-      WsMembers::Conn* c = members->ws->Connect(name, room, receiver, error);
+      WsMembers::Conn* c =
+          members->ws->Connect(name, room, receiver, error, server);
       if (c == nullptr) return false;
       if (sender != nullptr) {
         *sender = std::make_unique<WsSender>(run, sender_index, o.size,
@@ -282,6 +376,7 @@ int RunLoad(const Options& o) {
   Members members;
   if (!StartMembers(o, count, &members)) return 1;
   std::string error;
+  Spread spread(o);
 
   // Join everyone: receivers first, then senders.
   const absl::Time join_start = absl::Now();
@@ -305,7 +400,8 @@ int RunLoad(const Options& o) {
   for (int i = 0; i < o.receivers; ++i) {
     if (!pace()) return 1;
     if (!AddMember(o, run, TransportOf(o, i), absl::StrCat("b", run, "r", i),
-                   o.room, receivers[i].get(), 0, nullptr, &members, &error)) {
+                   o.room, receivers[i].get(), 0, nullptr, &members, &spread,
+                   &error)) {
       std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
       return 1;
     }
@@ -313,7 +409,8 @@ int RunLoad(const Options& o) {
   for (uint32_t i = 0; i < senders; ++i) {
     if (!pace()) return 1;
     if (!AddMember(o, run, TransportOf(o, i), absl::StrCat("b", run, "s", i),
-                   o.room, nullptr, i, &sender_list[i], &members, &error)) {
+                   o.room, nullptr, i, &sender_list[i], &members, &spread,
+                   &error)) {
       std::fprintf(stderr, "chatctl bench: %s\n", error.c_str());
       return 1;
     }
@@ -356,16 +453,29 @@ int RunLoad(const Options& o) {
     }
     const std::string within =
         synced ? "" : absl::StrCat(" within --timeout=", o.timeout, "s");
+    // Receivers see the first sender's markers only through a room the
+    // servers share.
+    const std::string several =
+        SeveralServers(o)
+            ? "; with several servers, receivers on a server other than the "
+              "first sender's see its markers only if the servers share rooms "
+              "(nodes of one deployment)"
+            : "";
     std::fprintf(
-        stderr, "chatctl bench: FAILED: only %zu of %zu receivers joined%s%s\n",
-        synced_count(), receivers.size(), within.c_str(), why.c_str());
+        stderr,
+        "chatctl bench: FAILED: only %zu of %zu receivers joined%s%s%s\n",
+        synced_count(), receivers.size(), within.c_str(), why.c_str(),
+        several.c_str());
     return 1;
   }
   // The run.
   LoadReport result;
   result.join_s = absl::ToDoubleSeconds(absl::Now() - join_start);
-  result.server_pid = ResolveServerPid(o);
-  const ProcSample server_before = SampleProcess(result.server_pid);
+  const bool used[3] = {count[0] > 0, count[1] > 0, count[2] > 0};
+  result.server_pids = ResolveServerPids(o, used);
+  result.server_pid = result.server_pids.empty() ? 0 : result.server_pids[0];
+  result.servers = spread.Shares();
+  const ProcSample server_before = SampleAll(result.server_pids);
   const double client_before = SelfCpuSeconds();
   const uint64_t total = static_cast<uint64_t>(senders) * o.messages;
   result.expected = total * receivers.size();
@@ -478,7 +588,7 @@ int RunLoad(const Options& o) {
   stop.store(true);
   pacer.join();
   const uint64_t end_ns = NowNs();
-  const ProcSample server_after = SampleProcess(result.server_pid);
+  const ProcSample server_after = SampleAll(result.server_pids);
   result.client_cpu_s = SelfCpuSeconds() - client_before;
   progress.Done();
 
@@ -492,6 +602,15 @@ int RunLoad(const Options& o) {
 
   // Stop the members, then read what the receivers saw.
   members.Stop();
+  // One order: every receiver that got each message once saw the senders'
+  // messages interleaved as the first such receiver did.
+  std::optional<uint64_t> first_digest;
+  for (const auto& r : receivers) {
+    const DeliveryCheck& c = r->check();
+    if (c.missing() > 0 || c.duplicated() > 0 || c.unknown() > 0) continue;
+    if (!first_digest) first_digest = r->order_digest();
+    if (r->order_digest() != *first_digest) ++result.order_mismatch;
+  }
   for (const auto& r : receivers) {
     const DeliveryCheck& c = r->check();
     result.deliveries += c.unique();
@@ -521,14 +640,16 @@ int RunIdle(const Options& o) {
   for (int i = 0; i < o.connections; ++i) {
     ++count[static_cast<int>(TransportOf(o, i))];
   }
-  const int pid = ResolveServerPid(o);
-  const ProcSample before = SampleProcess(pid);
+  const bool used[3] = {count[0] > 0, count[1] > 0, count[2] > 0};
+  const std::vector<int> pids = ResolveServerPids(o, used);
+  const ProcSample before = SampleAll(pids);
   const ProcSample self_before = SampleProcess(getpid());
   const double client_cpu_before = SelfCpuSeconds();
 
   Members members;
   if (!StartMembers(o, count, &members)) return 1;
   std::string error;
+  Spread spread(o);
   auto room_of = [&](int i) {
     return o.rooms == 1 ? o.room : absl::StrCat(o.room, "-", i % o.rooms);
   };
@@ -537,7 +658,8 @@ int RunIdle(const Options& o) {
   for (int i = 0; i < o.connections; ++i) {
     if (!PaceJoins(o, i, members, deadline)) break;
     if (!AddMember(o, run, TransportOf(o, i), absl::StrCat("b", run, "i", i),
-                   room_of(i), nullptr, 0, nullptr, &members, &error)) {
+                   room_of(i), nullptr, 0, nullptr, &members, &spread,
+                   &error)) {
       std::fprintf(stderr, "chatctl bench: after %d connections: %s\n", i,
                    error.c_str());
       return 1;
@@ -571,12 +693,14 @@ int RunIdle(const Options& o) {
     return 1;
   }
   absl::SleepFor(absl::Seconds(o.hold));
-  const ProcSample after = SampleProcess(pid);
+  const ProcSample after = SampleAll(pids);
   const ProcSample self_after = SampleProcess(getpid());
   IdleReport report;
   report.connect_s = connect_s;
   report.join_s = join_s;
-  report.server_pid = pid;
+  report.server_pid = pids.empty() ? 0 : pids[0];
+  report.server_pids = pids;
+  report.servers = spread.Shares();
   report.server_known = before.ok && after.ok;
   report.server_rss_before_kib = before.rss_kib;
   report.server_rss_after_kib = after.rss_kib;

@@ -174,32 +174,42 @@ class GrpcMember final
 void GrpcSender::Send(uint64_t n) { member_->Send(n); }
 void GrpcSender::SendSync(uint64_t token) { member_->SendSync(token); }
 
-GrpcMembers::GrpcMembers(std::string target, int channels, int members)
-    : target_(std::move(target)),
+GrpcMembers::GrpcMembers(std::vector<std::string> targets, int channels,
+                         int members)
+    : targets_(std::move(targets)),
       channels_(channels > 0 ? std::min(channels, std::max(members, 1))
-                             : std::max(members, 1)) {}
+                             : std::max(members, 1)),
+      stubs_(targets_.size()),
+      added_(targets_.size(), 0) {}
 
 GrpcMembers::~GrpcMembers() { CancelAll(absl::Seconds(10)); }
 
 GrpcMember* GrpcMembers::Add(uint32_t run, uint32_t index, size_t size,
                              Receiver* receiver, const std::string& name,
-                             const std::string& room) {
-  const size_t slot = members_.size() % channels_;
-  if (slot >= stubs_.size()) {
+                             const std::string& room, size_t server) {
+  std::vector<std::unique_ptr<v1::ChatRoom::Stub>>& stubs = stubs_[server];
+  const size_t slot = added_[server]++ % channels_;
+  if (slot >= stubs.size()) {
     grpc::ChannelArguments args;
     // A channel of its own connection: no sharing of subchannels.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt("chatctl.bench_channel", static_cast<int>(slot));
+    args.SetInt("chatctl.bench_channel", static_cast<int>(channels()));
     // TLS after --tls / --tls_ca (cli/tls_client.h).
     auto channel =
-        grpc::CreateCustomChannel(target_, ChannelCredentials(), args);
-    stubs_.push_back(v1::ChatRoom::NewStub(channel));
+        grpc::CreateCustomChannel(targets_[server], ChannelCredentials(), args);
+    stubs.push_back(v1::ChatRoom::NewStub(channel));
   }
   auto m = std::make_unique<GrpcMember>(run, index, size, receiver, &joined_);
   GrpcMember* raw = m.get();
   members_.push_back(std::move(m));
-  raw->Start(stubs_[slot].get(), name, room);
+  raw->Start(stubs[slot].get(), name, room);
   return raw;
+}
+
+size_t GrpcMembers::channels() const {
+  size_t n = 0;
+  for (const auto& stubs : stubs_) n += stubs.size();
+  return n;
 }
 
 size_t GrpcMembers::ended() const {

@@ -5,6 +5,9 @@
 //
 // A member reads every event (checking messages when it is a receiver) and
 // writes its join, then whatever the pacer hands it, one write in flight.
+//
+// With several servers, each member goes to the server it is given, and
+// each server has its own --channels connections.
 #ifndef CHATROOM_CLI_BENCH_GRPC_H_
 #define CHATROOM_CLI_BENCH_GRPC_H_
 
@@ -30,24 +33,27 @@ class GrpcMember;  // One Chat stream; defined in bench_grpc.cc.
 // channels and ended may be called from any thread.
 class GrpcMembers {
  public:
-  // `members`: how many will be added, to spread them over `channels`.
-  GrpcMembers(std::string target, int channels, int members);
+  // `targets`: the servers (HOST:PORT), at least one. `members`: how many
+  // will be added, to spread them over `channels` per server (0: one
+  // each).
+  GrpcMembers(std::vector<std::string> targets, int channels, int members);
   ~GrpcMembers();  // CancelAll(10 s).
 
   GrpcMembers(const GrpcMembers&) = delete;
   GrpcMembers& operator=(const GrpcMembers&) = delete;
 
-  // Starts one member's stream, which joins `room` as `name`. `receiver`
-  // (null for senders and idle members) must outlive this object. Returns
-  // the member, owned by this object.
+  // Starts one member's stream to targets[server], which joins `room` as
+  // `name`. `receiver` (null for senders and idle members) must outlive
+  // this object. Returns the member, owned by this object.
   GrpcMember* Add(uint32_t run, uint32_t index, size_t size, Receiver* receiver,
-                  const std::string& name, const std::string& room);
+                  const std::string& name, const std::string& room,
+                  size_t server = 0);
 
   size_t size() const { return members_.size(); }
   // Members that have been welcomed.
   size_t joined() const { return joined_.load(std::memory_order_acquire); }
-  // Channels opened so far.
-  size_t channels() const { return stubs_.size(); }
+  // Channels opened so far, over every server.
+  size_t channels() const;
   // Members whose stream is done.
   size_t ended() const;
 
@@ -56,9 +62,11 @@ class GrpcMembers {
   void CancelAll(absl::Duration wait);
 
  private:
-  const std::string target_;
-  const size_t channels_;
-  std::vector<std::unique_ptr<v1::ChatRoom::Stub>> stubs_;
+  const std::vector<std::string> targets_;
+  const size_t channels_;  // Per server.
+  // Per server: its channels' stubs, and the members added to it.
+  std::vector<std::vector<std::unique_ptr<v1::ChatRoom::Stub>>> stubs_;
+  std::vector<size_t> added_;
   std::vector<std::unique_ptr<GrpcMember>> members_;
   std::atomic<size_t> joined_{0};
 };

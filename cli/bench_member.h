@@ -47,6 +47,11 @@ class Receiver final : public WsListener {
     if (ParseMessageText(text, &stamp)) {
       if (stamp.run != run_) return;
       check_.Record(stamp.sender, stamp.seq);
+      // The interleaving of the senders' messages, as this receiver saw it
+      // (FNV-1a over sender and seq): one room shows every member one
+      // order, so receivers that got everything agree on it.
+      order_digest_ = (order_digest_ ^ stamp.sender) * kFnvPrime;
+      order_digest_ = (order_digest_ ^ stamp.seq) * kFnvPrime;
       latency_.Record(now_ns > stamp.sent_ns ? now_ns - stamp.sent_ns : 0);
       last_ns_.store(now_ns, std::memory_order_relaxed);
       received_.store(received_.load(std::memory_order_relaxed) + 1,
@@ -90,11 +95,15 @@ class Receiver final : public WsListener {
 
   // Read only after the run.
   const DeliveryCheck& check() const { return check_; }
+  uint64_t order_digest() const { return order_digest_; }
   const Histogram& latency() const { return latency_; }
 
  private:
+  static constexpr uint64_t kFnvPrime = 1099511628211ull;
+
   const uint32_t run_;
   DeliveryCheck check_;
+  uint64_t order_digest_ = 14695981039346656037ull;  // Its reader's.
   Histogram latency_;
   std::atomic<uint64_t> received_{0};
   std::atomic<uint64_t> synced_{0};

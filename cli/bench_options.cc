@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -65,8 +66,9 @@ constexpr char kSynopsis[] =
     "chatctl bench [--transport=grpc|tcp|ws|mixed] [--receivers=N]\n"
     "         [--senders=S] [--messages=M] [--size=BYTES] [--rate=R]\n"
     "         [--duration=SECONDS] [--timeout=SECONDS] [--window=W]\n"
-    "         [--server=HOST:PORT] [--legacy_server=HOST:PORT]\n"
-    "         [--http_server=HOST:PORT] [--channels=K] [--tcp_threads=T]\n"
+    "         [--server=HOST:PORT[,...]] [--legacy_server=HOST:PORT[,...]]\n"
+    "         [--http_server=HOST:PORT[,...]] [--channels=K] "
+    "[--tcp_threads=T]\n"
     "         [--ws_threads=T] [--room=ROOM] [--server_pid=PID] [--json]\n"
     "         [--noprogress] [--tls] [--tls_ca=PEM]\n"
     "       chatctl bench --idle --connections=N [--rooms=R] [--hold=SECONDS]\n"
@@ -88,7 +90,15 @@ constexpr char kDetails[] =
     "  --timeout     seconds before the run gives up               [120]\n"
     "  --window      messages in flight (posted, not yet received by\n"
     "                the slowest receiver)                         [500]\n"
-    "  --server      gRPC address [$CHATCTL_SERVER or 127.0.0.1:50051]\n"
+    "  --server      gRPC address [$CHATCTL_SERVER or 127.0.0.1:50051];\n"
+    "                --server, --legacy_server and --http_server may each\n"
+    "                list several, HOST:PORT,HOST:PORT,... (nodes sharing\n"
+    "                rooms): a transport's members, receivers then senders,\n"
+    "                go round-robin over its list, and the report says how\n"
+    "                many went to each. Every check still holds: each\n"
+    "                receiver must get every message once, in each sender's\n"
+    "                order, and all receivers one interleaving. Servers that\n"
+    "                do not share rooms therefore fail the run.\n"
     "  --tls         gRPC and tcp members (not ws) connect with TLS,\n"
     "                trusting the system's CAs;\n"
     "                the certificate must name the host of --server\n"
@@ -99,14 +109,17 @@ constexpr char kDetails[] =
     "  --tls_ca      ... trusting this CA's PEM file (implies --tls)\n"
     "  --legacy_server  TCP line port address           [127.0.0.1:5000]\n"
     "  --http_server HTTP port address (WebSocket at /ws) [127.0.0.1:8080]\n"
-    "  --channels    gRPC connections the members share; 0 = one each [0]\n"
+    "  --channels    gRPC connections the members share (per server);\n"
+    "                0 = one each                                    [0]\n"
     "  --tcp_threads epoll threads for TCP members                   [1]\n"
     "  --ws_threads  io threads for WebSocket members                [1]\n"
     "  --join_window members connecting at once (connected, not yet\n"
     "                joined)                                       [200]\n"
     "  --room        the room                                    [bench]\n"
     "  --server_pid  chat-service's pid, for its CPU and memory; 0 = the\n"
-    "                process listening on the server's port          [0]\n"
+    "                process listening on the server's port (with several\n"
+    "                servers, each on this machine, summed; unknown if one\n"
+    "                is not found)                                   [0]\n"
     "  --json        print one JSON object instead of the summary\n"
     "  --idle --connections=N  open N members that just sit: join time,\n"
     "                server memory per member; --rooms spreads them   [1]\n"
@@ -220,11 +233,24 @@ absl::Status ParseOptions(const std::vector<std::string>& args,
   o.window = absl::GetFlag(FLAGS_window);
   if (o.window < 1) return Bad("--window must be at least 1");
   o.server = absl::GetFlag(FLAGS_server);
+  const char* server_source =
+      o.server.empty() && DefaultServer() != kDefaultServer ? "$CHATCTL_SERVER"
+                                                            : "--server";
   if (o.server.empty()) o.server = DefaultServer();
   o.tls_ca = absl::GetFlag(FLAGS_tls_ca);
   o.tls = absl::GetFlag(FLAGS_tls) || Given(*parsed, "tls_ca");
   o.legacy_server = absl::GetFlag(FLAGS_legacy_server);
   o.http_server = absl::GetFlag(FLAGS_http_server);
+  // Members go round-robin over each list (see ServersOf).
+  for (auto [list, out, source] :
+       {std::make_tuple(&o.server, &o.servers, server_source),
+        std::make_tuple(&o.legacy_server, &o.legacy_servers, "--legacy_server"),
+        std::make_tuple(&o.http_server, &o.http_servers, "--http_server")}) {
+    absl::StatusOr<std::vector<std::string>> parsed_list =
+        ParseServerList(*list, source);
+    if (!parsed_list.ok()) return Bad(parsed_list.status().message());
+    *out = *std::move(parsed_list);
+  }
   o.channels = absl::GetFlag(FLAGS_channels);
   if (o.channels < 0) return Bad("--channels must be 0 or more");
   o.tcp_threads = absl::GetFlag(FLAGS_tcp_threads);
@@ -259,6 +285,19 @@ absl::Status ParseOptions(const std::vector<std::string>& args,
   if (o.tls) {
     if (absl::Status tls = UseTls(o.tls_ca); !tls.ok())
       return Bad(tls.message());
+    // The TCP members share one TLS context, which checks one host name.
+    const bool tcp = o.transport == "tcp" || o.transport == "mixed";
+    std::string first_host, host;
+    int port = 0;
+    for (const std::string& addr : o.legacy_servers) {
+      if (!tcp || !SplitHostPort(addr, &host, &port)) continue;
+      if (first_host.empty()) first_host = host;
+      if (host != first_host) {
+        return Bad(
+            "--tls: the --legacy_server entries must all be on one host "
+            "(the TCP members' certificate check names one)");
+      }
+    }
   }
   if (o.idle && o.connections == 0) return Bad("--idle needs --connections=N");
   if (!o.idle && o.receivers == 0) return Bad("--receivers must be at least 1");
@@ -276,6 +315,28 @@ Transport TransportOf(const Options& o, int index) {
   if (o.transport == "ws") return Transport::kWs;
   if (o.transport == "grpc") return Transport::kGrpc;
   return index % 2 == 0 ? Transport::kTcp : Transport::kGrpc;
+}
+
+const std::vector<std::string>& ServersOf(const Options& o,
+                                          Transport transport) {
+  switch (transport) {
+    case Transport::kTcp:
+      return o.legacy_servers;
+    case Transport::kWs:
+      return o.http_servers;
+    case Transport::kGrpc:
+      break;
+  }
+  return o.servers;
+}
+
+bool SeveralServers(const Options& o) {
+  const bool grpc = o.transport == "grpc" || o.transport == "mixed";
+  const bool tcp = o.transport == "tcp" || o.transport == "mixed";
+  const bool ws = o.transport == "ws";
+  return (grpc && o.servers.size() > 1) ||
+         (tcp && o.legacy_servers.size() > 1) ||
+         (ws && o.http_servers.size() > 1);
 }
 
 bool SplitHostPort(const std::string& addr, std::string* host, int* port) {

@@ -29,7 +29,8 @@ struct Options {
   double duration = 0;  // Seconds; with --rate, sets --messages.
   double timeout = 120;
   int window = 500;
-  std::string server;  // --server, else $CHATCTL_SERVER, else the default.
+  // --server, else $CHATCTL_SERVER, else the default; as given.
+  std::string server;
   bool tls = false;    // Every member over TLS (--tls, --tls_ca).
   std::string tls_ca;  // Empty: the system's CAs.
   std::string legacy_server = "127.0.0.1:5000";
@@ -46,6 +47,11 @@ struct Options {
   double hold = 1;        // --idle: seconds to hold the members before RSS.
   std::string room = "bench";
   int server_pid = 0;  // 0: find the process listening on the port.
+  // server, legacy_server and http_server split at commas (each entry
+  // checked): a transport's members go round-robin over its list.
+  std::vector<std::string> servers = {"127.0.0.1:50051"};
+  std::vector<std::string> legacy_servers = {"127.0.0.1:5000"};
+  std::vector<std::string> http_servers = {"127.0.0.1:8080"};
 };
 
 // Seconds: the value of --duration, --timeout and --hold, a number of
@@ -87,6 +93,19 @@ enum class Transport { kGrpc, kTcp, kWs };
 // How member `index` (of the receivers, of the senders, or of the idle
 // members) connects: mixed alternates TCP and gRPC.
 Transport TransportOf(const Options& o, int index);
+
+// ServersOf
+//
+// The list members of `transport` connect to: servers, legacy_servers or
+// http_servers.
+const std::vector<std::string>& ServersOf(const Options& o,
+                                          Transport transport);
+
+// SeveralServers
+//
+// Whether the lists that the run's transports use hold more than one
+// address: then the report says how many members went to each.
+bool SeveralServers(const Options& o);
 
 // SplitHostPort
 //

@@ -74,6 +74,36 @@ TEST(BenchOptionsTest, Defaults) {
   unsetenv("CHATCTL_SERVER");
 }
 
+TEST(BenchOptionsTest, ServerListsAreSplitAndEachEntryChecked) {
+  unsetenv("CHATCTL_SERVER");
+  Options o;
+  ASSERT_TRUE(Parse({"--server=10.0.0.1:1,10.0.0.2:2,10.0.0.1:1",
+                     "--legacy_server=h:5,h:6", "--transport=mixed"},
+                    &o)
+                  .ok());
+  EXPECT_EQ(o.servers, (std::vector<std::string>{"10.0.0.1:1", "10.0.0.2:2",
+                                                 "10.0.0.1:1"}));
+  EXPECT_EQ(o.legacy_servers, (std::vector<std::string>{"h:5", "h:6"}));
+  EXPECT_EQ(o.http_servers, (std::vector<std::string>{"127.0.0.1:8080"}));
+  EXPECT_TRUE(SeveralServers(o));
+  EXPECT_EQ(&ServersOf(o, Transport::kTcp), &o.legacy_servers);
+  // The WebSocket list is not used by a mixed run.
+  ASSERT_TRUE(Parse({"--http_server=a:1,b:2", "--transport=mixed"}, &o).ok());
+  EXPECT_FALSE(SeveralServers(o));
+
+  EXPECT_EQ(Parse({"--server=10.0.0.1:1,nope"}, &o).message(),
+            "--server entry 2 \"nope\" has no port: give HOST:PORT, e.g. "
+            "127.0.0.1:50051 or chat.example.org:50051");
+  EXPECT_THAT(Parse({"--legacy_server=h:1,"}, &o).message(),
+              HasSubstr("--legacy_server \"h:1,\" has an empty entry (2)"));
+  EXPECT_THAT(Parse({"--http_server=h"}, &o).message(),
+              HasSubstr("--http_server \"h\" has no port"));
+  setenv("CHATCTL_SERVER", "10.0.0.1:1,x", 1);
+  EXPECT_THAT(Parse({}, &o).message(),
+              HasSubstr("$CHATCTL_SERVER entry 2 \"x\" has no port"));
+  unsetenv("CHATCTL_SERVER");
+}
+
 TEST(BenchOptionsTest, ReadsEveryFlagAndLeavesThemAsTheyWere) {
   Options o;
   ASSERT_TRUE(Parse({"--transport=mixed",

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 
 namespace chat {
@@ -60,6 +61,34 @@ std::string Micros(uint64_t ns) {
   return buf;
 }
 
+Json ServersJson(const std::vector<ServerShare>& servers) {
+  Json list = Json::array();
+  for (const ServerShare& s : servers) {
+    Json one;
+    one["transport"] = s.transport;
+    one["address"] = s.address;
+    one["members"] = s.members;
+    one["pid"] = s.pid;
+    list.push_back(std::move(one));
+  }
+  return list;
+}
+
+// The summary's lines for the servers, one each (none with one server).
+void PrintServers(const std::vector<ServerShare>& servers) {
+  for (const ServerShare& s : servers) {
+    std::printf("  server       %s %s: %d members%s\n", s.transport.c_str(),
+                s.address.c_str(), s.members,
+                s.pid > 0 ? absl::StrCat(", pid ", s.pid).c_str() : "");
+  }
+}
+
+std::string Pids(const std::vector<int>& pids) {
+  return absl::StrCat(pids.size() > 1 ? "pids " : "pid ",
+                      absl::StrJoin(pids, ","),
+                      pids.size() > 1 ? " (summed)" : "");
+}
+
 double PerSecond(const LoadReport& r) {
   return r.elapsed_s > 0 ? r.deliveries / r.elapsed_s : 0;
 }
@@ -108,6 +137,11 @@ std::string LoadJson(const Options& o, const LoadReport& r) {
   j["client_cpu_us_per_delivery"] = Round(r.client_cpu_s * 1e6 / d, 4);
   j["ok"] = r.ok();
   j["failure"] = r.failure;
+  if (!r.servers.empty()) {
+    j["servers"] = ServersJson(r.servers);
+    j["server_pids"] = r.server_pids;
+    j["order_mismatch"] = r.order_mismatch;
+  }
   return Dump(j);
 }
 
@@ -128,6 +162,7 @@ int PrintLoadReport(const Options& o, const LoadReport& r) {
                 r.channels);
     std::printf("  joined       %d receivers and %d senders in %.2f s\n",
                 o.receivers, o.senders, r.join_s);
+    PrintServers(r.servers);
     std::printf("  deliveries   %" PRIu64 " of %" PRIu64 " in %.3f s = %s/s\n",
                 r.deliveries, r.expected, r.elapsed_s,
                 FormatRate(per_s).c_str());
@@ -139,12 +174,18 @@ int PrintLoadReport(const Options& o, const LoadReport& r) {
     std::printf("  checks       lost %" PRIu64 "  duplicated %" PRIu64
                 "  out of order %" PRIu64 "\n",
                 r.lost, r.duplicated, r.out_of_order);
+    if (!r.servers.empty() || r.order_mismatch > 0) {
+      std::printf("  one order    %" PRIu64
+                  " receivers saw another interleaving of the senders\n",
+                  r.order_mismatch);
+    }
     if (r.server_cpu_s >= 0) {
       std::printf(
-          "  server cpu   %.2f s = %.3f us/delivery (%.2f s per million), pid "
-          "%d\n",
+          "  server cpu   %.2f s = %.3f us/delivery (%.2f s per million), "
+          "%s\n",
           r.server_cpu_s, r.server_cpu_s * 1e6 / d, r.server_cpu_s * 1e6 / d,
-          r.server_pid);
+          r.server_pids.empty() ? absl::StrCat("pid ", r.server_pid).c_str()
+                                : Pids(r.server_pids).c_str());
     } else {
       std::printf("  server cpu   unknown (pass --server_pid)\n");
     }
@@ -156,9 +197,15 @@ int PrintLoadReport(const Options& o, const LoadReport& r) {
     std::fprintf(
         stderr,
         "chatctl bench: FAILED: %" PRIu64 " lost, %" PRIu64
-        " duplicated, %" PRIu64 " out of order%s%s%s\n",
-        r.lost, r.duplicated, r.out_of_order, r.failure.empty() ? "" : "; ",
-        r.failure.c_str(),
+        " duplicated, %" PRIu64 " out of order%s%s%s%s\n",
+        r.lost, r.duplicated, r.out_of_order,
+        r.order_mismatch > 0
+            ? absl::StrCat(", ", r.order_mismatch,
+                           " receivers saw the senders' messages interleaved "
+                           "in another order")
+                  .c_str()
+            : "",
+        r.failure.empty() ? "" : "; ", r.failure.c_str(),
         r.disconnected > 0
             ? absl::StrCat("; ", r.disconnected,
                            " receivers were disconnected: ", r.disconnected_why)
@@ -186,6 +233,10 @@ std::string IdleJson(const Options& o, const IdleReport& r) {
   j["client_cpu_s"] = Round(r.client_cpu_s, 3);
   j["client_kib_per_member"] = Round(r.client_kib_per_member, 2);
   j["ok"] = true;
+  if (!r.servers.empty()) {
+    j["servers"] = ServersJson(r.servers);
+    j["server_pids"] = r.server_pids;
+  }
   return Dump(j);
 }
 
@@ -200,12 +251,15 @@ void PrintIdleReport(const Options& o, const IdleReport& r) {
         "  joined       all in %.2f s (%.0f joins/s; connects took "
         "%.2f s)\n",
         r.join_s, o.connections / r.join_s, r.connect_s);
+    PrintServers(r.servers);
     if (r.server_known) {
       std::printf(
           "  server rss   %.1f MiB -> %.1f MiB = %.2f KiB per member "
-          "(pid %d)\n",
+          "(%s)\n",
           r.server_rss_before_kib / 1024, r.server_rss_after_kib / 1024,
-          r.server_kib_per_member, r.server_pid);
+          r.server_kib_per_member,
+          r.server_pids.empty() ? absl::StrCat("pid ", r.server_pid).c_str()
+                                : Pids(r.server_pids).c_str());
       std::printf("  server cpu   %.2f s for the joins\n", r.server_cpu_s);
     } else {
       std::printf("  server rss   unknown (pass --server_pid)\n");

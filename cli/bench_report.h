@@ -11,12 +11,22 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cli/bench_options.h"
 #include "cli/bench_stats.h"
 
 namespace chat {
 namespace bench {
+
+// ServerShare: how many members of a run went to one listed server (with
+// several servers; an address listed twice has one share per listing).
+struct ServerShare {
+  std::string transport;  // "grpc", "tcp" or "ws".
+  std::string address;    // HOST:PORT as listed.
+  int members = 0;
+  int pid = 0;  // The process listening on its port; 0: unknown.
+};
 
 // LoadReport: what a load run (receivers and senders) measured.
 struct LoadReport {
@@ -31,9 +41,16 @@ struct LoadReport {
   uint64_t sent = 0;
   double elapsed_s = 0;
   Histogram latency;
-  double server_cpu_s = -1;  // -1: unknown.
+  double server_cpu_s = -1;  // -1: unknown. Summed over server_pids.
   double client_cpu_s = 0;
-  int server_pid = 0;
+  int server_pid = 0;            // The first of server_pids; 0: unknown.
+  std::vector<int> server_pids;  // Each sampled process once.
+  // With several servers (SeveralServers), the members each got; the
+  // summary and the JSON list them. Empty with one server.
+  std::vector<ServerShare> servers;
+  // Receivers that got every message once but in another interleaving of
+  // the senders' messages than the first such receiver.
+  uint64_t order_mismatch = 0;
   std::string failure;  // Why the run did not complete, if it did not.
   // Receivers that missed messages because their connection ended, and the
   // first one's reason.
@@ -43,7 +60,7 @@ struct LoadReport {
   // Every delivery arrived once, in order, and the run completed.
   bool ok() const {
     return failure.empty() && lost == 0 && duplicated == 0 &&
-           out_of_order == 0 && unknown == 0;
+           out_of_order == 0 && unknown == 0 && order_mismatch == 0;
   }
 };
 
@@ -52,6 +69,10 @@ struct LoadReport {
 // The --json report of a load run: one JSON object, no newline.
 //
 //   {"transport":"grpc","receivers":10,...,"ok":true,"failure":""}
+//
+// With several servers (r.servers not empty), three keys follow:
+// "servers" (a list of {"transport","address","members","pid"}),
+// "server_pids" and "order_mismatch".
 std::string LoadJson(const Options& o, const LoadReport& r);
 
 // PrintLoadReport
@@ -66,7 +87,9 @@ struct IdleReport {
   double connect_s = 0;  // Opening every connection.
   double join_s = 0;     // Until every member was welcomed.
   int server_pid = 0;
-  bool server_known = false;  // The server's two samples worked.
+  std::vector<int> server_pids;      // Summed over, each once.
+  std::vector<ServerShare> servers;  // As in LoadReport.
+  bool server_known = false;         // The servers' two samples worked.
   double server_rss_before_kib = 0;
   double server_rss_after_kib = 0;
   double server_kib_per_member = -1;  // -1: unknown.

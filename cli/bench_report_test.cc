@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/bench_member.h"
 #include "cli/bench_options.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -60,6 +61,58 @@ TEST(BenchReportTest, AnyFailureTextMakesValidJson) {
   // A transport is checked by ParseOptions, but the JSON does not rely on it.
   o.transport = "tcp\"}";
   EXPECT_EQ(nlohmann::json::parse(LoadJson(o, r))["transport"], "tcp\"}");
+}
+
+// With several servers, three keys follow "failure"; with one, none do.
+TEST(BenchReportTest, SeveralServersAddTheirSharesAndTheOrderCheck) {
+  Options o;
+  LoadReport r = SomeRun();
+  ServerShare share;
+  share.transport = "grpc";
+  share.address = "127.0.0.1:1";
+  share.members = 3;
+  share.pid = 1234;
+  r.servers = {share, share};
+  r.server_pids = {1234};
+  r.order_mismatch = 1;
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(LoadJson(o, r),
+              HasSubstr(",\"ok\":false,\"failure\":\"\",\"servers\":[{"
+                        "\"transport\":\"grpc\",\"address\":\"127.0.0.1:1\","
+                        "\"members\":3,\"pid\":1234},{\"transport\":\"grpc\","
+                        "\"address\":\"127.0.0.1:1\",\"members\":3,\"pid\":"
+                        "1234}],\"server_pids\":[1234],\"order_mismatch\":1}"));
+  r.order_mismatch = 0;
+  EXPECT_TRUE(r.ok());
+}
+
+// What the one-order check compares: receivers that saw the senders'
+// messages interleaved alike have one digest; another interleaving of the
+// same messages, each sender's still in order, gives another.
+TEST(BenchReportTest, ReceiversDigestTheInterleavingTheySaw) {
+  auto text = [](uint32_t sender, uint64_t seq) {
+    Stamp stamp;
+    stamp.run = 7;
+    stamp.sender = sender;
+    stamp.seq = seq;
+    std::string out;
+    AppendMessageText(stamp, 64, &out);
+    return out;
+  };
+  Receiver a(7, 2, 2), b(7, 2, 2), c(7, 2, 2);
+  for (Receiver* r : {&a, &b}) {
+    for (auto [sender, seq] :
+         {std::pair<uint32_t, uint64_t>{0, 0}, {1, 0}, {0, 1}, {1, 1}}) {
+      r->OnText(text(sender, seq), 1);
+    }
+  }
+  for (auto [sender, seq] :
+       {std::pair<uint32_t, uint64_t>{0, 0}, {0, 1}, {1, 0}, {1, 1}}) {
+    c.OnText(text(sender, seq), 1);
+  }
+  EXPECT_EQ(c.check().out_of_order(), 0u);
+  EXPECT_EQ(a.order_digest(), b.order_digest());
+  EXPECT_NE(a.order_digest(), c.order_digest());
 }
 
 TEST(BenchReportTest, LoadJsonKeepsTheKeysTheirOrderAndPrecision) {

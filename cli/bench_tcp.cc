@@ -54,25 +54,33 @@ bool TcpMembers::Resolve(const std::string& addr, std::string* error) {
     *error = absl::StrCat("cannot resolve ", addr);
     return false;
   }
-  std::memcpy(&addr_, res->ai_addr, res->ai_addrlen);
-  addr_len_ = res->ai_addrlen;
-  family_ = res->ai_family;
+  Address a;
+  std::memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
+  a.len = res->ai_addrlen;
+  a.family = res->ai_family;
   freeaddrinfo(res);
-  addr_text_ = addr;
+  a.text = addr;
+  addrs_.push_back(std::move(a));
   return true;
 }
 
 TcpMembers::Conn* TcpMembers::Connect(const std::string& name,
                                       const std::string& room,
-                                      Receiver* receiver, std::string* error) {
-  int fd = socket(family_, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                                      Receiver* receiver, std::string* error,
+                                      size_t server) {
+  if (server >= addrs_.size()) {
+    *error = "TcpMembers::Connect to a server not resolved";
+    return nullptr;
+  }
+  const Address& a = addrs_[server];
+  int fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *error = absl::StrCat("socket: ", std::strerror(errno));
     return nullptr;
   }
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr_), addr_len_) != 0) {
-    *error = absl::StrCat("cannot connect to the legacy port at ", addr_text_,
-                          " (", std::strerror(errno), ")");
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) != 0) {
+    *error = absl::StrCat("cannot connect to the legacy port at ", a.text, " (",
+                          std::strerror(errno), ")");
     close(fd);
     return nullptr;
   }
@@ -94,7 +102,7 @@ TcpMembers::Conn* TcpMembers::Connect(const std::string& name,
     return c;
   }
   if (!WriteAll(conn.get(), join)) {
-    *error = absl::StrCat("cannot write to ", addr_text_);
+    *error = absl::StrCat("cannot write to ", a.text);
     close(fd);
     return nullptr;
   }

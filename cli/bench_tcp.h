@@ -52,8 +52,9 @@ class TcpMembers {
   TcpMembers(const TcpMembers&) = delete;
   TcpMembers& operator=(const TcpMembers&) = delete;
 
-  // Resolves the line port's address, HOST:PORT. False, with *error set,
-  // when it does not resolve.
+  // Resolves a line port's address, HOST:PORT, and adds it to the servers
+  // Connect can reach: the first call's is server 0, the next one's 1, ...
+  // False, with *error set, when it does not resolve.
   bool Resolve(const std::string& addr, std::string* error);
 
   // Connects one member and asks it into `room`. Main thread, before or
@@ -63,8 +64,9 @@ class TcpMembers {
   // The member takes `name` first: the server's random guest names can
   // collide in the target room (a guest who moved there left the lobby, so
   // the lobby hands out the name again).
+  // `server`: which of the resolved addresses.
   Conn* Connect(const std::string& name, const std::string& room,
-                Receiver* receiver, std::string* error);
+                Receiver* receiver, std::string* error, size_t server = 0);
 
   // Starts the epoll threads.
   void Start();
@@ -100,11 +102,14 @@ class TcpMembers {
   // Main thread only.
   std::vector<std::thread> loops_;
   std::vector<std::unique_ptr<Conn>> conns_;
-  // Set by Resolve.
-  sockaddr_storage addr_{};
-  socklen_t addr_len_ = 0;
-  int family_ = AF_INET;
-  std::string addr_text_;
+  // Added by Resolve.
+  struct Address {
+    sockaddr_storage addr{};
+    socklen_t len = 0;
+    int family = AF_INET;
+    std::string text;
+  };
+  std::vector<Address> addrs_;
 
   std::atomic<size_t> joined_{0};
   std::atomic<bool> stop_{false};

@@ -123,6 +123,76 @@ TEST_F(BenchTest, IdleMembersJoinOverBothTransports) {
   }
 }
 
+// One server listed twice (two listings, one room): members, receivers then
+// senders, go round-robin over each transport's list, the report says how
+// many went to each listing, and every check holds as with one address.
+// Mixed: members 0, 2, ... are TCP, 1, 3, ... gRPC, so each list gets
+// receivers r0/r2 (tcp) or r1/r3 (grpc), then one sender.
+TEST_F(BenchTest, ServerListedTwiceSpreadsMembersAndReportsEach) {
+  const std::string grpc = service_.grpc_addr();
+  const std::string tcp = service_.legacy_addr();
+  std::string out;
+  EXPECT_EQ(Bench({"--transport=mixed", "--server=" + grpc + "," + grpc,
+                   "--legacy_server=" + tcp + "," + tcp, "--receivers=4",
+                   "--senders=2", "--messages=300", "--timeout=30",
+                   "--room=bt-list", "--noprogress", "--json"},
+                  &out),
+            0)
+      << out;
+  const std::string pid = absl::StrCat(service_.pid());
+  EXPECT_THAT(out, HasSubstr("\"deliveries\":2400,"));
+  EXPECT_THAT(out, HasSubstr("\"ok\":true"));
+  EXPECT_THAT(out, HasSubstr(absl::StrCat(
+                       "\"servers\":[{\"transport\":\"grpc\",\"address\":\"",
+                       grpc, "\",\"members\":2,\"pid\":", pid,
+                       "},{\"transport\":\"grpc\",\"address\":\"", grpc,
+                       "\",\"members\":1,\"pid\":", pid,
+                       "},{\"transport\":\"tcp\",\"address\":\"", tcp,
+                       "\",\"members\":2,\"pid\":", pid,
+                       "},{\"transport\":\"tcp\",\"address\":\"", tcp,
+                       "\",\"members\":1,\"pid\":", pid, "}],\"server_pids\":[",
+                       pid, "],\"order_mismatch\":0}")));
+  // Sampled once: the listings are one process.
+  EXPECT_THAT(out, HasSubstr(absl::StrCat("\"server_pid\":", pid, ",")));
+
+  // The summary says it too.
+  EXPECT_EQ(Bench({"--server=" + grpc + "," + grpc, "--receivers=3",
+                   "--senders=1", "--messages=100", "--timeout=30",
+                   "--room=bt-list2", "--noprogress"},
+                  &out),
+            0)
+      << out;
+  // r0, r2 to the first listing; r1, then the sender, to the second.
+  const std::string line = absl::StrCat("  server       grpc ", grpc,
+                                        ": 2 members, pid ", pid, "\n");
+  const size_t first = out.find(line);
+  ASSERT_NE(first, std::string::npos) << out;
+  EXPECT_NE(out.find(line, first + line.size()), std::string::npos) << out;
+  EXPECT_THAT(out, HasSubstr("  one order    0 receivers saw another "
+                             "interleaving of the senders\n"));
+}
+
+// Two independent servers share no room: the receivers on the second never
+// see the first's sender. The bench says so and fails; it does not relax
+// its checks for a list.
+TEST_F(BenchTest, IndependentServersListedFailTheRun) {
+  ChatServiceProcess other(CHAT_SERVICE_BIN);
+  ASSERT_TRUE(other.Start({"--flood_rate=0"}).ok());
+  ::testing::internal::CaptureStderr();
+  std::string out;
+  const int code =
+      Bench({"--server=" + service_.grpc_addr() + "," + other.grpc_addr(),
+             "--receivers=2", "--messages=10", "--timeout=2", "--room=bt-apart",
+             "--noprogress", "--json"},
+            &out);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_THAT(err, HasSubstr("FAILED: only 1 of 2 receivers joined"));
+  EXPECT_THAT(err, HasSubstr("only if the servers share rooms"));
+  int exit_code;
+  other.Stop(absl::Seconds(5), &exit_code).IgnoreError();
+}
+
 // TCP members over TLS, against chat-service's TLS line port
 // (--legacy_tls_addr) serving a certificate from a CA made at test time.
 TEST(TlsBenchTest, TcpRunOverTheTlsLinePortDeliversEverything) {

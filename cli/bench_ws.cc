@@ -117,6 +117,7 @@ void AppendSayFrame(absl::string_view text, std::string* out) {
 
 struct WsMembers::Endpoint {
   tcp::endpoint address;
+  std::string host;  // HOST:PORT, for the Host header.
 };
 
 class WsMembers::IoThread {
@@ -141,7 +142,8 @@ class WsMembers::Conn {
   WsStream ws;
   WsListener* const listener;
   std::unique_ptr<websocket::response_type> upgrade;  // During the upgrade.
-  beast::flat_buffer in;                              // The frame read.
+  std::string host;          // HOST:PORT of its server, for the Host header.
+  beast::flat_buffer in;     // The frame read.
   v1::ChatResponse scratch;  // For ParseWsEvent's slow path.
   bool joined = false;
   bool open = true;  // Until End.
@@ -190,26 +192,29 @@ bool WsMembers::Resolve(const std::string& addr, std::string* error) {
                           ec ? absl::StrCat(" (", ec.message(), ")") : "");
     return false;
   }
-  endpoint_ = std::make_unique<Endpoint>(Endpoint{results.begin()->endpoint()});
-  host_ = addr;
+  endpoints_.push_back(
+      std::make_unique<Endpoint>(Endpoint{results.begin()->endpoint(), addr}));
   return true;
 }
 
 WsMembers::Conn* WsMembers::Connect(const std::string& name,
                                     const std::string& room,
-                                    WsListener* listener, std::string* error) {
-  if (endpoint_ == nullptr) {
-    *error = "WsMembers::Connect before Resolve";
+                                    WsListener* listener, std::string* error,
+                                    size_t server) {
+  if (server >= endpoints_.size()) {
+    *error = "WsMembers::Connect to a server not resolved";
     return nullptr;
   }
+  const Endpoint& endpoint = *endpoints_[server];
   IoThread& io = *io_[conns_.size() % io_.size()];
   auto conn = std::make_unique<Conn>(io.ctx, listener);
+  conn->host = endpoint.host;
   auto& socket = beast::get_lowest_layer(conn->ws).socket();
   beast::error_code ec;
-  socket.connect(endpoint_->address, ec);
+  socket.connect(endpoint.address, ec);
   if (ec) {
-    *error = absl::StrCat("cannot connect to the HTTP port at ", host_, " (",
-                          ec.message(), ")");
+    *error = absl::StrCat("cannot connect to the HTTP port at ", endpoint.host,
+                          " (", ec.message(), ")");
     return nullptr;
   }
   socket.set_option(tcp::no_delay(true), ec);
@@ -320,9 +325,9 @@ void WsMembers::Handshake(Conn* c) {
   if (!c->open) return;
   c->upgrade = std::make_unique<websocket::response_type>();
   c->ws.async_handshake(
-      *c->upgrade, host_, "/ws", [this, c](beast::error_code ec) {
+      *c->upgrade, c->host, "/ws", [this, c](beast::error_code ec) {
         if (ec) {
-          std::string why = absl::StrCat("WebSocket upgrade at ws://", host_,
+          std::string why = absl::StrCat("WebSocket upgrade at ws://", c->host,
                                          "/ws: ", ec.message());
           if (c->upgrade->result_int() != 0) {
             const auto reason = c->upgrade->reason();

@@ -97,17 +97,19 @@ class WsMembers {
   WsMembers(const WsMembers&) = delete;
   WsMembers& operator=(const WsMembers&) = delete;
 
-  // Resolves the HTTP port's address, HOST:PORT. False, with *error set,
-  // when it does not resolve.
+  // Resolves an HTTP port's address, HOST:PORT, and adds it to the servers
+  // Connect can reach: the first call's is server 0, the next one's 1, ...
+  // False, with *error set, when it does not resolve.
   bool Resolve(const std::string& addr, std::string* error);
 
   // Connects one member (a blocking TCP connect, so a refused port fails
   // here), then, on its io thread, upgrades to a WebSocket at /ws and joins
   // `room` as `name`. `listener` (null for senders and idle members) must
   // outlive this object. Returns the member, owned by this object, or null
-  // with *error set. Before or after Start.
+  // with *error set. Before or after Start. `server`: which of the
+  // resolved addresses.
   Conn* Connect(const std::string& name, const std::string& room,
-                WsListener* listener, std::string* error);
+                WsListener* listener, std::string* error, size_t server = 0);
 
   // Starts the io threads.
   void Start();
@@ -130,7 +132,7 @@ class WsMembers {
 
  private:
   class IoThread;   // An io_context and the thread that runs it.
-  struct Endpoint;  // The resolved address.
+  struct Endpoint;  // A resolved address, and its HOST:PORT.
 
   // The steps of a member's life, each on its io thread.
   void Handshake(Conn* c);
@@ -142,9 +144,8 @@ class WsMembers {
 
   // Constant after construction.
   const int threads_;
-  // Set by Resolve.
-  std::string host_;  // HOST:PORT, for the Host header.
-  std::unique_ptr<Endpoint> endpoint_;
+  // Added by Resolve.
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;
 
   std::vector<std::unique_ptr<IoThread>> io_;
   // Declared after io_, so destroyed first: a stream must go before the

@@ -953,6 +953,179 @@ TEST_F(ChatctlTest, ServerMustBeHostAndPort) {
   EXPECT_THAT(err, HasSubstr("--server \"localhost\" has no port"));
 }
 
+// --server HOST:PORT,HOST:PORT,...: every entry is checked, and the
+// sentence names the bad one; exit 2 for every command.
+TEST_F(ChatctlTest, BadServerListEntriesAreUsageErrors) {
+  const std::string live = server_.address();
+  const std::vector<std::pair<std::string, std::string>> lists = {
+      {live + ",localhost",
+       "--server entry 2 \"localhost\" has no port: give HOST:PORT"},
+      {"http://" + live + "," + live,
+       absl::StrCat("--server entry 1 \"http://", live, "\" is a URL")},
+      {live + ",," + live, "has an empty entry (2)"},
+      {live + ",", "has an empty entry (2)"},
+      {live + ", " + live,
+       "--server entry 2 \" " + live + "\" has spaces in it"}};
+  for (const auto& [list, why] : lists) {
+    for (std::vector<std::string> args :
+         std::vector<std::vector<std::string>>{{"join", "--name", "x"},
+                                               {"send", "--name", "x", "hi"},
+                                               {"who"},
+                                               {"history"},
+                                               {"stats"},
+                                               {"bench", "--noprogress"}}) {
+      const std::string command = args[0];
+      args.push_back("--server=" + list);
+      std::string err;
+      EXPECT_EQ(Chatctl(args, "", nullptr, &err), 2) << command << " " << list;
+      EXPECT_THAT(err, HasSubstr(why)) << command << " " << list;
+      EXPECT_THAT(err, HasSubstr("usage: chatctl " + command)) << command;
+    }
+  }
+  std::string err;
+  EXPECT_EQ(
+      Chatctl({"who"}, "", nullptr, &err, {"CHATCTL_SERVER=" + live + ",nope"}),
+      2);
+  EXPECT_THAT(err, HasSubstr("$CHATCTL_SERVER entry 2 \"nope\" has no port"));
+}
+
+// A list whose first server refuses connections: each command goes on to
+// the second, and chat says which server it is on.
+TEST_F(ChatctlTest, ServerListSkipsAServerThatRefuses) {
+  Server gone;
+  const std::string dead = gone.address();
+  gone.Stop();
+  const std::string list = "--server=" + dead + "," + server_.address();
+  std::string out, err;
+  EXPECT_EQ(Chatctl({"send", "--name", "s", list, "via", "the", "second"}, "",
+                    &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(Chatctl({"join", "--name", "p", list}, "piped\n", &out, &err), 0)
+      << err;
+  EXPECT_THAT(out, HasSubstr("<p> piped\n"));
+  EXPECT_EQ(err, absl::StrCat("chatctl: cannot reach chat-service at ", dead,
+                              " (connection refused); trying the next "
+                              "server\nchatctl: connected to chat-service at ",
+                              server_.address(), "\n"));
+  EXPECT_EQ(Chatctl({"history", list}, "", &out, &err), 0) << err;
+  EXPECT_EQ(out, "<s> via the second\n<p> piped\n");
+  EXPECT_EQ(Chatctl({"who", list}, "", &out, &err), 0) << err;
+  EXPECT_EQ(Chatctl({"stats", list}, "", &out, &err), 0) << err;
+  // None answers: each server's sentence, exit 1.
+  EXPECT_EQ(
+      Chatctl({"history", "--server=" + dead + "," + dead}, "", &out, &err), 1);
+  const std::string refused = absl::StrCat("cannot reach chat-service at ",
+                                           dead, " (connection refused)");
+  EXPECT_EQ(err, absl::StrCat("chatctl: ", refused, "; ", refused, "\n"));
+}
+
+// A server that answers with an error is the answer: the next one is not
+// tried (it would be another node, where the same error holds).
+TEST_F(ChatctlTest, ServerListTakesAnErrorAnswerAsTheAnswer) {
+  Server second;
+  std::unique_ptr<Subprocess> bob = Join("bob");
+  const std::string list =
+      "--server=" + server_.address() + "," + second.address();
+  std::string out, err;
+  EXPECT_EQ(Chatctl({"send", "--name", "bob", list, "x"}, "", nullptr, &err),
+            1);
+  EXPECT_EQ(err, "chatctl: name \"bob\" is taken in room lobby\n");
+  EXPECT_EQ(Chatctl({"history", "--server=" + second.address()}, "", &out), 0);
+  EXPECT_THAT(out, IsEmpty());
+  EXPECT_EQ(Chatctl({"who", list}, "", &out), 0);
+  EXPECT_EQ(out, "bob grpc\n");  // The first's room.
+}
+
+// Pipe mode across killed servers, with independent servers listed: A, a
+// dead address, B. When A dies, chatctl moves on to the next in the list,
+// past the dead one, to B; when B dies, round-robin, to A again (restarted
+// on its port). Independent servers share no rooms: the lines after each
+// failover land on the new server, and chatctl shows the server's notice
+// that the history was reset. (Nothing is in flight at a kill here: that
+// nothing is lost across nodes is for nodes that share rooms.)
+TEST_F(ChatctlTest, PipeContinuesOnTheNextServerOfTheList) {
+  auto first = std::make_unique<Server>();
+  auto second = std::make_unique<Server>();
+  Server gone;
+  const std::string dead = gone.address();
+  gone.Stop();
+  const std::string a = first->address();
+  const std::string b = second->address();
+  Subprocess p({CHATCTL_BIN, "join", "--name", "rr", "--server",
+                a + "," + dead + "," + b});
+  ASSERT_TRUE(p.WaitForStdout("-- rr joined\n", kTimeout)) << p.err();
+  ASSERT_TRUE(
+      p.WaitForStderr("chatctl: connected to chat-service at " + a, kTimeout))
+      << p.err();
+  p.Write("one\n");
+  ASSERT_TRUE(p.WaitForStdout("<rr> one\n", kTimeout)) << p.err();
+
+  first->Kill();
+  ASSERT_TRUE(
+      p.WaitForStderr("chatctl: reconnected to chat-service at " + b, kTimeout))
+      << p.err();
+  EXPECT_THAT(p.err(),
+              HasSubstr("lost the connection to chat-service at " + a));
+  p.Write("two\n");
+  ASSERT_TRUE(p.WaitForStdout("<rr> two\n", kTimeout)) << p.err();
+  std::string out;
+  EXPECT_EQ(Chatctl({"history", "--server=" + b}, "", &out), 0);
+  EXPECT_EQ(out, "<rr> two\n");
+  EXPECT_THAT(p.out(), HasSubstr("history was reset"));
+
+  // The first again, on its old port, once the second dies.
+  first = std::make_unique<Server>(a);
+  second->Kill();
+  ASSERT_TRUE(p.WaitForOutput(
+      [&a](const std::string&, const std::string& err) {
+        return err.find("reconnected to chat-service at " + a) !=
+               std::string::npos;
+      },
+      kTimeout))
+      << p.err();
+  p.Write("three\n");
+  ASSERT_TRUE(p.WaitForStdout("<rr> three\n", kTimeout)) << p.err();
+  p.CloseStdin();
+  EXPECT_EQ(p.Wait(kTimeout), 0) << p.err();
+  EXPECT_EQ(Chatctl({"history", "--server=" + a}, "", &out), 0);
+  EXPECT_EQ(out, "<rr> three\n");
+}
+
+// A lost connection goes to the next server even when the one it was on
+// still takes connections (here a proxy in front of it cuts the stream and
+// stays open): round-robin, not back to the same one.
+TEST_F(ChatctlTest, ALostConnectionMovesOnToTheNextServer) {
+  Server second;
+  TcpProxy proxy(server_.address());
+  Subprocess p({CHATCTL_BIN, "join", "--name", "mover", "--server",
+                proxy.address() + "," + second.address()});
+  ASSERT_TRUE(p.WaitForStdout("-- mover joined\n", kTimeout)) << p.err();
+  proxy.CutAll();
+  ASSERT_TRUE(p.WaitForStderr(
+      "chatctl: reconnected to chat-service at " + second.address(), kTimeout))
+      << p.err();
+  p.Write("moved\n");
+  ASSERT_TRUE(p.WaitForStdout("<mover> moved\n", kTimeout)) << p.err();
+  p.CloseStdin();
+  EXPECT_EQ(p.Wait(kTimeout), 0) << p.err();
+  std::string out;
+  EXPECT_EQ(Chatctl({"history", "--server=" + second.address()}, "", &out), 0);
+  EXPECT_EQ(out, "<mover> moved\n");
+}
+
+TEST_F(ChatctlTest, HelpShowsTheServerList) {
+  std::string out;
+  for (const char* c : {"join", "send", "who", "history", "stats"}) {
+    EXPECT_EQ(Chatctl({"help", c}, "", &out), 0);
+    EXPECT_THAT(out, HasSubstr("HOST:PORT[,...]")) << c;
+  }
+  EXPECT_EQ(Chatctl({"help", "join"}, "", &out), 0);
+  EXPECT_THAT(out, HasSubstr("reconnects to the next in the list"));
+  EXPECT_EQ(Chatctl({"help", "bench"}, "", &out), 0);
+  EXPECT_THAT(out, HasSubstr("--server=HOST:PORT[,...]"));
+}
+
 // The same 20000 lines across a crash: chat-service --data_dir is SIGKILLed
 // with lines in flight and restarted on the same port. chatctl resumes and
 // sends again what was not answered; the store kept the ids of what was

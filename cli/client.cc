@@ -8,6 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "cli/tls_client.h"
 #include "service/grpc_keepalive.h"
 
@@ -87,6 +89,30 @@ absl::Status CheckServerAddress(absl::string_view server,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> ParseServerList(
+    absl::string_view list, absl::string_view source) {
+  std::vector<std::string> servers = absl::StrSplit(list, ',');
+  if (servers.size() == 1) {
+    if (absl::Status s = CheckServerAddress(servers[0], source); !s.ok()) {
+      return s;
+    }
+    return servers;
+  }
+  for (size_t i = 0; i < servers.size(); ++i) {
+    const std::string entry = absl::StrCat(source, " entry ", i + 1);
+    if (servers[i].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, " \"", list, "\" has an empty entry (", i + 1,
+                       "): give HOST:PORT[,HOST:PORT...], e.g. "
+                       "10.0.0.1:50051,10.0.0.2:50051"));
+    }
+    if (absl::Status s = CheckServerAddress(servers[i], entry); !s.ok()) {
+      return s;
+    }
+  }
+  return servers;
+}
+
 std::shared_ptr<grpc::Channel> Dial(const std::string& server,
                                     absl::Duration keepalive) {
   grpc::ChannelArguments args;
@@ -135,6 +161,20 @@ absl::Status WaitForServer(grpc::Channel* channel, absl::string_view server,
           : ConnectReason(s.error_message());
   return absl::UnavailableError(
       absl::StrCat("cannot reach chat-service at ", server, " (", reason, ")"));
+}
+
+absl::StatusOr<ConnectedServer> ConnectFirst(
+    const std::vector<std::string>& servers, absl::Duration timeout) {
+  std::vector<std::string> why;
+  for (size_t i = 0; i < servers.size(); ++i) {
+    std::shared_ptr<grpc::Channel> channel = Dial(servers[i]);
+    absl::Status s = WaitForServer(channel.get(), servers[i], timeout);
+    if (s.ok()) return ConnectedServer{std::move(channel), i};
+    if (servers.size() == 1) return s;
+    why.push_back(std::string(s.message()));
+  }
+  if (why.empty()) return absl::InvalidArgumentError("no server given");
+  return absl::UnavailableError(absl::StrJoin(why, "; "));
 }
 
 absl::Status FromGrpc(const grpc::Status& status, absl::string_view server) {

@@ -7,8 +7,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -38,6 +40,21 @@ std::string DefaultServer();
 absl::Status CheckServerAddress(absl::string_view server,
                                 absl::string_view source);
 
+// ParseServerList
+//
+// Splits `list`, the value of --server or $CHATCTL_SERVER, at commas into the
+// servers to try, in order: "HOST:PORT[,HOST:PORT...]". One address is
+// checked as CheckServerAddress checks it, with the same sentences. In a
+// longer list each entry is checked likewise, the sentence naming it
+// ("--server entry 2 \"localhost\" has no port: give HOST:PORT, ..."); an
+// empty entry ("a:1,,b:2", a trailing comma) is INVALID_ARGUMENT too. An
+// address may be listed twice.
+//
+//   absl::StatusOr<std::vector<std::string>> servers =
+//       ParseServerList("10.0.0.1:50051,10.0.0.2:50051", "--server");
+absl::StatusOr<std::vector<std::string>> ParseServerList(
+    absl::string_view list, absl::string_view source);
+
 // Dial
 //
 // A channel to `server` (HOST:PORT), insecure. Does not connect yet. It
@@ -56,6 +73,22 @@ std::shared_ptr<grpc::Channel> Dial(
 // refused)".
 absl::Status WaitForServer(grpc::Channel* channel, absl::string_view server,
                            absl::Duration timeout);
+
+// ConnectFirst
+//
+// For the unary commands: dials `servers` in order (Dial's defaults) and
+// returns the first channel that connects within `timeout` (each server has
+// its own), with its index in `servers`. A server that cannot be reached
+// moves on to the next; one that connects is taken, whatever it then
+// answers. When none can be reached: with one server, WaitForServer's error
+// as it is; with several, UNAVAILABLE with each server's sentence, joined by
+// "; ".
+struct ConnectedServer {
+  std::shared_ptr<grpc::Channel> channel;
+  size_t index = 0;
+};
+absl::StatusOr<ConnectedServer> ConnectFirst(
+    const std::vector<std::string>& servers, absl::Duration timeout);
 
 // FromGrpc
 //

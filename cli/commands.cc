@@ -76,7 +76,7 @@ namespace {
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"join",
-       "chatctl join --name NAME [--server HOST:PORT] [--room ROOM] "
+       "chatctl join --name NAME [--server HOST:PORT[,...]] [--room ROOM] "
        "[--history N] [--color=auto|always|never] [--timestamps] [--json]",
        "chat in a room",
        "On a terminal: a chat with a line editor. Incoming events print above\n"
@@ -99,23 +99,33 @@ const std::vector<Command>& Commands() {
        "(if the server restarted without its history, chatctl cannot tell\n"
        "and says so). Lines typed meanwhile are sent once reconnected.\n"
        "Its name is its own again at once, even if the server has not yet\n"
-       "noticed the old connection is dead.",
+       "noticed the old connection is dead.\n"
+       "\n"
+       "--server may list several servers, HOST:PORT,HOST:PORT,... (nodes\n"
+       "of one deployment that share rooms): chatctl joins at the first that\n"
+       "can be reached and says on stderr which one; when the connection\n"
+       "drops, it reconnects to the next in the list (round-robin), resuming\n"
+       "as above, and \"reconnected to chat-service at HOST:PORT\" names it.",
        {"server", "tls", "tls_ca", "name", "token", "room", "history", "color",
         "timestamps", "json", "give_up_after", "keepalive"}},
       {"send",
-       "chatctl send --name NAME [--server HOST:PORT] [--room ROOM] "
+       "chatctl send --name NAME [--server HOST:PORT[,...]] [--room ROOM] "
        "TEXT...",
        "post one message",
        "Joins, posts TEXT (the arguments joined by spaces), waits until the\n"
-       "server has sequenced it, leaves and exits 0.",
+       "server has sequenced it, leaves and exits 0. With several servers\n"
+       "(--server HOST:PORT,HOST:PORT,...) it joins at the first that can be\n"
+       "reached; a server that answers with an error is not skipped.",
        {"server", "tls", "tls_ca", "name", "token", "room"}},
       {"who",
-       "chatctl who [--server HOST:PORT] [--room ROOM] [--json]",
+       "chatctl who [--server HOST:PORT[,...]] [--room ROOM] [--json]",
        "list who is in a room",
-       "Prints one member per line: NAME TRANSPORT (grpc, tcp or web).",
+       "Prints one member per line: NAME TRANSPORT (grpc, tcp or web).\n"
+       "With several servers (--server HOST:PORT,HOST:PORT,...), the first\n"
+       "that can be reached answers.",
        {"server", "tls", "tls_ca", "token", "room", "json"}},
       {"history",
-       "chatctl history [--server HOST:PORT] [--room ROOM] [--last N] "
+       "chatctl history [--server HOST:PORT[,...]] [--room ROOM] [--last N] "
        "[--before SEQ | --after SEQ] [--color=auto|always|never] "
        "[--timestamps] [--json]",
        "print a room's messages",
@@ -127,7 +137,10 @@ const std::vector<Command>& Commands() {
        "When the server holds older messages than the page (with --after:\n"
        "newer ones), a hint on stderr gives the command for the next page,\n"
        "e.g. \"(older messages: chatctl history --before 123)\". stdout has\n"
-       "the messages only.",
+       "the messages only.\n"
+       "\n"
+       "With several servers (--server HOST:PORT,HOST:PORT,...), the first\n"
+       "that can be reached answers.",
        {"server", "tls", "tls_ca", "token", "room", "last", "before", "after",
         "color", "timestamps", "json"}},
       {"stats",
@@ -171,7 +184,8 @@ void PrintTopHelp(FILE* out) {
   }
   std::fprintf(out,
                "\n'chatctl help COMMAND' explains one. The server is "
-               "--server, else $CHATCTL_SERVER,\nelse %s.\n"
+               "--server, else $CHATCTL_SERVER,\nelse %s; either may list "
+               "several, HOST:PORT,HOST:PORT,..., tried in order.\n"
                "Exit codes: 0 done, 1 server or connection error, 2 bad "
                "usage.\n",
                std::string(kDefaultServer).c_str());
@@ -197,17 +211,15 @@ int Fail(const absl::Status& status) {
   return kExitError;
 }
 
-// The server to reach: --server, else $CHATCTL_SERVER, else the default;
-// INVALID_ARGUMENT when it is not HOST:PORT.
-absl::StatusOr<std::string> Server() {
+// The servers to try, in order: --server, else $CHATCTL_SERVER, else the
+// default; INVALID_ARGUMENT when it is not HOST:PORT[,HOST:PORT...].
+absl::StatusOr<std::vector<std::string>> Servers() {
   if (absl::Status tls = ConfigureTlsFromFlags(); !tls.ok()) return tls;
   const std::string flag = absl::GetFlag(FLAGS_server);
   const std::string server = flag.empty() ? DefaultServer() : flag;
-  absl::Status s = CheckServerAddress(
-      server, !flag.empty() || server == kDefaultServer ? "--server"
-                                                        : "$CHATCTL_SERVER");
-  if (!s.ok()) return s;
-  return server;
+  return ParseServerList(server, !flag.empty() || server == kDefaultServer
+                                     ? "--server"
+                                     : "$CHATCTL_SERVER");
 }
 
 // Signals, for join: the handler only notes the signal and wakes the loop.
@@ -262,12 +274,10 @@ std::string ToJson(const google::protobuf::Message& m) {
 // (PipeReport): the exit status is 0 only if every one was posted.
 class JoinLoop {
  public:
-  JoinLoop(ChatSession* session, EventQueue* queue, v1::ChatRoom::Stub* stub,
-           std::string server, RenderOptions render, bool terminal)
+  JoinLoop(ChatSession* session, EventQueue* queue, RenderOptions render,
+           bool terminal)
       : session_(session),
         queue_(queue),
-        stub_(stub),
-        server_(std::move(server)),
         render_(render),
         terminal_(terminal) {}
 
@@ -574,8 +584,9 @@ class JoinLoop {
         s = session_->Move(typed.argument);
         break;
       case TypedLine::Kind::kWho: {
-        absl::StatusOr<v1::ListMembersResponse> members =
-            ListMembers(stub_, server_, session_->room(), Token());
+        // The server the session is on: the room as it sees it.
+        absl::StatusOr<v1::ListMembersResponse> members = ListMembers(
+            session_->stub(), session_->server(), session_->room(), Token());
         if (!members.ok()) {
           Say(members.status().message());
         } else {
@@ -646,8 +657,6 @@ class JoinLoop {
 
   ChatSession* const session_;
   EventQueue* const queue_;
-  v1::ChatRoom::Stub* const stub_;
-  const std::string server_;
   const RenderOptions render_;
   const bool terminal_;
   LineEditor editor_;
@@ -682,10 +691,10 @@ int RunJoin(const Command& c, const std::vector<std::string>& positional) {
     return UsageError(
         c, absl::StrCat("unexpected argument \"", positional[0], "\""));
   }
-  absl::StatusOr<std::string> server = Server();
-  if (!server.ok()) return UsageError(c, server.status().message());
+  absl::StatusOr<std::vector<std::string>> servers = Servers();
+  if (!servers.ok()) return UsageError(c, servers.status().message());
   SessionOptions options;
-  options.server = *server;
+  options.servers = *servers;
   options.name = absl::GetFlag(FLAGS_name);
   options.token = Token();
   options.room = absl::GetFlag(FLAGS_room);
@@ -707,16 +716,28 @@ int RunJoin(const Command& c, const std::vector<std::string>& positional) {
   // Bounded: a full queue stops the reader thread (see event_queue.h).
   EventQueue queue(1024);
   InstallSignals(queue.signal_fd());
-  std::shared_ptr<grpc::Channel> channel = Dial(options.server, keepalive);
-  v1::ChatRoom::Stub stub(channel);
-  auto session = std::make_unique<ChatSession>(channel, options, &queue);
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (const std::string& server : options.servers) {
+    channels.push_back(Dial(server, keepalive));
+  }
+  const bool several = options.servers.size() > 1;
+  auto session =
+      std::make_unique<ChatSession>(std::move(channels), options, &queue);
   absl::Status started = session->Start();
   int code;
   if (!started.ok()) {
     code = Fail(started);
   } else {
-    JoinLoop loop(session.get(), &queue, &stub, options.server, *render,
-                  terminal);
+    if (several) {
+      // Which of the list it is on (before the line editor starts).
+      for (const std::string& why : session->skipped()) {
+        std::fprintf(stderr, "chatctl: %s; trying the next server\n",
+                     why.c_str());
+      }
+      std::fprintf(stderr, "chatctl: connected to chat-service at %s\n",
+                   session->server().c_str());
+    }
+    JoinLoop loop(session.get(), &queue, *render, terminal);
     code = loop.Run();
   }
   queue.Close();  // Unblocks the reader thread, which the session joins.
@@ -770,10 +791,10 @@ class SendListener final : public SessionListener {
 };
 
 int RunSend(const Command& c, const std::vector<std::string>& positional) {
-  absl::StatusOr<std::string> server = Server();
-  if (!server.ok()) return UsageError(c, server.status().message());
+  absl::StatusOr<std::vector<std::string>> servers = Servers();
+  if (!servers.ok()) return UsageError(c, servers.status().message());
   SessionOptions options;
-  options.server = *server;
+  options.servers = *servers;
   options.name = absl::GetFlag(FLAGS_name);
   options.token = Token();
   options.room = absl::GetFlag(FLAGS_room);
@@ -786,7 +807,12 @@ int RunSend(const Command& c, const std::vector<std::string>& positional) {
   signal(SIGPIPE, SIG_IGN);
 
   SendListener listener;
-  ChatSession session(Dial(options.server), options, &listener);
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (const std::string& server : options.servers) {
+    channels.push_back(Dial(server));
+  }
+  // Joins at the first server that can be reached; never another after.
+  ChatSession session(std::move(channels), options, &listener);
   absl::Status s = session.Start();
   if (!s.ok()) return Fail(s);
   s = session.Say(text, false);
@@ -797,7 +823,7 @@ int RunSend(const Command& c, const std::vector<std::string>& positional) {
   if (!listener.WaitEnded(absl::Seconds(10))) {
     session.Cancel();
     return Fail(absl::DeadlineExceededError(absl::StrCat(
-        "chat-service at ", options.server, " did not confirm the message")));
+        "chat-service at ", session.server(), " did not confirm the message")));
   }
   s = listener.Result();
   if (!s.ok()) return Fail(s);
@@ -809,13 +835,14 @@ int RunWho(const Command& c, const std::vector<std::string>& positional) {
     return UsageError(
         c, absl::StrCat("unexpected argument \"", positional[0], "\""));
   }
-  absl::StatusOr<std::string> checked = Server();
-  if (!checked.ok()) return UsageError(c, checked.status().message());
-  const std::string server = *checked;
-  std::shared_ptr<grpc::Channel> channel = Dial(server);
-  absl::Status s = WaitForServer(channel.get(), server, kConnectTimeout);
-  if (!s.ok()) return Fail(s);
-  v1::ChatRoom::Stub stub(channel);
+  absl::StatusOr<std::vector<std::string>> servers = Servers();
+  if (!servers.ok()) return UsageError(c, servers.status().message());
+  // The first that can be reached answers, whatever its answer.
+  absl::StatusOr<ConnectedServer> connected =
+      ConnectFirst(*servers, kConnectTimeout);
+  if (!connected.ok()) return Fail(connected.status());
+  const std::string& server = (*servers)[connected->index];
+  v1::ChatRoom::Stub stub(connected->channel);
   absl::StatusOr<v1::ListMembersResponse> members =
       ListMembers(&stub, server, absl::GetFlag(FLAGS_room), Token());
   if (!members.ok()) return Fail(members.status());
@@ -892,13 +919,15 @@ int RunHistory(const Command& c, const std::vector<std::string>& positional) {
   if (before) request.set_before_seq(*before);
   if (after) request.set_after_seq(*after);
 
-  absl::StatusOr<std::string> checked = Server();
-  if (!checked.ok()) return UsageError(c, checked.status().message());
-  const std::string server = *checked;
-  std::shared_ptr<grpc::Channel> channel = Dial(server);
-  absl::Status s = WaitForServer(channel.get(), server, kConnectTimeout);
-  if (!s.ok()) return Fail(s);
-  v1::ChatRoom::Stub stub(channel);
+  absl::StatusOr<std::vector<std::string>> servers = Servers();
+  if (!servers.ok()) return UsageError(c, servers.status().message());
+  // The first that can be reached answers, whatever its answer; the hint's
+  // probe asks the same one.
+  absl::StatusOr<ConnectedServer> connected =
+      ConnectFirst(*servers, kConnectTimeout);
+  if (!connected.ok()) return Fail(connected.status());
+  const std::string& server = (*servers)[connected->index];
+  v1::ChatRoom::Stub stub(connected->channel);
   absl::StatusOr<v1::GetHistoryResponse> history =
       GetHistory(&stub, server, request, Token());
   if (!history.ok()) return Fail(history.status());
@@ -1003,7 +1032,7 @@ int ChatctlMain(int argc, char** argv) {
   if (command == "send") return RunSend(*c, positional);
   if (command == "who") return RunWho(*c, positional);
   if (command == "token") return RunToken(*c, positional);
-  if (command == "stats") return RunStats(*c, positional, Server(), Token());
+  if (command == "stats") return RunStats(*c, positional, Servers(), Token());
   return RunHistory(*c, positional);
 }
 

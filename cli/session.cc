@@ -3,16 +3,19 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "service/text.h"
 
 namespace chat {
 
 struct ChatSession::Call {
+  size_t server = 0;  // In servers_.
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReaderWriter<v1::ChatRequest, v1::ChatResponse>>
       stream;
@@ -47,15 +50,36 @@ std::string NewIdPrefix() {
                          absl::Uniform<uint32_t>(gen));
 }
 
+std::vector<std::string> ServersOf(const SessionOptions& options) {
+  if (options.servers.empty()) return {options.server};
+  return options.servers;
+}
+
+std::vector<std::unique_ptr<v1::ChatRoom::Stub>> StubsOf(
+    const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+  std::vector<std::unique_ptr<v1::ChatRoom::Stub>> stubs;
+  for (const auto& channel : channels) {
+    stubs.push_back(v1::ChatRoom::NewStub(channel));
+  }
+  return stubs;
+}
+
 }  // namespace
 
 ChatSession::ChatSession(std::shared_ptr<grpc::Channel> channel,
                          SessionOptions options, SessionListener* listener)
-    : channel_(std::move(channel)),
-      stub_(v1::ChatRoom::NewStub(channel_)),
-      options_(std::move(options)),
+    : ChatSession(std::vector<std::shared_ptr<grpc::Channel>>{channel},
+                  std::move(options), listener) {}
+
+ChatSession::ChatSession(std::vector<std::shared_ptr<grpc::Channel>> channels,
+                         SessionOptions options, SessionListener* listener)
+    : options_(std::move(options)),
+      servers_(ServersOf(options_)),
+      channels_(std::move(channels)),
+      stubs_(StubsOf(channels_)),
       listener_(listener),
       id_prefix_(NewIdPrefix()) {
+  assert(servers_.size() == channels_.size());
   name_ = options_.name;
   room_ = options_.room;
 }
@@ -65,10 +89,12 @@ ChatSession::~ChatSession() {
   if (reader_.joinable()) reader_.join();
 }
 
-std::shared_ptr<ChatSession::Call> ChatSession::OpenCall(const v1::Join& join) {
+std::shared_ptr<ChatSession::Call> ChatSession::OpenCall(const v1::Join& join,
+                                                         size_t server) {
   auto call = std::make_shared<Call>();
+  call->server = server;
   AddToken(&call->context, options_.token);
-  call->stream = stub_->Chat(&call->context);
+  call->stream = stubs_[server]->Chat(&call->context);
   v1::ChatRequest request;
   *request.mutable_join() = join;
   // A failed write shows up as the stream's end, read by the reader.
@@ -77,17 +103,30 @@ std::shared_ptr<ChatSession::Call> ChatSession::OpenCall(const v1::Join& join) {
 }
 
 absl::Status ChatSession::Start() {
-  absl::Status s =
-      WaitForServer(channel_.get(), options_.server, options_.connect_timeout);
-  if (!s.ok()) return s;
+  // The first server that can be reached, in order.
+  std::vector<std::string> unreachable;
+  size_t server = 0;
+  for (;; ++server) {
+    if (server == servers_.size()) {
+      if (servers_.size() == 1) return absl::UnavailableError(unreachable[0]);
+      return absl::UnavailableError(absl::StrJoin(unreachable, "; "));
+    }
+    absl::Status s = WaitForServer(channels_[server].get(), servers_[server],
+                                   options_.connect_timeout);
+    if (s.ok()) break;
+    if (servers_.size() == 1) return s;
+    unreachable.push_back(std::string(s.message()));
+  }
   v1::Join join;
   join.set_name(options_.name);
   join.set_room(options_.room);
   join.set_history(options_.history);
-  std::shared_ptr<Call> call = OpenCall(join);
+  std::shared_ptr<Call> call = OpenCall(join, server);
   {
     absl::MutexLock lock(&mu_);
     call_ = call;
+    server_ = server;
+    skipped_ = std::move(unreachable);
     call_number_ = 1;
   }
   reader_ = std::thread([this, call] { Run(call); });
@@ -103,7 +142,7 @@ absl::Status ChatSession::Start() {
     mu_.Await(absl::Condition(&started));
     if (start_state_ == StartState::kFailed) {
       return absl::UnavailableError(
-          absl::StrCat("chat-service at ", options_.server,
+          absl::StrCat("chat-service at ", servers_[server],
                        " did not answer the join within ",
                        absl::FormatDuration(options_.connect_timeout)));
     }
@@ -321,6 +360,47 @@ void ChatSession::Cancel() {
     call = call_;
   }
   if (call != nullptr) call->context.TryCancel();
+}
+
+// Waits a slice for `*server`'s channel, or moves *server on to the next
+// server when that one cannot be reached (its channel failed to connect, or
+// has been connecting for longer than connect_timeout). The caller loops,
+// checking for Leave, Cancel and giving up between slices.
+bool ChatSession::WaitForAServer(size_t* server) {
+  // The channel reconnects by itself, with its own short backoff (see
+  // Dial); wait for it in slices, to notice Leave and Cancel.
+  grpc::Channel* channel = channels_[*server].get();
+  if (channel->WaitForConnected(
+          absl::ToChronoTime(absl::Now() + absl::Milliseconds(250)))) {
+    waiting_since_.reset();
+    return true;
+  }
+  if (servers_.size() == 1) return false;  // Wait for the one server.
+  const absl::Time now = absl::Now();
+  if (!waiting_since_) waiting_since_ = now;
+  const grpc_connectivity_state state = channel->GetState(false);
+  if (state == GRPC_CHANNEL_TRANSIENT_FAILURE ||
+      state == GRPC_CHANNEL_SHUTDOWN ||
+      now - *waiting_since_ >= options_.connect_timeout) {
+    *server = (*server + 1) % servers_.size();
+    waiting_since_.reset();
+  }
+  return false;
+}
+
+std::vector<std::string> ChatSession::skipped() const {
+  absl::MutexLock lock(&mu_);
+  return skipped_;
+}
+
+std::string ChatSession::server() const {
+  absl::MutexLock lock(&mu_);
+  return servers_[server_];
+}
+
+v1::ChatRoom::Stub* ChatSession::stub() const {
+  absl::MutexLock lock(&mu_);
+  return stubs_[server_].get();
 }
 
 bool ChatSession::connected() const {
@@ -551,10 +631,11 @@ bool ChatSession::ReadWelcome(Call* call, bool rejoin, uint64_t resumed_after) {
     start_state_ = StartState::kJoined;
   }
   if (rejoin) {
+    const std::string& server = servers_[call->server];
     Emit(SessionEvent::Kind::kReconnected,
          resumed_after == 0
-             ? absl::StrCat("reconnected to chat-service at ", options_.server)
-             : absl::StrCat("reconnected to chat-service at ", options_.server,
+             ? absl::StrCat("reconnected to chat-service at ", server)
+             : absl::StrCat("reconnected to chat-service at ", server,
                             "; resumed after seq ", resumed_after));
   }
   Deliver(std::move(reports), std::move(event));
@@ -568,7 +649,7 @@ absl::Status ChatSession::EndCall(Call* call) {
     absl::MutexLock lock(&mu_);
     connected_ = false;
   }
-  return FromGrpc(call->stream->Finish(), options_.server);
+  return FromGrpc(call->stream->Finish(), servers_[call->server]);
 }
 
 void ChatSession::Run(std::shared_ptr<Call> call) {
@@ -619,6 +700,13 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
   };
   absl::Duration backoff = options_.initial_backoff;
   absl::Status last = std::move(cause);
+  // A lost connection moves on to the next server (the same one when there
+  // is only one).
+  size_t server;
+  {
+    absl::MutexLock lock(&mu_);
+    server = (server_ + 1) % servers_.size();
+  }
   for (;;) {
     if (Stopping()) break;
     bool give_up;
@@ -635,12 +723,7 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
                        ": ", last.message())));
       return nullptr;
     }
-    // The channel reconnects by itself, with its own short backoff (see
-    // Dial); wait for it in slices, to notice Leave and Cancel.
-    if (!channel_->WaitForConnected(
-            absl::ToChronoTime(absl::Now() + absl::Milliseconds(250)))) {
-      continue;
-    }
+    if (!WaitForAServer(&server)) continue;
     v1::Join join;
     {
       absl::MutexLock lock(&mu_);
@@ -650,10 +733,11 @@ std::shared_ptr<ChatSession::Call> ChatSession::Reconnect(absl::Status cause) {
       join.set_resume_epoch(epoch_);
       join.set_resume_secret(resume_secret_);
     }
-    std::shared_ptr<Call> call = OpenCall(join);
+    std::shared_ptr<Call> call = OpenCall(join, server);
     {
       absl::MutexLock lock(&mu_);
       call_ = call;
+      server_ = server;
       ++call_number_;
       if (leaving_ || cancelled_) call->context.TryCancel();
     }

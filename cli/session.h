@@ -36,6 +36,13 @@
 // never be dropped as too slow by its own echoes. SendDelay() says when the
 // next Say may go.
 //
+// Several servers (nodes of one deployment, sharing rooms): Start() joins at
+// the first that can be reached, in the order given; when the connection
+// drops, the rejoin goes to the next server in the list (round-robin,
+// moving on from a server that cannot be reached), with the same resume
+// seq, epoch, secret and client_ids, so a dead node costs only the
+// reconnect. With one server, the rejoin waits for that server.
+//
 // Taking the name back: every welcome carries a resume secret; a rejoin
 // presents it, so that the server hands the name over at once even when it
 // has not yet noticed that the old connection is dead (a network path that
@@ -108,7 +115,10 @@ class SessionListener {
 };
 
 struct SessionOptions {
-  std::string server;     // HOST:PORT, for messages.
+  // HOST:PORT of each server, in the order to try them, one channel each.
+  // Empty: `server` alone.
+  std::vector<std::string> servers;
+  std::string server;     // HOST:PORT when `servers` is empty.
   std::string name;       // Join.name
   std::string token;      // An owned name's token ("" for none): every call.
   std::string room;       // Join.room ("" = lobby)
@@ -124,9 +134,12 @@ struct SessionOptions {
 
 class ChatSession {
  public:
-  // `listener` must outlive the session.
+  // `listener` must outlive the session. One channel, to options.server.
   ChatSession(std::shared_ptr<grpc::Channel> channel, SessionOptions options,
               SessionListener* listener);
+  // One channel per server: channels[i] to options.servers[i].
+  ChatSession(std::vector<std::shared_ptr<grpc::Channel>> channels,
+              SessionOptions options, SessionListener* listener);
   // Cancels the stream if it is still open and waits for the reader thread.
   ~ChatSession();
 
@@ -139,7 +152,15 @@ class ChatSession {
   // listener, or with the error that prevents joining: UNAVAILABLE "cannot
   // reach chat-service at ...", ALREADY_EXISTS "name \"bob\" is taken in
   // room lobby", INVALID_ARGUMENT, ... Call once.
+  //
+  // With several servers, joins at the first that can be reached; a server
+  // that answers the join with an error is not skipped. UNAVAILABLE, with
+  // each server's sentence, when none can be reached. skipped() then says
+  // which were not reachable on the way.
   absl::Status Start();
+  // The servers Start could not reach before the one it joined, each as a
+  // sentence ("cannot reach chat-service at ... (connection refused)").
+  std::vector<std::string> skipped() const;
 
   // Say / Rename / Move
   //
@@ -190,6 +211,10 @@ class ChatSession {
   void Cancel();
 
   bool connected() const;
+  // The server of the current connection (or the last one, or the first
+  // when none was made yet), and a stub to it (owned by the session).
+  std::string server() const;
+  v1::ChatRoom::Stub* stub() const;
   std::string name() const;  // As last confirmed by the server.
   std::string room() const;  // Normalized, from the last welcome.
   // The last room seq seen, and the epoch it belongs to (Welcome.epoch):
@@ -225,7 +250,12 @@ class ChatSession {
   static constexpr size_t kDefaultWindow = 64;
   static constexpr size_t kMaxWindow = 256;
 
-  std::shared_ptr<Call> OpenCall(const v1::Join& join);
+  // Opens a Chat stream to servers_[server] and writes `join` on it.
+  std::shared_ptr<Call> OpenCall(const v1::Join& join, size_t server);
+  // Reconnect's wait for a server that is up, from `*server` on (round
+  // robin); sets *server to it. False when the session stops or gives up
+  // meanwhile (nothing emitted).
+  bool WaitForAServer(size_t* server);
   // Writes `request` on the current call; `say`, when given, is recorded as
   // unconfirmed if the write succeeds.
   absl::Status Write(const v1::ChatRequest& request,
@@ -264,11 +294,16 @@ class ChatSession {
   bool Stopping() const;
 
   // Constant after construction.
-  const std::shared_ptr<grpc::Channel> channel_;
-  const std::unique_ptr<v1::ChatRoom::Stub> stub_;
   const SessionOptions options_;
+  const std::vector<std::string> servers_;  // At least one.
+  // channels_[i] and stubs_[i] are servers_[i]'s.
+  const std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  const std::vector<std::unique_ptr<v1::ChatRoom::Stub>> stubs_;
   SessionListener* const listener_;
   std::thread reader_;
+
+  // Reader thread only: since when WaitForAServer waits for one server.
+  std::optional<absl::Time> waiting_since_;
 
   // Serializes writes on the stream; taken before mu_.
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
@@ -282,7 +317,9 @@ class ChatSession {
   StartState start_state_ ABSL_GUARDED_BY(mu_) = StartState::kJoining;
   absl::Status start_error_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<Call> call_ ABSL_GUARDED_BY(mu_);  // The current stream.
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;      // Welcomed on call_.
+  size_t server_ ABSL_GUARDED_BY(mu_) = 0;           // Of call_, in servers_.
+  std::vector<std::string> skipped_ ABSL_GUARDED_BY(mu_);  // By Start.
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;            // Welcomed on call_.
   bool leaving_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool welcomed_ ABSL_GUARDED_BY(mu_) = false;

@@ -82,20 +82,20 @@ std::string StatsJson(const v1::GetStatsResponse& stats) {
 }
 
 int RunStats(const Command& command, const std::vector<std::string>& positional,
-             const absl::StatusOr<std::string>& server,
+             const absl::StatusOr<std::vector<std::string>>& servers,
              const std::string& token) {
   if (!positional.empty()) {
     return UsageError(
         command, absl::StrCat("unexpected argument \"", positional[0], "\""));
   }
-  if (!server.ok()) return UsageError(command, server.status().message());
-  std::shared_ptr<grpc::Channel> channel = Dial(*server);
-  if (absl::Status s = WaitForServer(channel.get(), *server, kConnectTimeout);
-      !s.ok()) {
-    return Fail(s);
-  }
-  v1::ChatRoom::Stub stub(channel);
-  absl::StatusOr<v1::GetStatsResponse> stats = GetStats(&stub, *server, token);
+  if (!servers.ok()) return UsageError(command, servers.status().message());
+  // The first that can be reached answers: its own figures.
+  absl::StatusOr<ConnectedServer> connected =
+      ConnectFirst(*servers, kConnectTimeout);
+  if (!connected.ok()) return Fail(connected.status());
+  const std::string& server = (*servers)[connected->index];
+  v1::ChatRoom::Stub stub(connected->channel);
+  absl::StatusOr<v1::GetStatsResponse> stats = GetStats(&stub, server, token);
   if (!stats.ok()) return Fail(stats.status());
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", StatsJson(*stats).c_str());

@@ -27,7 +27,7 @@ namespace chat {
 
 // What chatctl's help says of the command.
 inline constexpr char kStatsUsage[] =
-    "chatctl stats [--server HOST:PORT] [--json]";
+    "chatctl stats [--server HOST:PORT[,...]] [--json]";
 inline constexpr char kStatsSummary[] = "show a server's figures at a glance";
 inline constexpr char kStatsDetails[] =
     "Prints how many members are connected (by transport) and rooms in use,\n"
@@ -35,7 +35,9 @@ inline constexpr char kStatsDetails[] =
     "started: messages, room events, deliveries (an event to ten members is\n"
     "ten), members dropped for reading too slowly; and its uptime. Figures\n"
     "only, no names. --json prints the GetStats answer as one JSON object.\n"
-    "A server that admits no guests wants a token (--token, any name).";
+    "A server that admits no guests wants a token (--token, any name).\n"
+    "With several servers (--server HOST:PORT,HOST:PORT,...), the first\n"
+    "that can be reached answers, with its own figures.";
 
 // GetStats
 //
@@ -58,11 +60,12 @@ std::string StatsJson(const v1::GetStatsResponse& stats);
 
 // RunStats
 //
-// chatctl stats: `server` is the checked --server (its error is a usage
-// error), `token` the --token or $CHATCTL_TOKEN ("" for none); prints the
-// figures (--json: StatsJson) and returns the exit code (cli/commands.h).
+// chatctl stats: `servers` is the checked --server list (its error is a
+// usage error; the first server that can be reached answers), `token` the
+// --token or $CHATCTL_TOKEN ("" for none); prints the figures (--json:
+// StatsJson) and returns the exit code (cli/commands.h).
 int RunStats(const Command& command, const std::vector<std::string>& positional,
-             const absl::StatusOr<std::string>& server,
+             const absl::StatusOr<std::vector<std::string>>& servers,
              const std::string& token);
 
 }  // namespace chat

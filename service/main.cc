@@ -24,6 +24,7 @@
 #include "legacy_tcp/legacy_flags.h"
 #include "metrics/metrics_flags.h"
 #include "net/tls_flags.h"
+#include "redis/redis_flags.h"
 #include "service/auth_flags.h"
 #include "service/fd_limit_flags.h"
 #include "service/flag_types.h"
@@ -95,9 +96,18 @@ ABSL_FLAG(chat::LogLevel, log_level, chat::LogLevel::kInfo,
 namespace chat {
 namespace {
 
-// Opens the rooms' logs: the store in --data_dir, else memory (null).
+// Opens the rooms' logs: Redis with --redis, the store in --data_dir, else
+// memory (null).
 absl::StatusOr<std::unique_ptr<LogBackend>> OpenLogs(const HubOptions& hub) {
   const std::string dir = absl::GetFlag(FLAGS_data_dir);
+  if (RedisFlagSet()) {
+    if (!dir.empty()) {
+      return absl::InvalidArgumentError(
+          "--redis and --data_dir: choose one (with --redis, history lives "
+          "in Redis)");
+    }
+    return MakeRedisLogsFromFlags(hub);
+  }
   if (dir.empty()) return nullptr;
   StoreOptions options;
   options.dir = dir;

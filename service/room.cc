@@ -71,6 +71,8 @@ struct AfterUnlock {
   // reference count of its own.
   std::vector<Member*> wake;
   std::vector<MemberListPtr> snapshots;
+  // Members to wake that no snapshot keeps alive.
+  std::vector<std::shared_ptr<Member>> wake_held;
   // Members who left, to close once their leave was delivered (Member::End).
   std::vector<std::pair<std::shared_ptr<Member>, absl::Status>> close;
   std::vector<LogRecord> log;
@@ -82,6 +84,7 @@ struct AfterUnlock {
       }
     }
     for (Member* m : wake) m->WakeTransport();
+    for (const auto& m : wake_held) m->WakeTransport();
     for (const LogRecord& record : log) Log(record);
   }
 };
@@ -271,7 +274,7 @@ class LogReplay final : public Replay {
 };
 
 // Room: one room's members and its log. Internal to the core.
-class Room final : public CommitListener {
+class Room final : public SharedListener {
  public:
   // `client_ids` counts the client ids every room of the hub holds.
   Room(std::string name, const HubOptions& options, RoomOpeners* openers,
@@ -291,6 +294,9 @@ class Room final : public CommitListener {
     absl::MutexLock lock(&mu_);
     log_ = std::move(log);
     synchronous_ = log_->synchronous();
+    shared_ = log_->shared();
+    // A shared log checks client ids itself, for every node at once.
+    if (shared_) ids_loaded_ = true;
   }
 
   const std::string& name() const { return name_; }
@@ -309,6 +315,10 @@ class Room final : public CommitListener {
                    const std::string& resume_epoch,
                    const std::string& resume_secret, bool owner_takeover,
                    std::shared_ptr<Room> self) {
+    if (shared_) {
+      return AddShared(m, name, history, resume_after_seq, resume_epoch,
+                       resume_secret, owner_takeover, std::move(self));
+    }
     AfterUnlock after;
     {
       absl::MutexLock fanout(&fanout_mu_);
@@ -511,6 +521,7 @@ class Room final : public CommitListener {
   absl::Status Post(Member* m, std::string text, bool action,
                     absl::string_view client_id, uint64_t* duplicate_of,
                     bool* ids_full) {
+    if (shared_) return PostShared(m, std::move(text), action, client_id);
     AfterUnlock after;
     {
       absl::MutexLock fanout(&fanout_mu_);
@@ -610,6 +621,7 @@ class Room final : public CommitListener {
   absl::Status RenameLocked(Member* m, const std::string& new_name,
                             const Identity* who, AfterUnlock* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
+    if (shared_) return RenameShared(m, new_name, who);
     {
       EventPtr event;
       MemberListPtr members;
@@ -745,6 +757,16 @@ class Room final : public CommitListener {
     std::shared_ptr<const MemberList> members;
     {
       absl::MutexLock lock(&mu_);
+      if (shared_) {
+        std::vector<v1::Member> out;
+        out.reserve(roster_.size());
+        for (const SharedMember& sm : roster_) {
+          v1::Member& info = out.emplace_back();
+          info.set_name(sm.name);
+          info.set_transport(sm.transport);
+        }
+        return out;
+      }
       members = members_;
     }
     std::vector<v1::Member> out;
@@ -776,6 +798,7 @@ class Room final : public CommitListener {
   }
 
   absl::Status History(const HistoryQuery& query, HistoryPage* page) {
+    if (absl::Status s = AwaitOpened(absl::Seconds(3)); !s.ok()) return s;
     std::shared_ptr<RoomLog> log = this->log();
     page->epoch = log->epoch();
     page->last_seq = log->committed_seq();
@@ -825,12 +848,628 @@ class Room final : public CommitListener {
   // retired room takes no members.
   bool RetireIfEmpty() {
     absl::MutexLock lock(&mu_);
-    if (!members_->empty() || !kept_.empty()) return false;
+    if (!members_->empty() || !kept_.empty() || !pending_.empty()) {
+      return false;
+    }
     retired_ = true;
     return true;
   }
 
+  bool retired() {
+    absl::MutexLock lock(&mu_);
+    return retired_;
+  }
+
+  // Shared logs: waits until the log has opened the room (its members on
+  // every node, its history), at most `timeout`; UNAVAILABLE if it has not.
+  absl::Status AwaitOpened(absl::Duration timeout) {
+    if (!shared_) return absl::OkStatus();
+    absl::MutexLock lock(&mu_);
+    const absl::Time deadline = absl::Now() + timeout;
+    while (!opened_ && !retired_) {
+      if (opened_cv_.WaitWithDeadline(&mu_, deadline)) break;
+    }
+    if (opened_) return absl::OkStatus();
+    return absl::UnavailableError(
+        absl::StrCat("chat is paused: storage unreachable, retrying (room ",
+                     name_, " could not be read)"));
+  }
+
+  // ------------------------------------------------ Shared logs
+  //
+  // With a shared log (service/room_log.h: one whose order a Redis server
+  // decides for several nodes), the room submits each join, leave, rename
+  // and message to the log and acts when it arrives back in the shared
+  // order, with every other node's: a joiner gets its welcome when its own
+  // member_joined arrives (its last_seq is the seq before it), an event
+  // reaches the members the room has when it arrives, and a leaver stays
+  // among them until its own member_left arrives, so it gets every event
+  // before it. by_name_ holds the names this node's members hold or are
+  // claiming; the log checks them against every node's in the same step as
+  // it orders the event. roster_ is every node's members, kept from the
+  // events themselves.
+
+  // SharedListener.
+  void Opened(const SharedState& state) override {
+    std::vector<std::shared_ptr<Member>> stale;
+    AfterUnlock after;
+    {
+      absl::MutexLock fanout(&fanout_mu_);
+      {
+        absl::MutexLock lock(&mu_);
+        roster_ = state.members;
+        roster_seq_ = state.seq;
+        if (!opened_) {
+          delivered_seq_ = state.seq;
+          opened_ = true;
+          opened_cv_.SignalAll();
+        } else {
+          // Opened again after the log lost touch with the storage: members
+          // of ours it no longer lists were taken out by the other nodes
+          // (this node looked dead to them). Their names are gone.
+          absl::flat_hash_set<uint64_t> listed;
+          for (const SharedMember& sm : state.members) {
+            if (sm.member != 0) listed.insert(sm.member);
+          }
+          auto next = std::make_shared<MemberList>();
+          for (const auto& m : *members_) {
+            if (listed.contains(m->id())) {
+              next->push_back(m);
+            } else {
+              stale.push_back(m);
+              auto it = by_name_.find(NameKey(m->name()));
+              if (it != by_name_.end() && it->second == m.get()) {
+                by_name_.erase(it);
+              }
+            }
+          }
+          members_ = next;
+          if (members_->empty() && !stale.empty()) ClosedLocked();
+        }
+      }
+    }
+    for (const auto& m : stale) {
+      EndAfterLoss(m, absl::UnavailableError(
+                          "this server lost touch with the others for too "
+                          "long and your place in the room was given up: "
+                          "connect again"));
+    }
+    after.Run();
+  }
+
+  // SharedListener.
+  void Arrived(std::vector<SharedEvent>& events) override {
+    AfterUnlock after;
+    {
+      absl::MutexLock fanout(&fanout_mu_);
+      for (SharedEvent& se : events) {
+        MemberListPtr members;
+        std::shared_ptr<Member> closing;
+        absl::Status close_status;
+        {
+          absl::MutexLock lock(&mu_);
+          const uint64_t seq = se.event->seq();
+          if (seq <= delivered_seq_) continue;
+          delivered_seq_ = seq;
+          if (seq > roster_seq_) {
+            ApplyToRosterLocked(*se.event, se.member);
+            roster_seq_ = seq;
+          }
+          Pending p;
+          bool mine = false;
+          if (se.ticket != 0) {
+            auto it = pending_.find(se.ticket);
+            if (it != pending_.end()) {
+              p = std::move(it->second);
+              pending_.erase(it);
+              mine = true;
+            }
+          }
+          const v1::ChatResponse& r = se.event->response();
+          members = members_;
+          if (mine && p.kind == SharedOp::Kind::kJoin) {
+            members = JoinArrivedLocked(p, se, &after);
+          } else if (r.has_member_left() && se.member != 0) {
+            // One of ours is out: it left, was replaced from another node,
+            // or was taken out as lost. It gets the leave, then is closed.
+            std::shared_ptr<Member> m = FindMemberLocked(se.member);
+            if (m != nullptr) {
+              RemoveFromMembersLocked(m.get());
+              const bool replaced = r.member_left().rejoined();
+              if (mine && p.kind == SharedOp::Kind::kLeave) {
+                closing = m;
+                close_status = p.close.value_or(absl::OkStatus());
+                if (!p.close.has_value()) closing = nullptr;
+              } else {
+                closing = m;
+                close_status =
+                    replaced ? absl::AbortedError(std::string(kReplacedStatus))
+                             : absl::UnavailableError(
+                                   "your place in the room was given up: " +
+                                   r.member_left().reason());
+                if (replaced && m->outbox().Push(MakeNotice(kReplacedNotice),
+                                                 /*forced=*/true) ==
+                                    Outbox::PushResult::kQueuedWake) {
+                  after.wake_held.push_back(m);
+                }
+                absl::MutexLock member_lock(&m->mu_);
+                m->ended_ = true;
+                m->room_.reset();
+              }
+              auto it = by_name_.find(NameKey(r.member_left().member().name()));
+              if (it != by_name_.end() && it->second == m.get()) {
+                by_name_.erase(it);
+              }
+            } else if (mine && p.kind == SharedOp::Kind::kLeave &&
+                       p.close.has_value()) {
+              // It left before its own join arrived: nothing to deliver.
+              after.close.emplace_back(p.member, *std::move(p.close));
+            }
+          } else if (mine && p.kind == SharedOp::Kind::kLeave &&
+                     p.close.has_value()) {
+            after.close.emplace_back(p.member, *std::move(p.close));
+          } else if (mine && p.kind == SharedOp::Kind::kRename) {
+            Member* m = p.member.get();
+            const std::string old_key = NameKey(r.member_renamed().old_name());
+            if (old_key != p.key) {
+              auto it = by_name_.find(old_key);
+              if (it != by_name_.end() && it->second == m) by_name_.erase(it);
+            }
+            auto submitted = renaming_.find(m);
+            if (submitted != renaming_.end() &&
+                submitted->second == r.member_renamed().new_name()) {
+              renaming_.erase(submitted);
+            }
+            absl::MutexLock member_lock(&m->mu_);
+            m->name_ = r.member_renamed().new_name();
+            if (p.who.has_value()) {
+              m->owner_ = true;
+              m->rooms_ = p.who->rooms;
+            }
+          }
+        }
+        DeliverLocked(se.event, std::move(members), &after);
+        if (closing != nullptr) {
+          after.close.emplace_back(std::move(closing), std::move(close_status));
+        }
+      }
+    }
+    after.Run();
+  }
+
+  // SharedListener.
+  void Refused(uint64_t ticket, const absl::Status& why,
+               uint64_t duplicate_seq) override {
+    Pending p;
+    AfterUnlock after;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = pending_.find(ticket);
+      if (it == pending_.end()) return;
+      p = std::move(it->second);
+      pending_.erase(it);
+      Member* m = p.member.get();
+      if (p.kind == SharedOp::Kind::kJoin ||
+          p.kind == SharedOp::Kind::kRename) {
+        // Give back the name this node held for it.
+        auto held = by_name_.find(p.key);
+        if (!p.key.empty() && held != by_name_.end() && held->second == m &&
+            (p.kind == SharedOp::Kind::kJoin || NameKey(m->name()) != p.key)) {
+          by_name_.erase(held);
+        }
+      }
+      if (p.kind == SharedOp::Kind::kRename) renaming_.erase(m);
+      if (p.kind == SharedOp::Kind::kJoin) {
+        absl::MutexLock member_lock(&m->mu_);
+        if (m->room_.get() == this) m->room_.reset();
+        m->ended_ = true;
+      }
+      if (p.opening && members_->empty()) openers_->Close(p.member->peer_ip_);
+    }
+    switch (p.kind) {
+      case SharedOp::Kind::kJoin:
+        Metrics().Refused(why);
+        if (p.member->outbox().Close(why, /*discard_queued=*/false)) {
+          p.member->WakeTransport();
+        }
+        break;
+      case SharedOp::Kind::kMessage:
+        if (why.ok()) {
+          p.member->Send(MakeDuplicate(p.client_id, duplicate_seq));
+        } else {
+          Metrics().Refused(why);
+          p.member->Notify(absl::StrCat("message not sent: ", why.message()),
+                           p.client_id);
+        }
+        break;
+      case SharedOp::Kind::kRename:
+        Metrics().Refused(why);
+        p.member->Notify(why.message());
+        break;
+      case SharedOp::Kind::kLeave:
+        if (p.close.has_value()) {
+          after.close.emplace_back(p.member, *std::move(p.close));
+        }
+        break;
+    }
+    after.Run();
+  }
+
+  // SharedListener.
+  void Lost(const absl::Status& why) override {
+    MemberList all;
+    std::vector<std::shared_ptr<Member>> joining;
+    {
+      absl::MutexLock fanout(&fanout_mu_);
+      absl::MutexLock lock(&mu_);
+      all = *members_;
+      for (auto& [ticket, p] : pending_) {
+        if (p.kind == SharedOp::Kind::kJoin) joining.push_back(p.member);
+      }
+      pending_.clear();
+      members_ = std::make_shared<MemberList>();
+      by_name_.clear();
+      roster_.clear();
+      retired_ = true;
+      opened_cv_.SignalAll();
+      if (!all.empty()) ClosedLocked();
+    }
+    for (auto& m : joining) all.push_back(std::move(m));
+    for (const auto& m : all) EndAfterLoss(m, why);
+  }
+
  private:
+  // Shared logs: what this node submitted, until it arrives or is refused.
+  struct Pending {
+    SharedOp::Kind kind = SharedOp::Kind::kMessage;
+    std::shared_ptr<Member> member;
+    // kJoin: the name's key this node holds for it ("" when a member of
+    // ours holds it, and the join may take its place); kRename: the new
+    // name's key.
+    std::string key;
+    std::string name;      // kJoin.
+    bool opening = false;  // kJoin: it counted as opening the room.
+    uint32_t history = 0;  // kJoin: what to replay.
+    uint64_t resume_after_seq = 0;
+    std::string resume_epoch;
+    std::string client_id;              // kMessage.
+    std::optional<Identity> who;        // kRename: signing in as.
+    std::optional<absl::Status> close;  // kLeave: close with it after.
+  };
+
+  // Ends `m` (taken out of the room by something else than itself) with
+  // `why`: a notice, then the end of its connection.
+  void EndAfterLoss(const std::shared_ptr<Member>& m, const absl::Status& why) {
+    {
+      absl::MutexLock member_lock(&m->mu_);
+      m->ended_ = true;
+      if (m->room_.get() == this) m->room_.reset();
+    }
+    const bool woken =
+        m->outbox().Push(MakeNotice(why.message()),
+                         /*forced=*/true) == Outbox::PushResult::kQueuedWake;
+    if (m->outbox().Close(why, /*discard_queued=*/false) || woken) {
+      m->WakeTransport();
+    }
+  }
+
+  std::shared_ptr<Member> FindMemberLocked(uint64_t id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& m : *members_) {
+      if (m->id() == id) return m;
+    }
+    return nullptr;
+  }
+
+  void RemoveFromMembersLocked(Member* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto next = std::make_shared<MemberList>();
+    next->reserve(members_->size());
+    for (const auto& other : *members_) {
+      if (other.get() != m) next->push_back(other);
+    }
+    members_ = next;
+    if (members_->empty()) ClosedLocked();
+  }
+
+  // The name `m` goes by in what it submits: the last it asked to be
+  // renamed to, before that rename arrives.
+  std::string SubmittedNameLocked(Member* m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = renaming_.find(m);
+    return it != renaming_.end() ? it->second : m->name();
+  }
+
+  bool HasPendingJoinLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (const auto& [ticket, p] : pending_) {
+      if (p.kind == SharedOp::Kind::kJoin) return true;
+    }
+    return false;
+  }
+
+  // Keeps roster_ as the events change it. `member` is the member's id when
+  // it is one of ours.
+  void ApplyToRosterLocked(const Event& e, uint64_t member)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const v1::ChatResponse& r = e.response();
+    auto find = [&](const std::string& name) {
+      const std::string key = NameKey(name);
+      return std::find_if(
+          roster_.begin(), roster_.end(),
+          [&](const SharedMember& sm) { return NameKey(sm.name) == key; });
+    };
+    if (r.has_member_joined()) {
+      SharedMember sm;
+      sm.name = r.member_joined().member().name();
+      sm.transport = r.member_joined().member().transport();
+      sm.joined_seq = e.seq();
+      sm.member = member;
+      roster_.push_back(std::move(sm));
+    } else if (r.has_member_left()) {
+      auto it = find(r.member_left().member().name());
+      if (it == roster_.end()) return;
+      if (r.member_left().rejoined()) {
+        // The taker holds the same place; which node it is on is told by
+        // the event's origin (ours: the taker's id).
+        it->transport = r.member_left().member().transport();
+        it->member = e.origin();
+      } else {
+        roster_.erase(it);
+      }
+    } else if (r.has_member_renamed()) {
+      auto it = find(r.member_renamed().old_name());
+      if (it != roster_.end()) it->name = r.member_renamed().new_name();
+    }
+  }
+
+  // A join of ours arrived (its member_joined, or the member_left with
+  // `rejoined` of the member whose place it takes): queues its welcome and
+  // replay and puts it among the members. Returns the members to deliver
+  // the event to.
+  MemberListPtr JoinArrivedLocked(Pending& p, const SharedEvent& se,
+                                  AfterUnlock* after)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const std::shared_ptr<Member>& m = p.member;
+    const uint64_t seq = se.event->seq();
+    const v1::ChatResponse& r = se.event->response();
+    {
+      absl::MutexLock member_lock(&m->mu_);
+      // Left (or was ended) before its join arrived: its leave follows.
+      if (m->ended_) return members_;
+      if (!se.secret.empty()) m->resume_secret_ = se.secret;
+    }
+    auto next = std::make_shared<MemberList>(*members_);
+    if (r.has_member_left()) {
+      // It took the place of a member, maybe one of ours.
+      std::shared_ptr<Member> replaced =
+          se.member != 0 ? FindMemberLocked(se.member) : nullptr;
+      if (replaced != nullptr) {
+        {
+          absl::MutexLock old_lock(&replaced->mu_);
+          replaced->ended_ = true;
+          replaced->room_.reset();
+        }
+        const bool resumed =
+            r.member_left().reason() != kSignedInElsewhereReason;
+        if (replaced->outbox().Push(
+                MakeNotice(resumed ? kReplacedNotice
+                                   : kSignedInElsewhereNotice),
+                /*forced=*/true) == Outbox::PushResult::kQueuedWake) {
+          after->wake.push_back(replaced.get());
+        }
+        after->snapshots.push_back(
+            std::make_shared<const MemberList>(MemberList{replaced}));
+        after->close.emplace_back(
+            replaced,
+            absl::AbortedError(std::string(
+                resumed ? kReplacedStatus : kSignedInElsewhereStatus)));
+        std::replace(next->begin(), next->end(), replaced, m);
+      } else {
+        next->push_back(m);
+      }
+      by_name_[NameKey(p.name)] = m.get();
+    } else {
+      next->push_back(m);
+    }
+    if (p.opening) opener_ip_ = m->peer_ip_;
+    members_ = next;
+    std::vector<EventPtr> notices;
+    std::unique_ptr<Replay> replay = PlanReplayLocked(
+        seq - 1, p.history, p.resume_after_seq, p.resume_epoch, &notices);
+    if (QueueWelcomeLocked(m.get(), p.name, seq - 1, std::move(notices),
+                           std::move(replay))) {
+      after->wake.push_back(m.get());
+    }
+    after->log.push_back(
+        {LogLevel::kInfo,
+         r.has_member_left() ? "reconnected, taking its place" : "joined",
+         {{"member", p.name},
+          {"room", name_},
+          {"transport", TransportName(m->transport())}}});
+    return next;
+  }
+
+  absl::Status AddShared(const std::shared_ptr<Member>& m,
+                         const std::string& name, uint32_t history,
+                         uint64_t resume_after_seq,
+                         const std::string& resume_epoch,
+                         const std::string& resume_secret, bool owner_takeover,
+                         std::shared_ptr<Room> self) {
+    absl::MutexLock lock(&mu_);
+    if (retired_) return absl::AbortedError("room retired");
+    const std::string key = NameKey(name);
+    const bool held_here = by_name_.contains(key);
+    if (held_here && resume_secret.empty() && !owner_takeover) {
+      if (absl::Status s = OwnerHereLocked(name); !s.ok()) return s;
+      return absl::AlreadyExistsError(
+          absl::StrCat("name \"", name, "\" is taken in room ", name_));
+    }
+    if (!held_here) {
+      if (absl::Status s = OwnerHereLocked(name); !s.ok()) return s;
+      if (roster_.size() >= options_.max_members_per_room) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("room ", name_, " is full: it has ", roster_.size(),
+                         " members, the most it takes"));
+      }
+    }
+    const bool opening = members_->empty() && !HasPendingJoinLocked();
+    if (opening && !openers_->TryOpen(m->peer_ip_)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "too many rooms opened from your address: at most ",
+          openers_->limit(), " at a time; join a room that has people in it"));
+    }
+    absl::MutexLock member_lock(&m->mu_);
+    if (m->ended_) {
+      if (opening) openers_->Close(m->peer_ip_);
+      return absl::FailedPreconditionError("the member has left");
+    }
+    SharedOp op;
+    op.kind = SharedOp::Kind::kJoin;
+    op.member = m->id();
+    op.name = name;
+    op.transport = m->transport();
+    op.owner = m->owner_;
+    op.secret = m->resume_secret_;
+    op.resume_secret = resume_secret;
+    op.owner_takeover = owner_takeover;
+    absl::StatusOr<uint64_t> ticket = log_->Submit(std::move(op));
+    if (!ticket.ok()) {
+      if (opening) openers_->Close(m->peer_ip_);
+      return ticket.status();
+    }
+    m->name_ = name;
+    m->room_ = std::move(self);
+    m->joined_room_.store(this, std::memory_order_relaxed);
+    if (!held_here) by_name_[key] = m.get();
+    Pending& p = pending_[*ticket];
+    p.kind = SharedOp::Kind::kJoin;
+    p.member = m;
+    p.key = held_here ? "" : key;
+    p.name = name;
+    p.opening = opening;
+    p.history = history;
+    p.resume_after_seq = resume_after_seq;
+    p.resume_epoch = resume_epoch;
+    return absl::OkStatus();
+  }
+
+  absl::Status PostShared(Member* m, std::string text, bool action,
+                          absl::string_view client_id) {
+    absl::MutexLock lock(&mu_);
+    if (!IsMemberLocked(m)) {
+      return absl::FailedPreconditionError("you are not in a room");
+    }
+    SharedOp op;
+    op.kind = SharedOp::Kind::kMessage;
+    op.member = m->id();
+    op.name = SubmittedNameLocked(m);
+    SetTimeNow(&op.message);
+    v1::Message* msg = op.message.mutable_message();
+    msg->set_sender(op.name);
+    msg->set_text(std::move(text));
+    msg->set_action(action);
+    if (!client_id.empty()) msg->set_client_id(std::string(client_id));
+    absl::StatusOr<uint64_t> ticket = log_->Submit(std::move(op));
+    if (!ticket.ok()) return ticket.status();
+    Pending& p = pending_[*ticket];
+    p.kind = SharedOp::Kind::kMessage;
+    p.member = m->shared_from_this();
+    p.client_id = std::string(client_id);
+    return absl::OkStatus();
+  }
+
+  absl::Status RenameShared(Member* m, const std::string& new_name,
+                            const Identity* who) {
+    absl::MutexLock lock(&mu_);
+    if (!IsMemberLocked(m)) {
+      return absl::FailedPreconditionError("you are not in a room");
+    }
+    const std::string old_name = SubmittedNameLocked(m);
+    if (old_name == new_name && who == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("you are already called ", new_name));
+    }
+    if (absl::Status s = OwnerHereLocked(new_name); !s.ok()) return s;
+    const std::string key = NameKey(new_name);
+    auto it = by_name_.find(key);
+    if (it != by_name_.end() && it->second != m) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("name \"", new_name, "\" is taken in room ", name_));
+    }
+    SharedOp op;
+    op.kind = SharedOp::Kind::kRename;
+    op.member = m->id();
+    op.name = new_name;
+    op.old_name = old_name;
+    op.transport = m->transport();
+    op.owner = who != nullptr || m->owner();
+    absl::StatusOr<uint64_t> ticket = log_->Submit(std::move(op));
+    if (!ticket.ok()) return ticket.status();
+    by_name_[key] = m;
+    renaming_[m] = new_name;
+    Pending& p = pending_[*ticket];
+    p.kind = SharedOp::Kind::kRename;
+    p.member = m->shared_from_this();
+    p.key = key;
+    if (who != nullptr) p.who = *who;
+    return absl::OkStatus();
+  }
+
+  // Takes `m` out: its name is free here at once; it stays among the
+  // members (and gets what arrives) until its member_left arrives, when it
+  // is closed with `close`. A member dropped (no `close`: too slow, or its
+  // connection broke) gets nothing more.
+  bool RemoveShared(Member* m, absl::string_view reason, AfterUnlock* after,
+                    std::optional<absl::Status> close) {
+    std::string name;
+    {
+      absl::MutexLock lock(&mu_);
+      name = SubmittedNameLocked(m);
+      bool joining = false;
+      for (const auto& [ticket, p] : pending_) {
+        if (p.kind == SharedOp::Kind::kJoin && p.member.get() == m) {
+          joining = true;
+        }
+      }
+      if (!IsMemberLocked(m) && !joining) return false;
+      // Every name it holds here: its own, and one it is being renamed to.
+      for (const std::string& held : {m->name(), name}) {
+        auto it = by_name_.find(NameKey(held));
+        if (it != by_name_.end() && it->second == m) by_name_.erase(it);
+      }
+      renaming_.erase(m);
+      {
+        absl::MutexLock member_lock(&m->mu_);
+        m->room_.reset();
+      }
+      SharedOp op;
+      op.kind = SharedOp::Kind::kLeave;
+      op.member = m->id();
+      op.name = name;
+      op.transport = m->transport();
+      op.reason = std::string(reason);
+      absl::StatusOr<uint64_t> ticket = log_->Submit(std::move(op));
+      if (!close.has_value()) RemoveFromMembersLocked(m);
+      if (ticket.ok()) {
+        Pending& p = pending_[*ticket];
+        p.kind = SharedOp::Kind::kLeave;
+        p.member = m->shared_from_this();
+        p.close = std::move(close);
+        close.reset();
+      } else {
+        RemoveFromMembersLocked(m);
+      }
+    }
+    if (close) {
+      after->close.emplace_back(m->shared_from_this(), *std::move(close));
+    }
+    after->log.push_back({LogLevel::kInfo,
+                          "left",
+                          {{"member", name},
+                           {"room", name_},
+                           {"reason", reason.empty() ? "left" : reason}}});
+    return true;
+  }
+
   // An appended event that waits for its commit, with the members it is for.
   struct Kept {
     EventPtr event;
@@ -951,12 +1590,23 @@ class Room final : public CommitListener {
     w->set_name(name);
     w->set_last_seq(before);
     w->set_epoch(log_->epoch());
-    w->set_member_count(static_cast<uint32_t>(members_->size()));
-    for (const auto& other : *members_) {
-      if (static_cast<size_t>(w->members_size()) == kWelcomeMembers) break;
-      v1::Member* info = w->add_members();
-      info->set_name(other.get() == m ? name : other->name());
-      info->set_transport(other->transport());
+    if (shared_) {
+      // Every node's members, as the shared log has them.
+      w->set_member_count(static_cast<uint32_t>(roster_.size()));
+      for (const SharedMember& other : roster_) {
+        if (static_cast<size_t>(w->members_size()) == kWelcomeMembers) break;
+        v1::Member* info = w->add_members();
+        info->set_name(other.name);
+        info->set_transport(other.transport);
+      }
+    } else {
+      w->set_member_count(static_cast<uint32_t>(members_->size()));
+      for (const auto& other : *members_) {
+        if (static_cast<size_t>(w->members_size()) == kWelcomeMembers) break;
+        v1::Member* info = w->add_members();
+        info->set_name(other.get() == m ? name : other->name());
+        info->set_transport(other->transport());
+      }
     }
     v1::Limits* limits = w->mutable_limits();
     limits->set_flood_rate(options_.flood_rate);
@@ -980,6 +1630,7 @@ class Room final : public CommitListener {
   bool RemoveLocked(Member* m, absl::string_view reason, AfterUnlock* after,
                     std::optional<absl::Status> close = std::nullopt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(fanout_mu_) {
+    if (shared_) return RemoveShared(m, reason, after, std::move(close));
     absl::StatusOr<EventPtr> left;
     MemberListPtr members;
     std::string name;
@@ -1089,6 +1740,7 @@ class Room final : public CommitListener {
   // Set once by SetLog, before the room is shared; shared with replays.
   std::shared_ptr<RoomLog> log_ ABSL_GUARDED_BY(mu_);
   bool synchronous_ = true;
+  bool shared_ = false;  // Set once by SetLog too.
   // Appended, not yet committed (asynchronous logs), in seq order.
   std::deque<Kept> kept_ ABSL_GUARDED_BY(mu_);
   // Between the log's Stalled and its next commit.
@@ -1105,6 +1757,20 @@ class Room final : public CommitListener {
   bool ids_loaded_ ABSL_GUARDED_BY(mu_) = false;
   // The address of whoever entered the room empty, while it has members.
   std::string opener_ip_ ABSL_GUARDED_BY(mu_);
+
+  // Shared logs only (see the shared-log part above).
+  //
+  // What this node submitted and has not yet seen arrive or be refused.
+  absl::flat_hash_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mu_);
+  // Members with a rename on its way: the name they asked for.
+  absl::flat_hash_map<Member*, std::string> renaming_ ABSL_GUARDED_BY(mu_);
+  // The members on every node, in join order, as of seq roster_seq_.
+  std::vector<SharedMember> roster_ ABSL_GUARDED_BY(mu_);
+  uint64_t roster_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last seq delivered; later arrivals at or below it are not again.
+  uint64_t delivered_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  bool opened_ ABSL_GUARDED_BY(mu_) = false;
+  absl::CondVar opened_cv_;
 };
 
 // ---------------------------------------------------------------- Member
@@ -1389,6 +2055,7 @@ Hub::Hub(HubOptions options, std::unique_ptr<LogBackend> logs)
                 ? std::move(logs)
                 : std::make_unique<MemoryLogBackend>(options_.history_events,
                                                      options_.history_memory)),
+      logs_shared_(logs_->shared()),
       openers_(std::make_unique<RoomOpeners>(options_.max_rooms_per_ip)) {}
 
 Hub::~Hub() {
@@ -1478,7 +2145,12 @@ absl::StatusOr<std::shared_ptr<Room>> Hub::FindRoom(const std::string& name,
     return absl::UnavailableError("chat-service is shutting down");
   }
   auto it = rooms_.find(name);
-  if (it != rooms_.end()) return it->second;
+  if (it != rooms_.end()) {
+    // A room whose shared log lost its history (Room::Lost) is retired
+    // while it is held: the room starts again, with a new log.
+    if (!logs_shared_ || !it->second->retired()) return it->second;
+    rooms_.erase(it);
+  }
   if (!create) return std::shared_ptr<Room>();
   if (rooms_.size() >= options_.max_rooms) {
     for (auto r = rooms_.begin(); r != rooms_.end(); ++r) {
@@ -1513,9 +2185,12 @@ absl::StatusOr<std::vector<v1::Member>> Hub::ListMembers(
     }
   }
   *normalized = *name;
-  absl::StatusOr<std::shared_ptr<Room>> r = FindRoom(*name, false);
+  // With a shared log, members on other nodes count: the room is opened
+  // here to read them.
+  absl::StatusOr<std::shared_ptr<Room>> r = FindRoom(*name, logs_shared_);
   if (!r.ok()) return r.status();
   if (!*r) return std::vector<v1::Member>();
+  if (absl::Status s = (*r)->AwaitOpened(absl::Seconds(3)); !s.ok()) return s;
   return (*r)->Members();
 }
 

@@ -419,6 +419,7 @@ class Hub {
 
   const HubOptions options_;
   const std::unique_ptr<LogBackend> logs_;
+  const bool logs_shared_;  // logs_->shared()
   const std::unique_ptr<RoomOpeners> openers_;
   std::atomic<uint64_t> next_member_id_{1};
   // The client ids every room holds (HubOptions::client_ids_total), and

@@ -26,13 +26,24 @@
 // (a store reading back history that was evicted from memory); it is called
 // from transport threads with no core lock held, for bounded batches.
 //
-// A log whose order is decided elsewhere (a Redis server shared by several
-// nodes) fits the same shape: it is asynchronous, its Append sends the event
-// off and returns it with the seq it will get (or the room learns the seq
-// only on commit, which then needs Committed to carry the events themselves),
-// and Committed runs on the thread that reads the shared order back. The
-// room's side (deliver committed events in seq order, to the members each was
-// appended for) stays as it is.
+// A shared log (shared() is true: redis/redis_log.h) is one whose order is
+// decided elsewhere, by a Redis server that several chat-service nodes
+// share. The room cannot know an event's seq when it asks for the event,
+// since other nodes add theirs meanwhile, nor whether a name is free, since
+// other nodes' members hold names too. So the room does not Append to it:
+// it Submits a SharedOp (a join, leave, rename or message), which the log
+// checks against every node's members and orders in one step, and then
+// hears, on the log's thread, through the SharedListener below:
+//   - Opened: the room's epoch, last seq and members (on every node), before
+//     any event after them;
+//   - Arrived: every event of the shared order, its own and other nodes', in
+//     seq order without gaps, each with the ticket of the Submit that made it
+//     when it was this node's;
+//   - Refused: a Submit that made no event (a name taken on another node, a
+//     message whose client id was posted already, the storage unreachable);
+//   - Lost: the storage lost the room's history (a new epoch).
+// The room delivers an event only when it arrives, to the members it has
+// then, so every node hands every member the one order.
 //
 // Thread-safety: every method of a RoomLog may be called from any thread;
 // Append calls are serialized by the room. LogBackend methods too.
@@ -68,6 +79,84 @@ class CommitListener {
   // later, in order, and nothing appended is dropped. Called once when the
   // waiting starts, from the log's own thread, with no log lock held.
   virtual void Stalled(const absl::Status& why) { (void)why; }
+};
+
+// What a room asks a shared log to add to the shared order (RoomLog::Submit).
+struct SharedOp {
+  enum class Kind { kJoin, kLeave, kRename, kMessage };
+  Kind kind = Kind::kMessage;
+  uint64_t member = 0;  // The member's id on this node.
+  // kJoin: the name; kRename: the new name; kLeave, kMessage: the member's.
+  std::string name;
+  std::string old_name;  // kRename.
+  v1::Transport transport = v1::TRANSPORT_UNSPECIFIED;
+  bool owner = false;  // kJoin, kRename: the member owns the name (tokens on).
+  // kJoin: the member's resume secret, kept with the name; the secret the
+  // joiner presents to take the name back ("" for none); and whether an
+  // owner's older session holding the name gives it up (tokens on).
+  std::string secret;
+  std::string resume_secret;
+  bool owner_takeover = false;
+  std::string reason;  // kLeave: shown to everyone.
+  // kMessage: the message (sender, text, action, client_id), its time set.
+  v1::ChatResponse message;
+};
+
+// An event of the shared order, as this node reads it back.
+struct SharedEvent {
+  EventPtr event;  // Its seq set; origin: the member's id when it is ours.
+  // The Submit that made it, when this node's (0: another node's).
+  uint64_t ticket = 0;
+  // member_joined, member_left, member_renamed: the member's id when it is
+  // a member of this node, else 0. For a member_left with `rejoined`, that
+  // is the member whose place was taken.
+  uint64_t member = 0;
+  // member_left with `rejoined`: the resume secret the taker now holds.
+  std::string secret;
+};
+
+// One member of a room as a shared log holds it (on any node).
+struct SharedMember {
+  std::string name;
+  v1::Transport transport = v1::TRANSPORT_UNSPECIFIED;
+  uint64_t joined_seq = 0;  // The seq of its member_joined: list order.
+  uint64_t member = 0;      // Its id when on this node, else 0.
+};
+
+// What a shared log holds for a room when it opens it.
+struct SharedState {
+  std::string epoch;
+  uint64_t seq = 0;  // The last seq: events after it arrive next.
+  std::vector<SharedMember> members;  // In joined_seq order.
+};
+
+// SharedListener: what a shared log tells its room, from the log's own
+// thread, with no log lock held, one call at a time.
+class SharedListener : public CommitListener {
+ public:
+  void Committed(uint64_t) override {}
+
+  // The log opened the room, or opened it again after losing touch with the
+  // storage (same epoch; the events after state.seq follow, and those up to
+  // it that the room had not had yet are not sent again).
+  virtual void Opened(const SharedState& state) = 0;
+
+  // Events of the shared order, oldest first, each seq the last's + 1
+  // (except after a loss, which comes with a notice in the log).
+  virtual void Arrived(std::vector<SharedEvent>& events) = 0;
+
+  // The Submit with `ticket` made no event: `why` says so for a person
+  // (ALREADY_EXISTS: a name taken; UNAVAILABLE: the storage could not be
+  // reached, and the op may be submitted again; FAILED_PRECONDITION: the
+  // member is no longer in the room). OK with `duplicate_seq`: a message
+  // whose client id was posted already, as that seq.
+  virtual void Refused(uint64_t ticket, const absl::Status& why,
+                       uint64_t duplicate_seq) = 0;
+
+  // The storage lost the room's history (flushed, restarted without
+  // persistence): its epoch changed. The room ends its members, who come
+  // back to a new history.
+  virtual void Lost(const absl::Status& why) = 0;
 };
 
 // What one Read asks for: committed events with after < seq <= until.
@@ -143,6 +232,21 @@ class RoomLog {
   virtual absl::StatusOr<uint64_t> MessagesStart(uint32_t count,
                                                  uint64_t before) = 0;
 
+  // True for a shared log (see the top of this file): the room Submits to
+  // it instead of Appending.
+  virtual bool shared() const { return false; }
+
+  // Submit
+  //
+  // Shared logs: sends `op` to the shared order and returns its ticket, with
+  // which Arrived or Refused later names it; or an error at once
+  // (UNAVAILABLE: the storage is unreachable: "chat is paused: ..."). A
+  // kLeave is never refused at once: it waits for the storage if it must.
+  virtual absl::StatusOr<uint64_t> Submit(SharedOp op) {
+    (void)op;
+    return absl::UnimplementedError("not a shared log");
+  }
+
   // Skipped
   //
   // The runs of seqs never used (see SeqRange), oldest first; a gap there
@@ -172,6 +276,9 @@ class LogBackend {
   // is open (a stored room after a restart), so a GetHistory for it must
   // open it.
   virtual bool Holds(const std::string& room) = 0;
+
+  // True when the logs are shared with other nodes (RoomLog::shared).
+  virtual bool shared() const { return false; }
 
   // Flush
   //
