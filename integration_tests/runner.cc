@@ -1,7 +1,10 @@
 #include "integration_tests/runner.h"
 
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <thread>
@@ -22,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "chat/v1/chat.grpc.pb.h"
 #include "integration_tests/grpc_user.h"
@@ -216,6 +221,7 @@ absl::Status Runner::RunStep(const Step& step) {
   if (op == "expect-end") return DoExpectEnd(step);
   if (op == "expect-all") return DoExpectAll(step);
   if (op == "expect-epoch") return DoExpectEpoch(step);
+  if (op == "expect-log") return DoExpectLog(step);
   if (op == "members") return DoMembers(step);
   if (op == "metrics-mark") return DoMetricsMark(step);
   if (op == "metric") return DoMetric(step);
@@ -282,6 +288,7 @@ absl::Status Runner::DoStart(const Step& step) {
       return Fail(step, std::string(scratch.status().message()), {});
     }
     Node& node = nodes_[k - 1];
+    if (node.log_path != NodeLogPath(k)) node.log_cursor = 0;
     node.log_path = NodeLogPath(k);
     // main.cc empties NAME.server.log; a node's log is emptied here, once
     // per scenario (a restart appends to it).
@@ -1270,6 +1277,62 @@ absl::Status Runner::DoExpectEpoch(const Step& step) {
                            whose, " \"", other, "\": expected ",
                            want_same ? "the same" : "a different one"),
               show);
+}
+
+absl::Status Runner::DoExpectLog(const Step& step) {
+  const int node = NodeOption(step);
+  if (node > static_cast<int>(nodes_.size())) {
+    return Fail(step, absl::StrCat("there is no node ", node), {});
+  }
+  Node& n = nodes_[node - 1];
+  const Pattern pattern = ToPattern(step.args[0]);
+  const auto match = Matcher(pattern);
+  const absl::Duration timeout = Timeout(step, kExpectTimeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  // Woken by every write to the log (inotify), not by the clock.
+  const int watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (watch < 0 ||
+      inotify_add_watch(watch, n.log_path.c_str(), IN_MODIFY) < 0) {
+    const int e = errno;
+    if (watch >= 0) close(watch);
+    return Fail(
+        step, absl::StrCat("cannot watch ", n.log_path, ": ", std::strerror(e)),
+        {}, {node});
+  }
+  size_t lines = 0;
+  while (true) {
+    std::ifstream in(n.log_path);
+    std::string text((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    // Complete lines only: the last one may still be being written.
+    std::vector<std::string> complete = absl::StrSplit(text, '\n');
+    complete.pop_back();
+    lines = complete.size();
+    for (size_t i = n.log_cursor; i < complete.size(); ++i) {
+      if (!match(complete[i])) continue;
+      n.log_cursor = i + 1;
+      close(watch);
+      return absl::OkStatus();
+    }
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (ms <= 0) break;
+    pollfd p{watch, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1000000))) > 0) {
+      char events[4096];
+      while (read(watch, events, sizeof(events)) > 0) {
+      }
+    }
+  }
+  close(watch);
+  return Fail(
+      step,
+      absl::StrCat(cluster_ ? absl::StrCat("node ", node, "'s")
+                            : std::string("the server's"),
+                   " log has no line ",
+                   pattern.regex ? "matching " : "equal to ",
+                   pattern.ToString(), " after its line ", n.log_cursor,
+                   " (of ", lines, ") within ", absl::FormatDuration(timeout)),
+      {}, {node});
 }
 
 absl::Status Runner::DoMembers(const Step& step) {

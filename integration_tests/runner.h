@@ -69,6 +69,9 @@ class Runner {
   struct Node {
     std::unique_ptr<ChatServiceProcess> process;
     std::string log_path;
+    // expect-log's cursor: the number of the log's lines already matched
+    // past (the log is appended to across restarts).
+    size_t log_cursor = 0;
   };
 
   // A burst sent and not yet checked.
@@ -108,6 +111,7 @@ class Runner {
   absl::Status DoExpectEnd(const Step& step);
   absl::Status DoExpectAll(const Step& step);
   absl::Status DoExpectEpoch(const Step& step);
+  absl::Status DoExpectLog(const Step& step);
   absl::Status DoMembers(const Step& step);
   absl::Status DoMetricsMark(const Step& step);
   absl::Status DoMetric(const Step& step);

@@ -82,6 +82,7 @@ const std::map<std::string, OpSpec>& Ops() {
        {{Arg::kUser, Arg::kWord, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-all", {{Arg::kUsers, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-epoch", {{Arg::kUser, Arg::kWord}, 2, false, {"than"}}},
+      {"expect-log", {{Arg::kPattern}, 1, false, {"node", "timeout"}}},
       {"members", {{Arg::kText, Arg::kPattern}, 2, false, {"node"}}},
       {"metrics-mark", {{}, 0, false, {"node"}}},
       {"metric", {{Arg::kWord}, 1, false, {"value", "delta", "min", "node"}}},

@@ -272,11 +272,13 @@ TEST(ParseScriptTest, ClusterStepsAndNodes) {
                   "members lobby \"alice:grpc bob:tcp\" node=3\n"
                   "metrics-mark node=2\n"
                   "metric chat_rooms value=1 node=2\n"
+                  "expect-log node=2 /redis: reachable again/ timeout=15s\n"
+                  "expect-log \"exact line\"\n"
                   "stop\n"
                   "start redis\n"
                   "start\n");
   ASSERT_TRUE(s.ok()) << s.status();
-  ASSERT_EQ(s->steps.size(), 25u);
+  ASSERT_EQ(s->steps.size(), 27u);
   const std::vector<Step>& st = s->steps;
   EXPECT_THAT(st[0].args,
               ElementsAre(Token{Token::Kind::kWord, "redis"},
@@ -324,6 +326,9 @@ TEST(ParseScriptTest, ClusterErrorsNameTheFileAndLine) {
               HasSubstr("expected a positive number, got \"0\""));
   EXPECT_THAT(Error("start nodes=2 redis\nmembers lobby x node=3\n"),
               HasSubstr("t.scenario:2: members: node=3 names node 3"));
+  EXPECT_THAT(Error("start nodes=2 redis\nexpect-log /x/ node=3\n"),
+              HasSubstr("t.scenario:2: expect-log: node=3 names node 3"));
+  EXPECT_THAT(Error("start\nexpect-log /(/\n"), HasSubstr("bad regex"));
   EXPECT_THAT(Error("start nodes=2 redis\nmetrics-mark node=4\n"),
               HasSubstr("metrics-mark: node=4 names node 4"));
   EXPECT_THAT(Error("start nodes=2 redis\nmetric chat_rooms min=1 node=0\n"),
