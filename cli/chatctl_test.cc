@@ -34,6 +34,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/chat_service_process.h"
+#include "testing/redis_server.h"
 #include "testing/tcp_proxy.h"
 #include "testing/tcp_test_client.h"
 
@@ -1175,6 +1176,57 @@ TEST_F(ChatctlTest, PipeOfTwentyThousandLinesAcrossAKilledServerLandsEachOnce) {
   EXPECT_THAT(held, ContainerEq(Numbers(1, 20000)));
   server.reset();
   std::filesystem::remove_all(dir);
+}
+
+// Three nodes sharing the room through Redis: the node the pipe is on is
+// killed, the pipe goes on at the next node of its --server list, and every
+// line is in the room's history once, as any node tells it.
+TEST_F(ChatctlTest, PipeAcrossAKilledNodeLandsEachOnceThroughTheOthers) {
+  absl::StatusOr<std::unique_ptr<RedisServer>> redis = RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  const std::vector<std::string> flags = {
+      "--redis=" + (*redis)->address(), "--history_events=10000",
+      "--flood_rate=5000", "--flood_burst=500", "--legacy_addr=127.0.0.1:0"};
+  auto first = std::make_unique<Server>("127.0.0.1:0", flags);
+  Server second("127.0.0.1:0", flags);
+  Server third("127.0.0.1:0", flags);
+  const std::string list = absl::StrCat(first->address(), ",", second.address(),
+                                        ",", third.address());
+  constexpr int kLines = 5000;
+  int killed_at = 0;
+  {
+    // Watches from the third node.
+    TcpObserver observer(ChatServiceProcess::PortOf(third.legacy_address()));
+    PipeRun run(kLines, {"join", "--name", "k", "--server", list});
+    ASSERT_TRUE(observer.WaitFor("<k> 1000")) << observer.lines().size();
+    first->Kill();
+    killed_at = static_cast<int>(PostedBy(observer.lines(), "k").size());
+    std::string err;
+    EXPECT_EQ(run.Wait(nullptr, &err), 0) << err;
+    EXPECT_THAT(
+        err, HasSubstr("reconnected to chat-service at " + second.address()));
+    EXPECT_THAT(err, testing::Not(HasSubstr("not sent")));
+    EXPECT_THAT(err, testing::Not(HasSubstr("history was reset")));
+  }
+  EXPECT_LT(killed_at, kLines) << "the pipe was over before the kill";
+  // Everything, once, in order, as the second node's history has it.
+  std::vector<std::string> held;
+  for (uint64_t after = 1;;) {
+    std::string out, err;
+    std::vector<std::string> args = {"history", "--server", second.address(),
+                                     "--json",  "--last",   "1000"};
+    args.push_back(absl::StrCat("--after=", after));
+    ASSERT_EQ(Chatctl(args, "", &out, &err), 0) << err;
+    const std::vector<std::string> page = Lines(out);
+    if (page.empty()) break;
+    for (const std::string& json : page) {
+      const std::string key = R"("text":")";
+      const size_t at = json.find(key) + key.size();
+      held.push_back(json.substr(at, json.find('"', at) - at));
+      after = SeqOf(json);
+    }
+  }
+  EXPECT_THAT(held, ContainerEq(Numbers(1, kLines)));
 }
 
 TEST_F(ChatctlTest, StoreInUseOrCorruptStopsTheStartWithASentence) {

@@ -157,6 +157,9 @@ struct Shard {
   std::unique_ptr<Connection> commands;
   std::unique_ptr<Connection> reader;
   bool commands_up = false;
+  uint64_t generation = 0;         // Of the connections (Connect).
+  bool heartbeat_pending = false;  // A lease renewal not answered yet.
+  absl::Time reap_after = absl::InfinitePast();  // No reaping before.
   bool ready_once = false;  // Up at least once (Start waits for it).
   int64_t reader_id = -1;   // CLIENT ID of the reader, once up.
   bool reading = false;     // An XREAD is out.
@@ -326,8 +329,16 @@ class RedisLogBackend::Core {
 
  private:
   void StartShards() {
-    for (auto& sp : shards_) {
-      Shard* s = sp.get();
+    for (auto& sp : shards_) Connect(sp.get());
+    RenewLeases();
+  }
+
+  // Makes the shard's two connections (commands; the blocking read) and
+  // starts them.
+  void Connect(Shard* s) {
+    ++s->generation;
+    s->heartbeat_pending = false;
+    {
       Connection::Options co;
       co.address = s->address;
       s->commands = std::make_unique<Connection>(
@@ -346,7 +357,20 @@ class RedisLogBackend::Core {
       s->commands->Start();
       s->reader->Start();
     }
-    RenewLeases();
+  }
+
+  // A shard that stopped answering (a paused Redis, a network cut that
+  // resets nothing): drops both connections and connects again, so that
+  // the node pauses and settles what was in flight as for a lost one.
+  void Reconnect(Shard& s, const absl::Status& why) {
+    CommandsDown(s, why);
+    s.reader_id = -1;
+    s.reading = false;
+    std::unique_ptr<Connection> commands = std::move(s.commands);
+    std::unique_ptr<Connection> reader = std::move(s.reader);
+    commands->Stop();
+    reader->Stop();
+    Connect(&s);
   }
 
   static bool IsFatal(const absl::Status& why) {
@@ -369,6 +393,11 @@ class RedisLogBackend::Core {
     s.commands->Command({"SADD", "chat:nodes", node_},
                         [](absl::StatusOr<Reply>) {});
     s.commands_up = true;
+    s.heartbeat_pending = false;
+    // Leases may have run out while Redis was away (or stopped: its clock
+    // went on): give every node one lease to renew its own before looking
+    // for lost ones.
+    s.reap_after = absl::Now() + options_.lease;
     const bool again = s.ready_once;
     if (again) {
       Log(LogLevel::kWarning, "redis: reachable again; chat goes on",
@@ -807,12 +836,27 @@ class RedisLogBackend::Core {
     for (auto& sp : shards_) {
       Shard& s = *sp;
       if (!s.commands_up) continue;
+      // The renewal is also the heartbeat: one not answered by the next
+      // tick means Redis stopped answering.
+      if (s.heartbeat_pending) {
+        Reconnect(s,
+                  absl::UnavailableError(absl::StrCat(
+                      "no answer from Redis at ", s.address.ToString(), " for ",
+                      absl::FormatDuration(options_.lease_renewal))));
+        continue;
+      }
+      s.heartbeat_pending = true;
       s.commands->Command(
           {"SET", "chat:node:" + node_, Describe(), "PX",
            absl::StrCat(absl::ToInt64Milliseconds(options_.lease))},
-          [](absl::StatusOr<Reply>) {});
+          [&s, generation = s.generation](absl::StatusOr<Reply> r) {
+            if (r.ok() && generation == s.generation) {
+              s.heartbeat_pending = false;
+            }
+          });
       s.commands->Command({"SADD", "chat:nodes", node_},
                           [](absl::StatusOr<Reply>) {});
+      if (absl::Now() < s.reap_after) continue;
       s.commands->Command(
           {"EVALSHA", sha_, "0", "reap", node_, absl::StrCat(NowMillis()),
            absl::StrCat(options_.history_events)},

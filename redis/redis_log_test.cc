@@ -26,20 +26,45 @@ using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(10);
 
+// What the core wakes: counts wakes. Apart from Reader, which holds the
+// member, so that the member (which holds its sink) and the reader do not
+// hold each other.
+class Waker : public MemberSink {
+ public:
+  void Wake() override {
+    absl::MutexLock lock(&mu_);
+    ++wakes_;
+    cv_.SignalAll();
+  }
+  int wakes() {
+    absl::MutexLock lock(&mu_);
+    return wakes_;
+  }
+  // Until a wake after `seen` (the member's outbox got something after it
+  // was drained empty), or the deadline.
+  void WaitForWake(int seen, absl::Time deadline) {
+    absl::MutexLock lock(&mu_);
+    while (wakes_ == seen) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) return;
+    }
+  }
+
+ private:
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  int wakes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 // A member whose outbox the test reads: every event as the line port would
 // show it, with its seq.
-class Reader : public MemberSink {
+class Reader {
  public:
   struct Line {
     uint64_t seq;
     std::string text;
   };
 
-  void Wake() override {
-    absl::MutexLock lock(&mu_);
-    ++wakes_;
-    cv_.SignalAll();
-  }
+  std::shared_ptr<Waker> waker() const { return waker_; }
 
   void Attach(std::shared_ptr<Member> m) { member_ = std::move(m); }
   Member& member() { return *member_; }
@@ -127,22 +152,12 @@ class Reader : public MemberSink {
   uint64_t last_seq() const { return last_seq_; }
 
  private:
-  int wakes() {
-    absl::MutexLock lock(&mu_);
-    return wakes_;
-  }
-  // Until a wake after `seen` (the member's outbox got something after it
-  // was drained empty), or the deadline.
+  int wakes() { return waker_->wakes(); }
   void WaitForWake(int seen, absl::Time deadline) {
-    absl::MutexLock lock(&mu_);
-    while (wakes_ == seen) {
-      if (cv_.WaitWithDeadline(&mu_, deadline)) return;
-    }
+    waker_->WaitForWake(seen, deadline);
   }
 
-  absl::Mutex mu_;
-  absl::CondVar cv_;
-  int wakes_ ABSL_GUARDED_BY(mu_) = 0;
+  const std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
   std::shared_ptr<Member> member_;
   std::vector<Line> lines_;
   size_t cursor_ = 0;
@@ -193,7 +208,8 @@ class RedisLogTest : public ::testing::Test {
     join.resume_secret = secret;
     join.resume_after_seq = resume_after;
     join.resume_epoch = epoch;
-    absl::StatusOr<std::shared_ptr<Member>> m = hub->Join(join, reader);
+    absl::StatusOr<std::shared_ptr<Member>> m =
+        hub->Join(join, reader->waker());
     EXPECT_TRUE(m.ok()) << m.status();
     if (m.ok()) reader->Attach(*m);
     return reader;
@@ -400,6 +416,43 @@ TEST_F(RedisLogTest, PausedWhileRedisIsDownThenGoesOnWithNothingLost) {
   auto carol = Join(b.get(), "carol", "lobby", "", 0, "");
   ASSERT_TRUE(carol->Expect("-- you are carol"));
   EXPECT_EQ(carol->epoch(), epoch);
+}
+
+TEST_F(RedisLogTest, RedisThatStopsAnsweringPausesChatUntilItAnswers) {
+  LogOptions o = Options();
+  o.lease = absl::Seconds(30);  // The pause is not a node loss.
+  o.lease_renewal = absl::Milliseconds(200);
+  absl::Mutex mu;
+  int ups = 0, downs = 0;
+  o.on_shard_state = [&](size_t, bool up) {
+    absl::MutexLock lock(&mu);
+    ++(up ? ups : downs);
+  };
+  auto a = Node(o);
+  ASSERT_TRUE(a);
+  auto alice = Join(a.get(), "alice");
+  ASSERT_TRUE(alice->Expect("-- you are alice"));
+  // The connection stays open, and nothing answers on it.
+  redis_->Pause();
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* d) { return *d > 0; }, &downs),
+                                    kWait));
+  }
+  EXPECT_TRUE(absl::IsUnavailable(alice->member().Say("paused", false)));
+  EXPECT_TRUE(
+      alice->Expect("!! chat is paused: storage unreachable, retrying"));
+  redis_->Resume();
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
+                                        +[](int* u) { return *u > 1; }, &ups),
+                                    kWait));
+  }
+  ASSERT_TRUE(alice->member().Say("answered", false).ok());
+  ASSERT_TRUE(alice->Expect("<alice> answered"));
+  EXPECT_EQ(alice->Messages().size(), 1u);
 }
 
 TEST_F(RedisLogTest, RedisThatLostTheRoomGivesANewEpoch) {
