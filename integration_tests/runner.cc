@@ -1,13 +1,18 @@
 #include "integration_tests/runner.h"
 
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <thread>
@@ -21,6 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "chat/v1/chat.grpc.pb.h"
 #include "integration_tests/grpc_user.h"
@@ -71,6 +77,16 @@ uint32_t ToU32(const std::string& s) {
   return n;
 }
 
+// NAME for a log path NAME.server.log (other paths as they are): the base
+// of the nodes' and redis-servers' logs and of the scratch directory.
+std::string LogBase(std::string log_path) {
+  constexpr absl::string_view kSuffix = ".server.log";
+  if (absl::EndsWith(log_path, kSuffix)) {
+    log_path.resize(log_path.size() - kSuffix.size());
+  }
+  return log_path;
+}
+
 }  // namespace
 
 Runner::Runner(Script script, RunOptions options)
@@ -79,11 +95,12 @@ Runner::Runner(Script script, RunOptions options)
       epoch_(absl::Now()) {}
 
 Runner::~Runner() {
-  // Users first: their connections close while the server still runs.
+  // Users first: their connections close while the servers still run.
   users_.clear();
   retired_.clear();
   channels_.clear();
-  server_.reset();
+  nodes_.clear();
+  redis_.clear();
   if (!scratch_dir_.empty() && !failed_) {
     std::error_code ignored;
     std::filesystem::remove_all(scratch_dir_, ignored);
@@ -106,29 +123,57 @@ absl::Status Runner::Run() {
 
 absl::Status Runner::Finish() {
   const absl::Time start = absl::Now();
-  if (options_.verbose && server_ && server_->running()) {
+  if (options_.verbose) {
     rusage self{};
     getrusage(RUSAGE_SELF, &self);
     const double harness =
         self.ru_utime.tv_sec + self.ru_stime.tv_sec +
         (self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
-    std::printf("          CPU: chat-service %.2fs, chat-scenario %.2fs\n",
-                absl::ToDoubleSeconds(server_->CpuTime()), harness);
+    std::vector<std::string> cpu;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      const ChatServiceProcess& p = *nodes_[i].process;
+      if (!p.running()) continue;
+      cpu.push_back(absl::StrFormat(
+          "chat-service%s %.2fs",
+          cluster_ ? absl::StrCat(" node", i + 1) : std::string(),
+          absl::ToDoubleSeconds(p.CpuTime())));
+    }
+    if (!cpu.empty()) {
+      std::printf("          CPU: %s, chat-scenario %.2fs\n",
+                  absl::StrJoin(cpu, ", ").c_str(), harness);
+    }
   }
   users_.clear();
   retired_.clear();
   channels_.clear();
-  if (server_ && server_->running()) {
+  Step end;
+  end.line = 0;
+  end.source = "(end of scenario: SIGTERM the server)";
+  // A paused redis-server would hold up a node's clean stop.
+  for (size_t j = 0; j < redis_.size(); ++j) {
+    if (redis_paused_[j]) redis_[j]->Resume();
+    redis_paused_[j] = false;
+  }
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i].process->running()) continue;
     int code = 0;
-    absl::Status s = server_->Stop(absl::Seconds(10), &code);
+    absl::Status s = nodes_[i].process->Stop(absl::Seconds(10), &code);
     if (!s.ok() || code != 0) {
-      Step end;
-      end.line = 0;
-      end.source = "(end of scenario: SIGTERM the server)";
+      const std::string who =
+          cluster_ ? absl::StrCat("node ", i + 1) : std::string("chat-service");
       return Fail(end,
-                  s.ok() ? absl::StrCat("chat-service exited with code ", code,
+                  s.ok() ? absl::StrCat(who, " exited with code ", code,
                                         " at the end of the scenario")
-                         : std::string(s.message()),
+                         : absl::StrCat(who, ": ", s.message()),
+                  {}, {static_cast<int>(i + 1)});
+    }
+  }
+  for (size_t j = 0; j < redis_.size(); ++j) {
+    if (!redis_[j]->running()) continue;
+    if (absl::Status s = redis_[j]->Stop(); !s.ok()) {
+      return Fail(end,
+                  absl::StrCat("redis-server shard ", j + 1,
+                               " did not stop: ", s.message()),
                   {});
     }
   }
@@ -157,12 +202,17 @@ absl::Status Runner::CheckViolations(const Step* step) {
 
 absl::Status Runner::RunStep(const Step& step) {
   const std::string& op = step.op;
-  if (op != "start" && op != "sleep" && !server_) {
+  if (op != "start" && op != "sleep" && nodes_.empty()) {
     return Fail(step, "no server: a scenario begins with a `start` step", {});
   }
   if (op == "start") return DoStart(step);
   if (op == "restart") return DoRestart(step);
   if (op == "stop") return DoStop(step);
+  if (op == "kill-node" || op == "stop-node" || op == "start-node") {
+    return DoNodeStep(step);
+  }
+  if (op == "redis-cli") return DoRedisCli(step);
+  if (absl::StartsWith(op, "redis-")) return DoRedisStep(step);
   if (op == "grpc") return DoGrpc(step);
   if (op == "tcp") return DoTcp(step);
   if (op == "group") return DoGroup(step);
@@ -171,6 +221,7 @@ absl::Status Runner::RunStep(const Step& step) {
   if (op == "expect-end") return DoExpectEnd(step);
   if (op == "expect-all") return DoExpectAll(step);
   if (op == "expect-epoch") return DoExpectEpoch(step);
+  if (op == "expect-log") return DoExpectLog(step);
   if (op == "members") return DoMembers(step);
   if (op == "metrics-mark") return DoMetricsMark(step);
   if (op == "metric") return DoMetric(step);
@@ -184,27 +235,125 @@ absl::Status Runner::RunStep(const Step& step) {
   return DoAction(step);
 }
 
-// ------------------------------------------------------------ the server
+// ------------------------------------------------------------ the servers
+
+std::string Runner::NodeLogPath(int node) const {
+  if (!cluster_) return options_.log_path;
+  return absl::StrCat(LogBase(options_.log_path), ".node", node, ".server.log");
+}
+
+std::string Runner::RedisLogPath(int shard) const {
+  return absl::StrCat(LogBase(options_.log_path), ".redis", shard, ".log");
+}
 
 absl::Status Runner::DoStart(const Step& step) {
-  if (server_ && server_->running()) {
-    return Fail(step, "the server is already running (use restart)", {});
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i].process->running()) continue;
+    return Fail(step,
+                nodes_.size() == 1 && !cluster_
+                    ? std::string("the server is already running (use restart)")
+                    : absl::StrCat("node ", i + 1,
+                                   " is still running (stop or stop-node it "
+                                   "first)"),
+                {});
   }
+  int count = 1;
+  absl::SimpleAtoi(step.Option("nodes", "1"), &count);
+  bool redis = false;
+  for (const Token& t : step.args) redis |= t.text == "redis";
+  cluster_ = redis || step.HasOption("nodes");
   // The metrics port is on for the metric steps (a later
   // --metrics_addr= turns it off).
   std::vector<std::string> flags = {"--metrics_addr=127.0.0.1:0"};
-  for (const Token& t : step.args) flags.push_back(t.text);
-  absl::StatusOr<std::vector<std::string>> scratch = ScratchFlags(flags);
-  if (!scratch.ok())
-    return Fail(step, std::string(scratch.status().message()), {});
-  server_ = std::make_unique<ChatServiceProcess>(options_.server_binary,
-                                                 options_.log_path);
-  // restart re-uses server_->flags(): the same scratch directory.
-  return LaunchServer(step, *scratch);
+  if (redis) {
+    int shards = 1;
+    absl::SimpleAtoi(step.Option("shards", "1"), &shards);
+    if (absl::Status s =
+            StartRedis(step, shards, step.Option("persist", "no") == "yes");
+        !s.ok()) {
+      return s;
+    }
+    std::vector<std::string> addresses;
+    for (const auto& r : redis_) addresses.push_back(r->address());
+    flags.push_back(absl::StrCat("--redis=", absl::StrJoin(addresses, ",")));
+  }
+  for (const Token& t : step.args) {
+    if (t.text != "redis") flags.push_back(t.text);
+  }
+  nodes_.resize(count);
+  for (int k = 1; k <= count; ++k) {
+    absl::StatusOr<std::vector<std::string>> scratch =
+        ScratchFlags(flags, cluster_ ? k : 0);
+    if (!scratch.ok()) {
+      return Fail(step, std::string(scratch.status().message()), {});
+    }
+    Node& node = nodes_[k - 1];
+    if (node.log_path != NodeLogPath(k)) node.log_cursor = 0;
+    node.log_path = NodeLogPath(k);
+    // main.cc empties NAME.server.log; a node's log is emptied here, once
+    // per scenario (a restart appends to it).
+    if (node.log_path != options_.log_path &&
+        fresh_logs_.insert(node.log_path).second) {
+      std::ofstream(node.log_path, std::ios::trunc);
+    }
+    node.process = std::make_unique<ChatServiceProcess>(options_.server_binary,
+                                                        node.log_path);
+    // restart and start-node re-use process->flags(): the same scratch
+    // directory and redis-servers.
+    if (absl::Status s = LaunchServer(step, k, *scratch); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::StartRedis(const Step& step, int shards, bool persist) {
+  if (redis_.size() == static_cast<size_t>(shards) &&
+      redis_persist_ == persist) {
+    // The scenario's redis-servers again (after a stop): with persist=yes
+    // their data too.
+    for (size_t j = 0; j < redis_.size(); ++j) {
+      if (redis_paused_[j]) redis_[j]->Resume();
+      redis_paused_[j] = false;
+      if (redis_[j]->running()) continue;
+      if (absl::Status s = redis_[j]->Restart(); !s.ok()) {
+        return Fail(step,
+                    absl::StrCat("redis-server shard ", j + 1,
+                                 " did not start again: ", s.message()),
+                    {});
+      }
+    }
+    return absl::OkStatus();
+  }
+  redis_.clear();
+  redis_paused_.assign(shards, false);
+  redis_persist_ = persist;
+  for (int j = 1; j <= shards; ++j) {
+    RedisServer::Options options;
+    options.persist = persist;
+    options.log_path = RedisLogPath(j);
+    if (fresh_logs_.insert(options.log_path).second) {
+      std::ofstream(options.log_path, std::ios::trunc);
+    }
+    absl::StatusOr<std::unique_ptr<RedisServer>> server =
+        RedisServer::Start(options);
+    if (!server.ok()) {
+      redis_.clear();
+      return Fail(step,
+                  absl::StrCat("redis-server shard ", j,
+                               " did not start: ", server.status().message()),
+                  {});
+    }
+    if (options_.verbose) {
+      std::printf("          redis shard %d: %s%s\n", j,
+                  (*server)->address().c_str(),
+                  persist ? " (append-only, fsync always)" : "");
+    }
+    redis_.push_back(*std::move(server));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> Runner::ScratchFlags(
-    const std::vector<std::string>& flags) {
+    const std::vector<std::string>& flags, int node) {
   std::vector<std::string> out;
   for (const std::string& flag : flags) {
     const size_t at = flag.find("=@tmp");
@@ -214,11 +363,8 @@ absl::StatusOr<std::vector<std::string>> Runner::ScratchFlags(
     }
     if (scratch_dir_.empty()) {
       // Beside the server's log: NAME.data.XXXXXX.
-      std::string base = options_.log_path;
-      if (absl::EndsWith(base, ".server.log")) {
-        base.resize(base.size() - std::string(".server.log").size());
-      }
-      std::string tmpl = absl::StrCat(base, ".data.XXXXXX");
+      std::string tmpl =
+          absl::StrCat(LogBase(options_.log_path), ".data.XXXXXX");
       if (mkdtemp(tmpl.data()) == nullptr) {
         return absl::InternalError(
             absl::StrCat("cannot create a scratch directory like ", tmpl,
@@ -226,8 +372,11 @@ absl::StatusOr<std::vector<std::string>> Runner::ScratchFlags(
       }
       scratch_dir_ = tmpl;
     }
-    // The parser allows "@tmp" and "@tmp/NAME" only.
-    const std::string path = absl::StrCat(scratch_dir_, flag.substr(at + 5));
+    // The parser allows "@tmp" and "@tmp/NAME" only. In a cluster each node
+    // has its own: @tmp is SCRATCH/nodeK.
+    const std::string path = absl::StrCat(
+        scratch_dir_, node > 0 ? absl::StrCat("/node", node) : std::string(),
+        flag.substr(at + 5));
     std::error_code error;
     std::filesystem::create_directories(path, error);
     if (error) {
@@ -239,39 +388,222 @@ absl::StatusOr<std::vector<std::string>> Runner::ScratchFlags(
   return out;
 }
 
-absl::Status Runner::LaunchServer(const Step& step,
+absl::Status Runner::LaunchServer(const Step& step, int node,
                                   const std::vector<std::string>& flags) {
-  channels_.clear();  // Channels to an earlier server are useless now.
-  absl::Status s = server_->Start(flags, absl::Seconds(15));
-  if (!s.ok()) return Fail(step, std::string(s.message()), {});
+  // Channels to an earlier process of this node are useless now.
+  const std::string prefix = absl::StrCat(node, "/");
+  for (auto it = channels_.begin(); it != channels_.end();) {
+    it = absl::StartsWith(it->first, prefix) ? channels_.erase(it)
+                                             : std::next(it);
+  }
+  ChatServiceProcess& process = *nodes_[node - 1].process;
+  absl::Status s = process.Start(flags, absl::Seconds(15));
+  if (!s.ok()) {
+    return Fail(step,
+                cluster_ ? absl::StrCat("node ", node, ": ", s.message())
+                         : std::string(s.message()),
+                {}, {node});
+  }
   if (options_.verbose) {
-    std::printf("          %s\n", server_->ready_line().c_str());
+    std::printf("          %s%s\n",
+                cluster_ ? absl::StrCat("node ", node, ": ").c_str() : "",
+                process.ready_line().c_str());
   }
   return absl::OkStatus();
 }
 
 absl::Status Runner::DoRestart(const Step& step) {
-  const std::vector<std::string> flags = server_->flags();
-  server_->Kill();  // kill -9: no goodbye to anyone.
-  return LaunchServer(step, flags);
+  // The parser allows restart in a one-node scenario only.
+  ChatServiceProcess& process = *nodes_[0].process;
+  const std::vector<std::string> flags = process.flags();
+  process.Kill();  // kill -9: no goodbye to anyone.
+  return LaunchServer(step, 1, flags);
 }
 
-absl::Status Runner::DoStop(const Step& step) {
-  if (!server_->running()) return Fail(step, "the server is not running", {});
-  const int want = static_cast<int>(ToU32(step.Option("code", "0")));
+absl::Status Runner::StopNode(const Step& step, int node, int want,
+                              absl::Duration timeout) {
+  ChatServiceProcess& process = *nodes_[node - 1].process;
+  const std::string who =
+      cluster_ ? absl::StrCat("node ", node) : std::string("chat-service");
   int code = 0;
-  absl::Status s = server_->Stop(Timeout(step, absl::Seconds(10)), &code);
-  if (!s.ok()) return Fail(step, std::string(s.message()), {});
+  absl::Status s = process.Stop(timeout, &code);
+  if (!s.ok()) {
+    return Fail(step, absl::StrCat(who, ": ", s.message()), {}, {node});
+  }
   if (code != want) {
     return Fail(
         step,
-        absl::StrCat("chat-service exited with code ", code,
+        absl::StrCat(who, " exited with code ", code,
                      code > 128 ? absl::StrCat(" (signal ", code - 128, ")")
                                 : std::string(),
                      " after SIGTERM; expected ", want),
-        {});
+        {}, {node});
   }
   return absl::OkStatus();
+}
+
+absl::Status Runner::DoStop(const Step& step) {
+  const int want = static_cast<int>(ToU32(step.Option("code", "0")));
+  const absl::Duration timeout = Timeout(step, absl::Seconds(10));
+  bool any = false;
+  // Every running node, in order, then the redis-servers.
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i].process->running()) continue;
+    any = true;
+    if (absl::Status s = StopNode(step, static_cast<int>(i + 1), want, timeout);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!any) {
+    return Fail(step,
+                cluster_ ? "no node is running" : "the server is not running",
+                {});
+  }
+  for (size_t j = 0; j < redis_.size(); ++j) {
+    if (redis_paused_[j]) redis_[j]->Resume();
+    redis_paused_[j] = false;
+    if (!redis_[j]->running()) continue;
+    if (absl::Status s = redis_[j]->Stop(); !s.ok()) {
+      return Fail(step,
+                  absl::StrCat("redis-server shard ", j + 1,
+                               " did not stop: ", s.message()),
+                  {});
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::DoNodeStep(const Step& step) {
+  const int node = static_cast<int>(ToU32(step.args[0].text));
+  if (node > static_cast<int>(nodes_.size())) {
+    return Fail(step, absl::StrCat("there is no node ", node), {});
+  }
+  ChatServiceProcess& process = *nodes_[node - 1].process;
+  if (step.op == "start-node") {
+    if (process.running()) {
+      return Fail(step, absl::StrCat("node ", node, " is already running"), {},
+                  {node});
+    }
+    const std::vector<std::string> flags = process.flags();
+    return LaunchServer(step, node, flags);
+  }
+  if (!process.running()) {
+    return Fail(step, absl::StrCat("node ", node, " is not running"), {},
+                {node});
+  }
+  if (step.op == "kill-node") {
+    process.Kill();  // SIGKILL: no goodbye to anyone.
+    return absl::OkStatus();
+  }
+  return StopNode(step, node, static_cast<int>(ToU32(step.Option("code", "0"))),
+                  Timeout(step, absl::Seconds(10)));
+}
+
+absl::Status Runner::DoRedisStep(const Step& step) {
+  std::vector<int> shards;
+  if (step.HasOption("shard")) {
+    shards.push_back(static_cast<int>(ToU32(step.Option("shard"))));
+  } else {
+    for (size_t j = 1; j <= redis_.size(); ++j) {
+      shards.push_back(static_cast<int>(j));
+    }
+  }
+  if (redis_.empty()) {
+    return Fail(step, "no redis-servers: the last start had no `redis`", {});
+  }
+  for (int j : shards) {
+    if (j > static_cast<int>(redis_.size())) {
+      return Fail(step, absl::StrCat("there is no redis shard ", j), {});
+    }
+    RedisServer& redis = *redis_[j - 1];
+    const std::string who = absl::StrCat("redis shard ", j);
+    if (step.op == "redis-restart") {
+      // SIGCONT first: a stopped process does not act on SIGTERM.
+      if (redis_paused_[j - 1]) redis.Resume();
+      redis_paused_[j - 1] = false;
+      if (redis.running()) {
+        if (absl::Status s = redis.Stop(); !s.ok()) {
+          return Fail(step, absl::StrCat(who, " did not stop: ", s.message()),
+                      {});
+        }
+      }
+      if (absl::Status s = redis.Restart(); !s.ok()) {
+        return Fail(
+            step, absl::StrCat(who, " did not start again: ", s.message()), {});
+      }
+      continue;
+    }
+    if (!redis.running()) {
+      return Fail(step, absl::StrCat(who, " is not running"), {});
+    }
+    if (step.op == "redis-kill") {
+      redis.Kill();
+      redis_paused_[j - 1] = false;
+    } else if (step.op == "redis-pause") {
+      if (redis_paused_[j - 1]) {
+        return Fail(step, absl::StrCat(who, " is paused already"), {});
+      }
+      redis.Pause();
+      redis_paused_[j - 1] = true;
+    } else {  // redis-resume
+      if (!redis_paused_[j - 1]) {
+        return Fail(step, absl::StrCat(who, " is not paused"), {});
+      }
+      redis.Resume();
+      redis_paused_[j - 1] = false;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Runner::DoRedisCli(const Step& step) {
+  const int shard = static_cast<int>(ToU32(step.Option("shard", "1")));
+  if (shard > static_cast<int>(redis_.size())) {
+    return Fail(step, absl::StrCat("there is no redis shard ", shard), {});
+  }
+  std::vector<std::string> argv;
+  for (const Token& t : step.args) argv.push_back(t.text);
+  absl::StatusOr<std::string> out = redis_[shard - 1]->Cli(argv);
+  if (!out.ok()) {
+    return Fail(step,
+                absl::StrCat("redis-cli on shard ", shard,
+                             " failed: ", out.status().message()),
+                {});
+  }
+  if (options_.verbose) {
+    std::printf("          -> %s\n", EscapeForDisplay(*out).c_str());
+  }
+  if (!step.HasOption("expect")) return absl::OkStatus();
+  const Pattern p = step.OptionPattern("expect");
+  if (Matcher(p)(*out)) return absl::OkStatus();
+  return Fail(step,
+              absl::StrCat("redis-cli on shard ", shard, " printed \"",
+                           EscapeForDisplay(*out), "\", expected ",
+                           p.regex ? "a match for " : "", p.ToString()),
+              {});
+}
+
+absl::StatusOr<ChatServiceProcess*> Runner::Running(const Step& step,
+                                                    int node) {
+  if (node >= 1 && node <= static_cast<int>(nodes_.size()) &&
+      nodes_[node - 1].process->running()) {
+    return nodes_[node - 1].process.get();
+  }
+  return Fail(step,
+              cluster_
+                  ? absl::StrCat("node ", node, " is not running (start-node ",
+                                 node, " starts it again)")
+                  : std::string("the server is not running"),
+              {}, {node});
+}
+
+int Runner::NodeOf(const Step& step, size_t index) {
+  return step.nodes.empty() ? 1 : step.nodes[index % step.nodes.size()];
+}
+
+int Runner::NodeOption(const Step& step) {
+  return static_cast<int>(ToU32(step.Option("node", "1")));
 }
 
 // ------------------------------------------------------------ joining
@@ -281,23 +613,25 @@ absl::Duration Runner::Timeout(const Step& step, absl::Duration fallback) {
   return *ParseDuration(step.Option("timeout"));
 }
 
-std::shared_ptr<grpc::Channel> Runner::Channel(const std::string& key,
+std::shared_ptr<grpc::Channel> Runner::Channel(int node, const std::string& key,
                                                int window) {
-  auto it = channels_.find(key);
+  const std::string full_key = absl::StrCat(node, "/", key);
+  auto it = channels_.find(full_key);
   if (it != channels_.end()) return it->second;
   grpc::ChannelArguments args;
   // Each channel its own connection: a local subchannel pool, and a
   // distinct argument so no two channels share a subchannel.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetString("chat.harness.channel", key);
+  args.SetString("chat.harness.channel", full_key);
   args.SetMaxReceiveMessageSize(-1);
   if (window > 0) {
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, window);
   }
-  auto channel = grpc::CreateCustomChannel(
-      server_->grpc_addr(), grpc::InsecureChannelCredentials(), args);
-  channels_[key] = channel;
+  auto channel =
+      grpc::CreateCustomChannel(nodes_[node - 1].process->grpc_addr(),
+                                grpc::InsecureChannelCredentials(), args);
+  channels_[full_key] = channel;
   return channel;
 }
 
@@ -342,10 +676,11 @@ absl::Status Runner::StartGrpc(const Step& step, const std::string& alias,
                                const std::string& room, uint32_t history,
                                uint64_t resume, const std::string& resume_epoch,
                                const std::string& channel_key, int window,
-                               const std::string& name) {
+                               const std::string& name, int node) {
   if (absl::Status s = Retire(step, alias); !s.ok()) return s;
-  auto user =
-      std::make_unique<GrpcUser>(alias, epoch_, Channel(channel_key, window));
+  auto user = std::make_unique<GrpcUser>(alias, epoch_,
+                                         Channel(node, channel_key, window));
+  user->set_node(cluster_ ? node : 0);
   v1::Join join;
   join.set_name(name);
   join.set_room(room);
@@ -375,20 +710,22 @@ absl::Status Runner::AwaitGrpcJoined(const Step& step, User* user,
 }
 
 absl::Status Runner::StartTcp(const Step& step, const std::string& alias,
-                              int rcvbuf) {
-  if (server_->legacy_addr().empty()) {
+                              int rcvbuf, int node) {
+  const ChatServiceProcess& server = *nodes_[node - 1].process;
+  if (server.legacy_addr().empty()) {
     return Fail(step,
                 absl::StrCat("the server has no legacy TCP port (its ready "
                              "line says \"",
-                             server_->ready_line(),
+                             server.ready_line(),
                              "\"); TCP users need the legacy adapter "
                              "(issue 3)"),
-                {});
+                {}, {node});
   }
   if (absl::Status s = Retire(step, alias); !s.ok()) return s;
   auto user = std::make_unique<TcpUser>(alias, epoch_);
-  absl::Status s = user->Connect(server_->legacy_addr(), rcvbuf);
-  if (!s.ok()) return Fail(step, std::string(s.message()), {});
+  user->set_node(cluster_ ? node : 0);
+  absl::Status s = user->Connect(server.legacy_addr(), rcvbuf);
+  if (!s.ok()) return Fail(step, std::string(s.message()), {}, {node});
   users_[alias] = std::move(user);
   return absl::OkStatus();
 }
@@ -434,6 +771,12 @@ absl::Status Runner::AwaitTcpLine(
 
 absl::Status Runner::DoGrpc(const Step& step) {
   const std::string alias = step.args[0].text;
+  const int node = NodeOf(step, 0);
+  if (absl::StatusOr<ChatServiceProcess*> p = Running(step, node); !p.ok()) {
+    return p.status();
+  }
+  // resume=last: the last seq and epoch of this alias, whichever node it
+  // was on (a cluster's rooms have one seq order).
   uint64_t resume = 0;
   if (step.HasOption("resume")) {
     if (step.Option("resume") == "last") {
@@ -456,7 +799,7 @@ absl::Status Runner::DoGrpc(const Step& step) {
   std::string resume_epoch;
   if (step.HasOption("resume")) {
     absl::StatusOr<std::string> e =
-        ResumeEpoch(step, alias, step.Option("room"));
+        ResumeEpoch(step, alias, step.Option("room"), node);
     if (!e.ok()) return e.status();
     resume_epoch = *e;
   }
@@ -468,7 +811,7 @@ absl::Status Runner::DoGrpc(const Step& step) {
   if (absl::Status s = StartGrpc(
           step, alias, step.Option("room"), ToU32(step.Option("history", "0")),
           resume, resume_epoch, channel, window,
-          step.HasOption("name") ? step.Option("name") : alias);
+          step.HasOption("name") ? step.Option("name") : alias, node);
       !s.ok()) {
     return s;
   }
@@ -479,7 +822,8 @@ absl::Status Runner::DoGrpc(const Step& step) {
 
 absl::StatusOr<std::string> Runner::ResumeEpoch(const Step& step,
                                                 const std::string& alias,
-                                                const std::string& room) {
+                                                const std::string& room,
+                                                int node) {
   const std::string how = step.Option(
       "epoch", step.Option("resume") == "last" ? "last" : "current");
   if (how == "none") return std::string();
@@ -497,8 +841,9 @@ absl::StatusOr<std::string> Runner::ResumeEpoch(const Step& step,
     }
     return epoch;
   }
-  // current: the room's epoch now, as GetHistory tells it.
-  auto stub = v1::ChatRoom::NewStub(Channel("control"));
+  // current: the room's epoch now, as GetHistory on the user's node tells
+  // it.
+  auto stub = v1::ChatRoom::NewStub(Channel(node, "control"));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(5));
@@ -512,15 +857,19 @@ absl::StatusOr<std::string> Runner::ResumeEpoch(const Step& step,
                 absl::StrCat("epoch=current: GetHistory failed: ",
                              StatusCodeName(s.error_code()), " \"",
                              s.error_message(), "\""),
-                {});
+                {}, {node});
   }
   return response.epoch();
 }
 
 absl::Status Runner::DoTcp(const Step& step) {
   const std::string alias = step.args[0].text;
-  if (absl::Status s =
-          StartTcp(step, alias, static_cast<int>(ToU32(step.Option("rcvbuf"))));
+  const int node = NodeOf(step, 0);
+  if (absl::StatusOr<ChatServiceProcess*> p = Running(step, node); !p.ok()) {
+    return p.status();
+  }
+  if (absl::Status s = StartTcp(
+          step, alias, static_cast<int>(ToU32(step.Option("rcvbuf"))), node);
       !s.ok()) {
     return s;
   }
@@ -565,21 +914,35 @@ absl::Status Runner::DoGroup(const Step& step) {
   const int channels = std::max<int>(1, ToU32(step.Option("channels", "4")));
   const uint32_t history = ToU32(step.Option("history", "0"));
   const int group = ++channel_serial_;
+  for (int node : step.nodes) {
+    if (absl::StatusOr<ChatServiceProcess*> p = Running(step, node); !p.ok()) {
+      return p.status();
+    }
+  }
+  if (absl::StatusOr<ChatServiceProcess*> p = Running(step, NodeOf(step, 0));
+      !p.ok()) {
+    return p.status();
+  }
   std::vector<User*> grpc_users;
   std::vector<User*> tcp_users;
   for (size_t i = 0; i < aliases.size(); ++i) {
     const bool grpc =
         transport == "grpc" || (transport == "mixed" && i % 2 == 0);
+    // @1,2,3: round-robin over the nodes; `channels` per node.
+    const int node = NodeOf(step, i);
     if (grpc) {
-      if (absl::Status s = StartGrpc(
-              step, aliases[i], room, history, 0, "",
-              absl::StrCat("group-", group, "-", i % channels), 0, aliases[i]);
+      if (absl::Status s =
+              StartGrpc(step, aliases[i], room, history, 0, "",
+                        absl::StrCat("group-", group, "-", i % channels), 0,
+                        aliases[i], node);
           !s.ok()) {
         return s;
       }
       grpc_users.push_back(users_[aliases[i]].get());
     } else {
-      if (absl::Status s = StartTcp(step, aliases[i], 0); !s.ok()) return s;
+      if (absl::Status s = StartTcp(step, aliases[i], 0, node); !s.ok()) {
+        return s;
+      }
       tcp_users.push_back(users_[aliases[i]].get());
     }
   }
@@ -916,8 +1279,68 @@ absl::Status Runner::DoExpectEpoch(const Step& step) {
               show);
 }
 
+absl::Status Runner::DoExpectLog(const Step& step) {
+  const int node = NodeOption(step);
+  if (node > static_cast<int>(nodes_.size())) {
+    return Fail(step, absl::StrCat("there is no node ", node), {});
+  }
+  Node& n = nodes_[node - 1];
+  const Pattern pattern = ToPattern(step.args[0]);
+  const auto match = Matcher(pattern);
+  const absl::Duration timeout = Timeout(step, kExpectTimeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  // Woken by every write to the log (inotify), not by the clock.
+  const int watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (watch < 0 ||
+      inotify_add_watch(watch, n.log_path.c_str(), IN_MODIFY) < 0) {
+    const int e = errno;
+    if (watch >= 0) close(watch);
+    return Fail(
+        step, absl::StrCat("cannot watch ", n.log_path, ": ", std::strerror(e)),
+        {}, {node});
+  }
+  size_t lines = 0;
+  while (true) {
+    std::ifstream in(n.log_path);
+    std::string text((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+    // Complete lines only: the last one may still be being written.
+    std::vector<std::string> complete = absl::StrSplit(text, '\n');
+    complete.pop_back();
+    lines = complete.size();
+    for (size_t i = n.log_cursor; i < complete.size(); ++i) {
+      if (!match(complete[i])) continue;
+      n.log_cursor = i + 1;
+      close(watch);
+      return absl::OkStatus();
+    }
+    const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
+    if (ms <= 0) break;
+    pollfd p{watch, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1000000))) > 0) {
+      char events[4096];
+      while (read(watch, events, sizeof(events)) > 0) {
+      }
+    }
+  }
+  close(watch);
+  return Fail(
+      step,
+      absl::StrCat(cluster_ ? absl::StrCat("node ", node, "'s")
+                            : std::string("the server's"),
+                   " log has no line ",
+                   pattern.regex ? "matching " : "equal to ",
+                   pattern.ToString(), " after its line ", n.log_cursor,
+                   " (of ", lines, ") within ", absl::FormatDuration(timeout)),
+      {}, {node});
+}
+
 absl::Status Runner::DoMembers(const Step& step) {
-  auto stub = v1::ChatRoom::NewStub(Channel("control"));
+  const int node = NodeOption(step);
+  if (absl::StatusOr<ChatServiceProcess*> p = Running(step, node); !p.ok()) {
+    return p.status();
+  }
+  auto stub = v1::ChatRoom::NewStub(Channel(node, "control"));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(5));
@@ -930,7 +1353,7 @@ absl::Status Runner::DoMembers(const Step& step) {
         step,
         absl::StrCat("ListMembers failed: ", StatusCodeName(s.error_code()),
                      " \"", s.error_message(), "\""),
-        {});
+        {}, {node});
   }
   std::vector<std::string> members;
   for (const v1::Member& m : response.members()) {
@@ -940,39 +1363,49 @@ absl::Status Runner::DoMembers(const Step& step) {
   const std::string line = absl::StrJoin(members, " ");
   const Pattern p = ToPattern(step.args[1]);
   if (Matcher(p)(line)) return absl::OkStatus();
-  return Fail(step,
-              absl::StrCat("members of ", response.room(), " are \"", line,
-                           "\", expected ", p.regex ? "a match for " : "",
-                           p.ToString()),
-              {});
+  return Fail(
+      step,
+      absl::StrCat("members of ", response.room(),
+                   cluster_ ? absl::StrCat(" at node ", node) : std::string(),
+                   " are \"", line, "\", expected ",
+                   p.regex ? "a match for " : "", p.ToString()),
+      {}, {node});
 }
 
 absl::Status Runner::DoMetricsMark(const Step& step) {
-  if (server_->metrics_addr().empty()) {
-    return Fail(step, "the server's metrics port is off (--metrics_addr=)", {});
+  const int node = NodeOption(step);
+  absl::StatusOr<ChatServiceProcess*> server = Running(step, node);
+  if (!server.ok()) return server.status();
+  if ((*server)->metrics_addr().empty()) {
+    return Fail(step, "the server's metrics port is off (--metrics_addr=)", {},
+                {node});
   }
   absl::StatusOr<MetricSamples> samples =
-      ScrapeMetrics(server_->metrics_addr());
+      ScrapeMetrics((*server)->metrics_addr());
   if (!samples.ok()) {
     return Fail(
         step, absl::StrCat("GET /metrics failed: ", samples.status().message()),
-        {});
+        {}, {node});
   }
-  metrics_mark_ = *std::move(samples);
+  metrics_mark_[node] = *std::move(samples);
   return absl::OkStatus();
 }
 
 absl::Status Runner::DoMetric(const Step& step) {
-  if (server_->metrics_addr().empty()) {
-    return Fail(step, "the server's metrics port is off (--metrics_addr=)", {});
+  const int node = NodeOption(step);
+  absl::StatusOr<ChatServiceProcess*> server = Running(step, node);
+  if (!server.ok()) return server.status();
+  if ((*server)->metrics_addr().empty()) {
+    return Fail(step, "the server's metrics port is off (--metrics_addr=)", {},
+                {node});
   }
   const std::string series = SeriesFromShortForm(step.args[0].text);
   absl::StatusOr<MetricSamples> samples =
-      ScrapeMetrics(server_->metrics_addr());
+      ScrapeMetrics((*server)->metrics_addr());
   if (!samples.ok()) {
     return Fail(
         step, absl::StrCat("GET /metrics failed: ", samples.status().message()),
-        {});
+        {}, {node});
   }
   // The family's samples, for the report.
   const std::string name = series.substr(0, series.find('{'));
@@ -988,7 +1421,7 @@ absl::Status Runner::DoMetric(const Step& step) {
         absl::StrCat(
             "/metrics has no ", series,
             family.empty() ? " (nor anything named so)" : "; it has:", family),
-        {});
+        {}, {node});
   }
   const double now = it->second;
   std::vector<std::string> wrong;
@@ -1002,12 +1435,18 @@ absl::Status Runner::DoMetric(const Step& step) {
     wrong.push_back(absl::StrCat("value ", now, ", expected at least ", n));
   }
   if (step.HasOption("delta")) {
-    if (!metrics_mark_) {
-      return Fail(step, "delta= counts from a metrics-mark step; none came yet",
-                  {});
+    auto mark = metrics_mark_.find(node);
+    if (mark == metrics_mark_.end()) {
+      return Fail(step,
+                  cluster_ ? absl::StrCat("delta= counts from a metrics-mark "
+                                          "step of node ",
+                                          node, "; none came yet")
+                           : std::string("delta= counts from a metrics-mark "
+                                         "step; none came yet"),
+                  {}, {node});
     }
-    auto was = metrics_mark_->find(series);
-    const double before = was == metrics_mark_->end() ? 0 : was->second;
+    auto was = mark->second.find(series);
+    const double before = was == mark->second.end() ? 0 : was->second;
     if (absl::SimpleAtoi(step.Option("delta"), &n) && now - before != n) {
       wrong.push_back(absl::StrCat("grew by ", now - before, " (", before,
                                    " -> ", now,
@@ -1018,7 +1457,7 @@ absl::Status Runner::DoMetric(const Step& step) {
   return Fail(step,
               absl::StrCat(series, ": ", absl::StrJoin(wrong, "; "),
                            "\n  the family now:", family),
-              {});
+              {}, {node});
 }
 
 // ------------------------------------------------------------ bursts
@@ -1369,31 +1808,64 @@ absl::Status Runner::DoCheckOrder(const Step& step) {
 // ------------------------------------------------------------ reports
 
 absl::Status Runner::Fail(const Step& step, const std::string& what,
-                          const std::vector<User*>& show) {
+                          const std::vector<User*>& show,
+                          const std::vector<int>& nodes) {
   failed_ = true;
   std::string out = absl::StrCat(script_.path, ":", step.line,
                                  ": FAILED: ", step.source, "\n  ", what, "\n");
   std::set<User*> shown;
+  std::set<int> involved(nodes.begin(), nodes.end());
   for (User* u : show) {
     if (u == nullptr || !shown.insert(u).second) continue;
     absl::StrAppend(&out, u->Describe(kShowEvents));
+    involved.insert(std::max(1, u->node()));
   }
-  absl::StrAppend(&out, ServerReport());
+  absl::StrAppend(&out, ServerReport(involved));
   return absl::AbortedError(out);
 }
 
-std::string Runner::ServerReport() {
-  if (!server_) return "";
-  return absl::StrCat(
-      "  at ", Ago(absl::Now() - epoch_), "; chat-service ",
-      server_->running() ? "running" : "not running", " (",
-      server_->ready_line().empty() ? "no ready line" : server_->ready_line(),
-      "), its stderr (", options_.log_path, "), last lines:\n",
-      server_->LogTail(8),
-      scratch_dir_.empty()
-          ? std::string()
-          : absl::StrCat("  its scratch directory (@tmp), kept: ", scratch_dir_,
-                         "\n"));
+std::string Runner::ServerReport(const std::set<int>& nodes) {
+  std::string out;
+  auto describe = [&](int k, absl::string_view prefix) {
+    if (k < 1 || k > static_cast<int>(nodes_.size()) ||
+        !nodes_[k - 1].process) {
+      return;
+    }
+    const ChatServiceProcess& p = *nodes_[k - 1].process;
+    absl::StrAppend(&out, prefix, "chat-service ",
+                    p.running() ? "running" : "not running", " (",
+                    p.ready_line().empty() ? "no ready line" : p.ready_line(),
+                    "), its stderr (", nodes_[k - 1].log_path,
+                    "), last lines:\n", p.LogTail(8));
+  };
+  if (nodes_.empty()) return "";
+  if (!cluster_) {
+    describe(1, absl::StrCat("  at ", Ago(absl::Now() - epoch_), "; "));
+  } else {
+    absl::StrAppend(&out, "  at ", Ago(absl::Now() - epoch_), ":\n");
+    // The nodes involved, or every node when the failure names none.
+    std::set<int> which = nodes;
+    if (which.empty()) {
+      for (size_t k = 1; k <= nodes_.size(); ++k) {
+        which.insert(static_cast<int>(k));
+      }
+    }
+    for (int k : which) describe(k, absl::StrCat("  node ", k, ": "));
+    for (size_t j = 0; j < redis_.size(); ++j) {
+      const RedisServer& r = *redis_[j];
+      absl::StrAppend(&out, "  redis shard ", j + 1, " (", r.address(), ", ",
+                      !r.running()       ? "down"
+                      : redis_paused_[j] ? "paused"
+                                         : "running",
+                      "), its log (", r.log_path(), "), last lines:\n",
+                      r.LogTail(4));
+    }
+  }
+  if (!scratch_dir_.empty()) {
+    absl::StrAppend(
+        &out, "  its scratch directory (@tmp), kept: ", scratch_dir_, "\n");
+  }
+  return out;
 }
 
 }  // namespace chat

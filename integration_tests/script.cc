@@ -28,7 +28,12 @@ enum class Arg {
   kCount,     // A word holding a positive integer.
   kWord,      // Any word.
   kFlag,      // A word starting with "--" (repeatable, see `repeat_last`).
+  kStart,     // start's: a --flag, or the word `redis` (once).
 };
+
+// The most nodes and Redis shards a scenario may start.
+constexpr int kMaxNodes = 9;
+constexpr int kMaxShards = 8;
 
 struct OpSpec {
   std::vector<Arg> args;
@@ -39,9 +44,17 @@ struct OpSpec {
 
 const std::map<std::string, OpSpec>& Ops() {
   static const auto* ops = new std::map<std::string, OpSpec>{
-      {"start", {{Arg::kFlag}, 0, true, {}}},
+      {"start", {{Arg::kStart}, 0, true, {"nodes", "shards", "persist"}}},
       {"restart", {{}, 0, false, {}}},
       {"stop", {{}, 0, false, {"code", "timeout"}}},
+      {"kill-node", {{Arg::kCount}, 1, false, {}}},
+      {"stop-node", {{Arg::kCount}, 1, false, {"code", "timeout"}}},
+      {"start-node", {{Arg::kCount}, 1, false, {}}},
+      {"redis-restart", {{}, 0, false, {"shard"}}},
+      {"redis-kill", {{}, 0, false, {"shard"}}},
+      {"redis-pause", {{}, 0, false, {"shard"}}},
+      {"redis-resume", {{}, 0, false, {"shard"}}},
+      {"redis-cli", {{Arg::kText}, 1, true, {"shard", "expect"}}},
       {"grpc",
        {{Arg::kUser},
         1,
@@ -69,9 +82,10 @@ const std::map<std::string, OpSpec>& Ops() {
        {{Arg::kUser, Arg::kWord, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-all", {{Arg::kUsers, Arg::kPattern}, 2, false, {"timeout"}}},
       {"expect-epoch", {{Arg::kUser, Arg::kWord}, 2, false, {"than"}}},
-      {"members", {{Arg::kText, Arg::kPattern}, 2, false, {}}},
-      {"metrics-mark", {{}, 0, false, {}}},
-      {"metric", {{Arg::kWord}, 1, false, {"value", "delta", "min"}}},
+      {"expect-log", {{Arg::kPattern}, 1, false, {"node", "timeout"}}},
+      {"members", {{Arg::kText, Arg::kPattern}, 2, false, {"node"}}},
+      {"metrics-mark", {{}, 0, false, {"node"}}},
+      {"metric", {{Arg::kWord}, 1, false, {"value", "delta", "min", "node"}}},
       {"burst",
        {{Arg::kUsers, Arg::kCount}, 2, false, {"size", "times", "pace"}}},
       {"check-order",
@@ -218,6 +232,14 @@ absl::StatusOr<std::string> ReadRegex(absl::string_view line, size_t* pos) {
 
 absl::Status CheckArg(Arg kind, const Token& t) {
   const bool word = t.kind == Token::Kind::kWord;
+  if ((kind == Arg::kUser || kind == Arg::kUsers) && word &&
+      t.text.find('@') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", t.text,
+        "\": a user's node is named only where the user is created (grpc "
+        "ALIAS@K, tcp ALIAS@K, group USERS@K,...); afterwards the alias "
+        "alone names it"));
+  }
   switch (kind) {
     case Arg::kUser:
       if (!word || !IsAlias(t.text)) {
@@ -272,12 +294,23 @@ absl::Status CheckArg(Arg kind, const Token& t) {
             "\""));
       }
       return absl::OkStatus();
+    case Arg::kStart:
+      if (word && t.text == "redis") return absl::OkStatus();
+      if (!word || !absl::StartsWith(t.text, "--")) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "expected a server flag such as --outbox_events=64 or the word "
+            "redis, got \"",
+            t.text, "\""));
+      }
+      return absl::OkStatus();
   }
   return absl::OkStatus();
 }
 
-// Checks option values that have a fixed form.
-absl::Status CheckOption(const std::string& key, const std::string& value) {
+// Checks option values that have a fixed form. `kind`: how the value was
+// written.
+absl::Status CheckOption(const std::string& op, const std::string& key,
+                         const std::string& value, Token::Kind kind) {
   auto number = [&]() -> absl::Status {
     uint64_t n;
     if (!absl::SimpleAtoi(value, &n)) {
@@ -286,7 +319,39 @@ absl::Status CheckOption(const std::string& key, const std::string& value) {
     }
     return absl::OkStatus();
   };
+  auto positive = [&]() -> absl::Status {
+    int n = 0;
+    if (!absl::SimpleAtoi(value, &n) || n <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, "= needs a positive number, got \"", value, "\""));
+    }
+    return absl::OkStatus();
+  };
+  if (key == "node" || key == "nodes" || key == "shard" || key == "shards") {
+    return positive();
+  }
+  if (key == "persist" && value != "yes" && value != "no") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("persist= is yes or no, got \"", value, "\""));
+  }
+  // redis-cli's expect= is a pattern for its output.
+  if (op == "redis-cli" && key == "expect") {
+    if (kind == Token::Kind::kRegex) {
+      RE2 re(value, RE2::Quiet);
+      if (!re.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("expect=: bad regex /", value, "/: ", re.error()));
+      }
+    }
+    return absl::OkStatus();
+  }
   if (key == "pace" || key == "witness") {
+    if (value.find('@') != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, "=", value,
+                       ": a user's node is named only where the user is "
+                       "created; afterwards the alias alone names it"));
+    }
     std::vector<std::string> users;
     return ExpandUsersInto(value, &users);
   }
@@ -398,7 +463,11 @@ absl::Status CheckStep(const Step& step) {
           spec.options.empty() ? std::string("none")
                                : absl::StrJoin(spec.options, "= ") + "="));
     }
-    if (absl::Status s = CheckOption(key, value); !s.ok()) return s;
+    if (absl::Status s =
+            CheckOption(step.op, key, value, step.option_kinds.at(key));
+        !s.ok()) {
+      return s;
+    }
   }
   if (step.op == "expect-end" && !EndCodes().count(step.args[1].text)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -433,6 +502,51 @@ absl::Status CheckStep(const Step& step) {
       }
     }
   }
+  if (step.op == "start") {
+    int redis_words = 0;
+    bool redis_flag = false;
+    for (const Token& t : step.args) {
+      redis_words += t.text == "redis" ? 1 : 0;
+      redis_flag |= absl::StartsWith(t.text, "--redis=") || t.text == "--redis";
+    }
+    if (redis_words > 1) {
+      return absl::InvalidArgumentError("start: `redis` given twice");
+    }
+    if (redis_words == 1 && redis_flag) {
+      return absl::InvalidArgumentError(
+          "start: with `redis` the harness gives every node --redis= (its "
+          "redis-servers' addresses); leave the flag out");
+    }
+    int nodes = 1;
+    if (step.HasOption("nodes")) {
+      absl::SimpleAtoi(step.Option("nodes"), &nodes);
+      if (nodes > kMaxNodes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("start: at most ", kMaxNodes, " nodes, got ", nodes));
+      }
+    }
+    if (redis_words == 0) {
+      for (const char* key : {"shards", "persist"}) {
+        if (step.HasOption(key)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "start: ", key, "= is about the redis-servers; add `redis`"));
+        }
+      }
+      if (nodes > 1) {
+        return absl::InvalidArgumentError(
+            "start: several nodes share their rooms through Redis; write "
+            "`start nodes=N redis`");
+      }
+    }
+    int shards = 1;
+    if (step.HasOption("shards")) {
+      absl::SimpleAtoi(step.Option("shards"), &shards);
+      if (shards > kMaxShards) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "start: at most ", kMaxShards, " redis shards, got ", shards));
+      }
+    }
+  }
   if (step.op == "metric" && !step.HasOption("value") &&
       !step.HasOption("delta") && !step.HasOption("min")) {
     return absl::InvalidArgumentError(
@@ -444,6 +558,116 @@ absl::Status CheckStep(const Step& step) {
     if (t != "grpc" && t != "tcp" && t != "mixed") {
       return absl::InvalidArgumentError(absl::StrCat(
           "group: transport is grpc, tcp or mixed, got \"", t, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ParseNodes
+//
+// What follows the @ of a user-creating step: one node number (grpc, tcp),
+// or for a group a list of numbers and ranges ("1,2,3", "1..3", "1,3..4").
+absl::Status ParseNodes(const std::string& op, absl::string_view text,
+                        std::vector<int>* out) {
+  const std::string how =
+      op == "group" ? "a list of node numbers, as in u1..u6@1,2,3 or @1..3"
+                    : "a node number, as in alice@2";
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    const size_t dots = part.find("..");
+    int from = 0;
+    int to = 0;
+    bool ok = false;
+    if (dots == absl::string_view::npos) {
+      ok = absl::SimpleAtoi(part, &from);
+      to = from;
+    } else {
+      ok = absl::SimpleAtoi(part.substr(0, dots), &from) &&
+           absl::SimpleAtoi(part.substr(dots + 2), &to);
+    }
+    ok = ok && from > 0 && from <= to && to <= kMaxNodes &&
+         (op == "group" || (dots == absl::string_view::npos && out->empty()));
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(op, ": after @ comes ",
+                                                     how, " (1 to ", kMaxNodes,
+                                                     "), got \"@", text, "\""));
+    }
+    for (int n = from; n <= to; ++n) out->push_back(n);
+  }
+  return absl::OkStatus();
+}
+
+// The cluster the last `start` asked for, as far as the parser can tell.
+struct Shape {
+  int line = 0;  // Of that start; 0: none yet.
+  int nodes = 1;
+  bool redis = false;
+  int shards = 0;
+
+  std::string Describe() const {
+    if (line == 0) return "no start step before it";
+    return absl::StrCat(
+        "the start at line ", line, " has ",
+        nodes == 1 ? std::string("one node") : absl::StrCat(nodes, " nodes"),
+        redis ? absl::StrCat(" and ", shards, " redis shard",
+                             shards == 1 ? "" : "s")
+              : std::string(" and no redis"));
+  }
+};
+
+// Checks that the nodes and shards a step names exist in `shape`, and
+// updates it at a start.
+absl::Status CheckShape(const Step& step, Shape* shape) {
+  if (step.op == "start") {
+    shape->line = step.line;
+    shape->nodes = 1;
+    absl::SimpleAtoi(step.Option("nodes", "1"), &shape->nodes);
+    shape->redis = false;
+    for (const Token& t : step.args) shape->redis |= t.text == "redis";
+    shape->shards = 0;
+    if (shape->redis)
+      absl::SimpleAtoi(step.Option("shards", "1"), &shape->shards);
+    return absl::OkStatus();
+  }
+  auto node = [&](int n, const std::string& what) -> absl::Status {
+    if (n <= shape->nodes) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        step.op, ": ", what, " names node ", n, ", but ", shape->Describe()));
+  };
+  for (int n : step.nodes) {
+    if (absl::Status s = node(n, absl::StrCat(step.args[0].text, "@", n));
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (step.op == "kill-node" || step.op == "stop-node" ||
+      step.op == "start-node") {
+    int n = 0;
+    absl::SimpleAtoi(step.args[0].text, &n);
+    if (absl::Status s = node(n, absl::StrCat(n)); !s.ok()) return s;
+  }
+  if (step.HasOption("node")) {
+    int n = 0;
+    absl::SimpleAtoi(step.Option("node"), &n);
+    if (absl::Status s = node(n, absl::StrCat("node=", n)); !s.ok()) return s;
+  }
+  if (step.op == "restart" && shape->nodes > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("restart: ", shape->Describe(),
+                     "; restart one with kill-node K and start-node K"));
+  }
+  if (absl::StartsWith(step.op, "redis-")) {
+    if (!shape->redis) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          step.op, ": no redis-server to act on: ", shape->Describe(),
+          " (write `start ... redis`)"));
+    }
+    int j = 0;
+    if (step.HasOption("shard")) {
+      absl::SimpleAtoi(step.Option("shard"), &j);
+      if (j > shape->shards) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(step.op, ": shard=", j, ", but ", shape->Describe()));
+      }
     }
   }
   return absl::OkStatus();
@@ -546,6 +770,7 @@ absl::StatusOr<Script> ParseScript(absl::string_view path,
                                    absl::string_view text) {
   Script script;
   script.path = std::string(path);
+  Shape shape;
   int number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++number;
@@ -579,7 +804,25 @@ absl::StatusOr<Script> ParseScript(absl::string_view path,
       }
       step.args.push_back(std::move(t));
     }
+    // grpc alice@2, tcp bob@3, group u1..u6@1,2,3: the node(s) go to
+    // step.nodes, the alias or list stays.
+    if ((step.op == "grpc" || step.op == "tcp" || step.op == "group") &&
+        !step.args.empty() && step.args[0].kind == Token::Kind::kWord) {
+      std::string& who = step.args[0].text;
+      const size_t at = who.find('@');
+      if (at != std::string::npos) {
+        if (absl::Status s =
+                ParseNodes(step.op, who.substr(at + 1), &step.nodes);
+            !s.ok()) {
+          return fail(s.message());
+        }
+        who.resize(at);
+      }
+    }
     if (absl::Status s = CheckStep(step); !s.ok()) return fail(s.message());
+    if (absl::Status s = CheckShape(step, &shape); !s.ok()) {
+      return fail(s.message());
+    }
     script.steps.push_back(std::move(step));
   }
   return script;

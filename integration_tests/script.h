@@ -10,7 +10,10 @@
 //                /regex/ (key=/regex/)
 // The operations and their arguments are listed in integration_tests/
 // README.md and checked here (ParseScript), so a typo is reported with its
-// line before any server starts. Pure functions; thread-safe.
+// line before any server starts. That includes the cluster's shape: a node
+// or Redis shard that the last `start` does not have (`grpc alice@3` after
+// `start nodes=2 redis`, `redis-kill` after a start without redis) is an
+// error too. Pure functions; thread-safe.
 #ifndef CHATROOM_INTEGRATION_TESTS_SCRIPT_H_
 #define CHATROOM_INTEGRATION_TESTS_SCRIPT_H_
 
@@ -57,6 +60,11 @@ struct Step {
   std::map<std::string, std::string> options;  // key=value options.
   // How each option's value was written (a word, "string" or /regex/).
   std::map<std::string, Token::Kind> option_kinds;
+  // The nodes a user-creating step (grpc, tcp, group) names after its
+  // alias or list: `grpc alice@2` -> {2}, `group u1..u6@1,2,3 grpc` ->
+  // {1, 2, 3} (round-robin). The parser strips "@..." from args[0], so
+  // args[0] is the alias or list alone. Empty: node 1.
+  std::vector<int> nodes;
 
   // The option's value, or `fallback` when the step has none.
   std::string Option(const std::string& key,
@@ -83,7 +91,8 @@ absl::StatusOr<std::vector<Token>> TokenizeLine(absl::string_view line);
 //
 // Parses a whole scenario and checks every step against the operation table
 // (known operation, argument count and kinds, known options, well-formed
-// durations, numbers, user lists and regexes). Errors read
+// durations, numbers, user lists and regexes) and against the shape the
+// last `start` gave the scenario (node and shard numbers). Errors read
 // "PATH:LINE: what is wrong".
 absl::StatusOr<Script> ParseScript(absl::string_view path,
                                    absl::string_view text);

@@ -247,6 +247,159 @@ TEST(ParseScriptTest, EveryDocumentedStepParses) {
   EXPECT_EQ(metric.Option("delta"), "2");
 }
 
+TEST(ParseScriptTest, ClusterStepsAndNodes) {
+  absl::StatusOr<Script> s =
+      ParseScript("t.scenario",
+                  "start nodes=3 redis shards=2 persist=yes --flood_rate=0\n"
+                  "grpc alice@2 room=dev\n"
+                  "tcp bob@3 wait=no\n"
+                  "grpc carol\n"
+                  "group u1..u6@1,2,3 mixed channels=2\n"
+                  "group v1..v4@1..2,3 grpc\n"
+                  "group w1..w2@2 tcp\n"
+                  "kill-node 1\n"
+                  "stop-node 2 code=0 timeout=5s\n"
+                  "start-node 1\n"
+                  "grpc alice@1 resume=last\n"
+                  "redis-restart\n"
+                  "redis-restart shard=2\n"
+                  "redis-kill shard=1\n"
+                  "redis-pause\n"
+                  "redis-resume shard=2\n"
+                  "redis-cli FLUSHALL\n"
+                  "redis-cli shard=2 DBSIZE expect=/^[1-9]/\n"
+                  "redis-cli GET \"k=v\" expect=\"\"\n"
+                  "members lobby \"alice:grpc bob:tcp\" node=3\n"
+                  "metrics-mark node=2\n"
+                  "metric chat_rooms value=1 node=2\n"
+                  "expect-log node=2 /redis: reachable again/ timeout=15s\n"
+                  "expect-log \"exact line\"\n"
+                  "stop\n"
+                  "start redis\n"
+                  "start\n");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->steps.size(), 27u);
+  const std::vector<Step>& st = s->steps;
+  EXPECT_THAT(st[0].args,
+              ElementsAre(Token{Token::Kind::kWord, "redis"},
+                          Token{Token::Kind::kWord, "--flood_rate=0"}));
+  EXPECT_EQ(st[0].Option("nodes"), "3");
+  EXPECT_EQ(st[0].Option("shards"), "2");
+  // The alias stays the first argument; the node goes to nodes.
+  EXPECT_EQ(st[1].args[0].text, "alice");
+  EXPECT_THAT(st[1].nodes, ElementsAre(2));
+  EXPECT_EQ(st[2].args[0].text, "bob");
+  EXPECT_THAT(st[2].nodes, ElementsAre(3));
+  EXPECT_TRUE(st[3].nodes.empty());
+  EXPECT_EQ(st[4].args[0].text, "u1..u6");
+  EXPECT_THAT(st[4].nodes, ElementsAre(1, 2, 3));
+  EXPECT_THAT(st[5].nodes, ElementsAre(1, 2, 3));
+  EXPECT_THAT(st[6].nodes, ElementsAre(2));
+  EXPECT_EQ(st[10].args[0].text, "alice");
+  EXPECT_THAT(st[10].nodes, ElementsAre(1));
+  EXPECT_EQ(st[17].args[0].text, "DBSIZE");
+  EXPECT_TRUE(st[17].OptionPattern("expect").regex);
+  EXPECT_EQ(st[18].args[1].text, "k=v");
+  EXPECT_EQ(st[19].Option("node"), "3");
+}
+
+TEST(ParseScriptTest, ClusterErrorsNameTheFileAndLine) {
+  // A node or shard the last start does not have.
+  EXPECT_THAT(Error("start nodes=2 redis\ngrpc alice@3\n"),
+              HasSubstr("t.scenario:2: grpc: alice@3 names node 3, but the "
+                        "start at line 1 has 2 nodes and 1 redis shard"));
+  EXPECT_THAT(Error("start nodes=2 redis\ntcp bob@2\ntcp carol@3 wait=no\n"),
+              HasSubstr("t.scenario:3: tcp: carol@3 names node 3"));
+  EXPECT_THAT(Error("start nodes=3 redis\ngroup u1..u4@1,4 grpc\n"),
+              HasSubstr("t.scenario:2: group: u1..u4@4 names node 4"));
+  EXPECT_THAT(Error("start\ngrpc alice@2\n"),
+              HasSubstr("t.scenario:2: grpc: alice@2 names node 2, but the "
+                        "start at line 1 has one node and no redis"));
+  EXPECT_THAT(Error("grpc alice@2\n"),
+              HasSubstr("t.scenario:1: grpc: alice@2 names node 2, but no "
+                        "start step before it"));
+  EXPECT_THAT(Error("start nodes=2 redis\nkill-node 3\n"),
+              HasSubstr("t.scenario:2: kill-node: 3 names node 3"));
+  EXPECT_THAT(Error("start nodes=2 redis\nstop-node 5 code=0\n"),
+              HasSubstr("t.scenario:2: stop-node: 5 names node 5"));
+  EXPECT_THAT(Error("start nodes=2 redis\nstart-node 0\n"),
+              HasSubstr("expected a positive number, got \"0\""));
+  EXPECT_THAT(Error("start nodes=2 redis\nmembers lobby x node=3\n"),
+              HasSubstr("t.scenario:2: members: node=3 names node 3"));
+  EXPECT_THAT(Error("start nodes=2 redis\nexpect-log /x/ node=3\n"),
+              HasSubstr("t.scenario:2: expect-log: node=3 names node 3"));
+  EXPECT_THAT(Error("start\nexpect-log /(/\n"), HasSubstr("bad regex"));
+  EXPECT_THAT(Error("start nodes=2 redis\nmetrics-mark node=4\n"),
+              HasSubstr("metrics-mark: node=4 names node 4"));
+  EXPECT_THAT(Error("start nodes=2 redis\nmetric chat_rooms min=1 node=0\n"),
+              HasSubstr("node= needs a positive number"));
+  // The shape is the last start's.
+  EXPECT_THAT(Error("start nodes=3 redis\nstop\nstart\ngrpc a@2\n"),
+              HasSubstr("t.scenario:4: grpc: a@2 names node 2, but the start "
+                        "at line 3 has one node"));
+  // Redis steps need redis-servers, and the shard must exist.
+  EXPECT_THAT(Error("start\nredis-kill\n"),
+              HasSubstr("t.scenario:2: redis-kill: no redis-server to act on"));
+  EXPECT_THAT(Error("start redis shards=2\nredis-pause shard=3\n"),
+              HasSubstr("t.scenario:2: redis-pause: shard=3, but the start at "
+                        "line 1 has one node and 2 redis shards"));
+  EXPECT_THAT(Error("start redis\nredis-cli\n"),
+              HasSubstr("redis-cli takes 1 or more arguments, got 0"));
+  EXPECT_THAT(Error("start redis\nredis-cli DBSIZE expect=/(/\n"),
+              HasSubstr("expect=: bad regex"));
+  EXPECT_THAT(Error("start redis\nredis-restart now\n"),
+              HasSubstr("redis-restart takes 0 arguments, got 1"));
+  // The start itself.
+  EXPECT_THAT(Error("start nodes=2\n"),
+              HasSubstr("t.scenario:1: start: several nodes share their rooms "
+                        "through Redis; write `start nodes=N redis`"));
+  EXPECT_THAT(Error("start nodes=0 redis\n"),
+              HasSubstr("nodes= needs a positive number"));
+  EXPECT_THAT(Error("start nodes=10 redis\n"),
+              HasSubstr("start: at most 9 nodes, got 10"));
+  EXPECT_THAT(Error("start redis shards=9\n"),
+              HasSubstr("start: at most 8 redis shards, got 9"));
+  EXPECT_THAT(Error("start shards=2\n"),
+              HasSubstr("start: shards= is about the redis-servers; add "
+                        "`redis`"));
+  EXPECT_THAT(Error("start persist=yes\n"),
+              HasSubstr("start: persist= is about the redis-servers"));
+  EXPECT_THAT(Error("start redis persist=always\n"),
+              HasSubstr("persist= is yes or no"));
+  EXPECT_THAT(Error("start redis redis\n"), HasSubstr("`redis` given twice"));
+  EXPECT_THAT(Error("start redis --redis=127.0.0.1:6379\n"),
+              HasSubstr("leave the flag out"));
+  EXPECT_THAT(Error("start redis-server\n"),
+              HasSubstr("expected a server flag such as "
+                        "--outbox_events=64 or the word redis, got "
+                        "\"redis-server\""));
+  EXPECT_THAT(Error("start nodes=2 redis\nrestart\n"),
+              HasSubstr("t.scenario:2: restart: the start at line 1 has 2 "
+                        "nodes and 1 redis shard; restart one with kill-node "
+                        "K and start-node K"));
+  // @ in the wrong place, or not a node number.
+  EXPECT_THAT(Error("start nodes=2 redis\ngrpc a@2\nsay a@2 hi\n"),
+              HasSubstr("t.scenario:3: say argument 1: \"a@2\": a user's node "
+                        "is named only where the user is created"));
+  EXPECT_THAT(Error("start nodes=2 redis\nexpect-all a,b@2 x\n"),
+              HasSubstr("a user's node is named only where"));
+  EXPECT_THAT(Error("start nodes=2 redis\nburst a 3 pace=a@2\n"),
+              HasSubstr("pace=a@2: a user's node is named only where"));
+  EXPECT_THAT(Error("start nodes=2 redis\ngrpc alice@x\n"),
+              HasSubstr("t.scenario:2: grpc: after @ comes a node number, as "
+                        "in alice@2 (1 to 9), got \"@x\""));
+  EXPECT_THAT(Error("start nodes=2 redis\ngrpc alice@1,2\n"),
+              HasSubstr("grpc: after @ comes a node number"));
+  EXPECT_THAT(Error("start nodes=2 redis\ntcp bob@\n"),
+              HasSubstr("tcp: after @ comes a node number"));
+  EXPECT_THAT(Error("start nodes=2 redis\ngroup u1..u2@2..1 grpc\n"),
+              HasSubstr("group: after @ comes a list of node numbers"));
+  EXPECT_THAT(Error("start nodes=2 redis\ngroup u1..u2@0 grpc\n"),
+              HasSubstr("group: after @ comes a list of node numbers"));
+  EXPECT_THAT(Error("start nodes=2 redis\ngrpc @2\n"),
+              HasSubstr("expected a user name"));
+}
+
 TEST(ParseDurationTest, UnitsRequired) {
   EXPECT_EQ(*ParseDuration("300ms"), absl::Milliseconds(300));
   EXPECT_EQ(*ParseDuration("1.5s"), absl::Milliseconds(1500));

@@ -147,9 +147,11 @@ std::vector<BurstMessage> User::bursts() {
 
 std::string User::Describe(int last_n) {
   absl::MutexLock lock(&mu_);
-  std::string out = absl::StrCat("  ", alias_, " (", transport_, ", name \"",
-                                 name_, "\" in ", room_.empty() ? "?" : room_,
-                                 "): ", records_.size(), " received");
+  std::string out =
+      absl::StrCat("  ", alias_, " (", transport_,
+                   node_ > 0 ? absl::StrCat(" on node ", node_) : std::string(),
+                   ", name \"", name_, "\" in ", room_.empty() ? "?" : room_,
+                   "): ", records_.size(), " received");
   const size_t n = records_.size();
   auto line = [&](size_t i) {
     const Record& r = records_[i];

@@ -80,6 +80,11 @@ class User {
 
   const std::string& alias() const { return alias_; }
   const std::string& transport() const { return transport_; }
+  // The cluster node (chat-service process) the user is connected to, 1 to
+  // N; 0 in a scenario with one server. Set before the transport starts,
+  // constant after; Describe names it.
+  int node() const { return node_; }
+  void set_node(int node) { node_ = node; }
   absl::Time epoch() const { return epoch_; }
 
   // What a wait condition sees (under the user's lock).
@@ -159,6 +164,7 @@ class User {
   const std::string alias_;
   const std::string transport_;
   const absl::Time epoch_;
+  int node_ = 0;
 
   absl::Mutex mu_;
   std::vector<Record> records_ ABSL_GUARDED_BY(mu_);
