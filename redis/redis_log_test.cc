@@ -294,6 +294,14 @@ TEST_F(RedisLogTest, WhatFollowsARenameAtOnceGoesByTheNewName) {
   EXPECT_TRUE(bob->Expect("-- alicia left"));
   EXPECT_EQ(bob->last().text, "-- alicia left");
   EXPECT_TRUE(alice->End().ok());
+  // A move right after a rename moves the new name ("/nick x", "/join y").
+  auto carol = Join(a.get(), "carol");
+  ASSERT_TRUE(carol->Expect("-- you are carol"));
+  ASSERT_TRUE(carol->member().Rename("caroline").ok());
+  ASSERT_TRUE(carol->member().Move("blue", 0).ok());
+  ASSERT_TRUE(carol->Expect("-- you are caroline in room blue"));
+  ASSERT_TRUE(carol->member().Say("hi", false).ok());
+  EXPECT_TRUE(carol->Expect("<caroline> hi"));
 }
 
 TEST_F(RedisLogTest, MovesIntoRoomsThisNodeHasNotOpenedAreWelcomed) {

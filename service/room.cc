@@ -1173,6 +1173,13 @@ class Room final : public SharedListener {
 
   // The name `m` goes by in what it submits: the last it asked to be
   // renamed to, before that rename arrives.
+ public:
+  std::string NameOf(Member* m) {
+    absl::MutexLock lock(&mu_);
+    return SubmittedNameLocked(m);
+  }
+
+ private:
   std::string SubmittedNameLocked(Member* m)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = renaming_.find(m);
@@ -1941,7 +1948,9 @@ absl::Status Member::Move(absl::string_view room, uint32_t history) {
   absl::Status status;
   absl::StatusOr<std::string> target = NormalizeRoom(room);
   std::shared_ptr<Room> old = this->room();
-  const std::string name = this->name();
+  // With a shared log, a rename still on its way counts: "/nick bob" then
+  // "/join blue" moves bob.
+  const std::string name = old != nullptr ? old->NameOf(this) : this->name();
   if (!target.ok()) {
     status = target.status();
   } else if (!old) {
