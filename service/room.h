@@ -12,6 +12,16 @@
 // is held while a transport does I/O: transports drain outboxes on their own
 // threads, and the core wakes them only after releasing its locks.
 //
+// Several nodes (a shared log, --redis: service/room_log.h): the order is
+// decided in Redis, for every node at once, so the room submits each join,
+// leave, rename and message to its log, which checks names and client ids
+// against every node's there, and acts when the event comes back in the
+// shared order: a joiner is welcomed when its own member_joined arrives, and
+// every event is delivered as it arrives, to the members the room has then.
+// Hub::Join then returns before the welcome, and a join the log refuses (a
+// name taken on another node) closes the member's outbox with the error.
+// ListMembers and the welcome list every node's members.
+//
 // Replays (the last N messages on join, a resume after a seq) are read from
 // the log as the member's transport drains them (Outbox::AddReplay), so they
 // never count against the member's live limits. A resume names the epoch of
