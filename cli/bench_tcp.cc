@@ -64,40 +64,6 @@ bool TcpMembers::Resolve(const std::string& addr, std::string* error) {
   return true;
 }
 
-namespace {
-
-// Reads `fd` (blocking) until a line holds `text`; false on a "!!" line, a
-// closed connection or 10 s without it.
-bool AwaitLine(int fd, const std::string& text, std::string* error) {
-  std::string got;
-  char buf[4096];
-  for (;;) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 10000) <= 0) {
-      *error = "no answer to /nick within 10 s";
-      return false;
-    }
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) {
-      *error = "the server closed the connection before the rename";
-      return false;
-    }
-    got.append(buf, static_cast<size_t>(n));
-    size_t end;
-    while ((end = got.find('\n')) != std::string::npos) {
-      const std::string line = got.substr(0, end);
-      got.erase(0, end + 1);
-      if (absl::StrContains(line, text)) return true;
-      if (absl::StartsWith(line, "!!")) {
-        *error = absl::StrCat("/nick refused: ", line);
-        return false;
-      }
-    }
-  }
-}
-
-}  // namespace
-
 TcpMembers::Conn* TcpMembers::Connect(const std::string& name,
                                       const std::string& room,
                                       Receiver* receiver, std::string* error,
@@ -135,14 +101,8 @@ TcpMembers::Conn* TcpMembers::Connect(const std::string& name,
     c->tls->Start();
     return c;
   }
-  // The rename first, and the join once the rename is confirmed: a --redis
-  // node applies a rename when it comes back from Redis, and a /join sent
-  // before that joins under the old name (the member's later posts are then
-  // refused, "you are not in a room").
-  if (!WriteAll(conn.get(), absl::StrCat("/nick ", name, "\r\n")) ||
-      !AwaitLine(fd, absl::StrCat(" is now known as ", name), error) ||
-      !WriteAll(conn.get(), absl::StrCat("/join ", room, "\r\n"))) {
-    if (error->empty()) *error = absl::StrCat("cannot write to ", a.text);
+  if (!WriteAll(conn.get(), join)) {
+    *error = absl::StrCat("cannot write to ", a.text);
     close(fd);
     return nullptr;
   }
