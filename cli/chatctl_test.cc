@@ -140,6 +140,27 @@ class ChatctlTest : public ::testing::Test {
     return code;
   }
 
+  // Appends to *texts the text of every message `server` holds in the lobby
+  // after seq `after`, oldest first, read a page of 1000 at a time.
+  void ReadHistory(const std::string& server, uint64_t after,
+                   std::vector<std::string>* texts) {
+    for (;;) {
+      std::string out, err;
+      std::vector<std::string> args = {"history", "--server", server,
+                                       "--json",  "--last",   "1000"};
+      args.push_back(absl::StrCat("--after=", after));
+      ASSERT_EQ(Chatctl(args, "", &out, &err), 0) << err;
+      const std::vector<std::string> page = Lines(out);
+      if (page.empty()) return;
+      for (const std::string& json : page) {
+        const std::string key = R"("text":")";
+        const size_t at = json.find(key) + key.size();
+        texts->push_back(json.substr(at, json.find('"', at) - at));
+        after = SeqOf(json);
+      }
+    }
+  }
+
   std::string ServerFlag() const { return "--server=" + server_.address(); }
 
   // Starts `chatctl join` in pipe mode and waits for its own join.
@@ -1155,24 +1176,9 @@ TEST_F(ChatctlTest, PipeOfTwentyThousandLinesAcrossAKilledServerLandsEachOnce) {
     EXPECT_THAT(err, testing::Not(HasSubstr("not sent")));
   }
   EXPECT_LT(killed_at, 20000) << "the pipe was over before the kill";
-  // Everything held, a page of 1000 at a time.
-  std::vector<std::string> held;
   // Seq 1 is the observer's join, so the messages are all after it.
-  for (uint64_t after = 1;;) {
-    std::string out, err;
-    std::vector<std::string> args = {"history", "--server", address,
-                                     "--json",  "--last",   "1000"};
-    args.push_back(absl::StrCat("--after=", after));
-    ASSERT_EQ(Chatctl(args, "", &out, &err), 0) << err;
-    const std::vector<std::string> page = Lines(out);
-    if (page.empty()) break;
-    for (const std::string& json : page) {
-      const std::string key = R"("text":")";
-      const size_t at = json.find(key) + key.size();
-      held.push_back(json.substr(at, json.find('"', at) - at));
-      after = SeqOf(json);
-    }
-  }
+  std::vector<std::string> held;
+  ASSERT_NO_FATAL_FAILURE(ReadHistory(address, 1, &held));
   EXPECT_THAT(held, ContainerEq(Numbers(1, 20000)));
   server.reset();
   std::filesystem::remove_all(dir);
@@ -1211,21 +1217,7 @@ TEST_F(ChatctlTest, PipeAcrossAKilledNodeLandsEachOnceThroughTheOthers) {
   EXPECT_LT(killed_at, kLines) << "the pipe was over before the kill";
   // Everything, once, in order, as the second node's history has it.
   std::vector<std::string> held;
-  for (uint64_t after = 1;;) {
-    std::string out, err;
-    std::vector<std::string> args = {"history", "--server", second.address(),
-                                     "--json",  "--last",   "1000"};
-    args.push_back(absl::StrCat("--after=", after));
-    ASSERT_EQ(Chatctl(args, "", &out, &err), 0) << err;
-    const std::vector<std::string> page = Lines(out);
-    if (page.empty()) break;
-    for (const std::string& json : page) {
-      const std::string key = R"("text":")";
-      const size_t at = json.find(key) + key.size();
-      held.push_back(json.substr(at, json.find('"', at) - at));
-      after = SeqOf(json);
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(ReadHistory(second.address(), 1, &held));
   EXPECT_THAT(held, ContainerEq(Numbers(1, kLines)));
 }
 

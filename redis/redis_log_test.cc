@@ -215,7 +215,24 @@ class RedisLogTest : public ::testing::Test {
     return reader;
   }
 
+  // Two nodes, alice joined on the first and bob on the second, each
+  // welcomed.
+  struct Pair {
+    std::unique_ptr<Hub> a, b;
+    std::shared_ptr<Reader> alice, bob;
+  };
+  void AliceAndBob(LogOptions o) {
+    pair_.a = Node(o);
+    pair_.b = Node(o);
+    ASSERT_TRUE(pair_.a && pair_.b);
+    pair_.alice = Join(pair_.a.get(), "alice");
+    ASSERT_TRUE(pair_.alice->Expect("-- you are alice"));
+    pair_.bob = Join(pair_.b.get(), "bob");
+    ASSERT_TRUE(pair_.bob->Expect("-- you are bob"));
+  }
+
   std::unique_ptr<RedisServer> redis_;
+  Pair pair_;
 };
 
 TEST(ShardOfTest, StableAndSpread) {
@@ -278,13 +295,8 @@ TEST_F(RedisLogTest, NameTakenOnAnotherNodeIsRefused) {
 }
 
 TEST_F(RedisLogTest, WhatFollowsARenameAtOnceGoesByTheNewName) {
-  auto a = Node();
-  auto b = Node();
-  ASSERT_TRUE(a && b);
-  auto alice = Join(a.get(), "alice");
-  ASSERT_TRUE(alice->Expect("-- you are alice"));
-  auto bob = Join(b.get(), "bob");
-  ASSERT_TRUE(bob->Expect("-- you are bob"));
+  ASSERT_NO_FATAL_FAILURE(AliceAndBob(Options()));
+  auto& [a, b, alice, bob] = pair_;
   // Sent before the rename comes back from Redis.
   ASSERT_TRUE(alice->member().Rename("alicia").ok());
   ASSERT_TRUE(alice->member().Say("hello", false).ok());
@@ -327,13 +339,8 @@ TEST_F(RedisLogTest, MovesIntoRoomsThisNodeHasNotOpenedAreWelcomed) {
 }
 
 TEST_F(RedisLogTest, ALostNodesMembersLeaveAndResumeElsewhere) {
-  auto a = Node();
-  auto b = Node();
-  ASSERT_TRUE(a && b);
-  auto alice = Join(a.get(), "alice");
-  ASSERT_TRUE(alice->Expect("-- you are alice"));
-  auto bob = Join(b.get(), "bob");
-  ASSERT_TRUE(bob->Expect("-- you are bob"));
+  ASSERT_NO_FATAL_FAILURE(AliceAndBob(Options()));
+  auto& [a, b, alice, bob] = pair_;
   ASSERT_TRUE(alice->member().Say("before", false, "id-1").ok());
   ASSERT_TRUE(alice->Expect("<alice> before"));
   const uint64_t seen = alice->last().seq;
@@ -357,13 +364,8 @@ TEST_F(RedisLogTest, ALostNodesMembersLeaveAndResumeElsewhere) {
 }
 
 TEST_F(RedisLogTest, ResumeSecretTakesThePlaceAcrossNodes) {
-  auto a = Node();
-  auto b = Node();
-  ASSERT_TRUE(a && b);
-  auto alice = Join(a.get(), "alice");
-  ASSERT_TRUE(alice->Expect("-- you are alice"));
-  auto bob = Join(b.get(), "bob");
-  ASSERT_TRUE(bob->Expect("-- you are bob"));
+  ASSERT_NO_FATAL_FAILURE(AliceAndBob(Options()));
+  auto& [a, b, alice, bob] = pair_;
   // Her connection to a is thought dead; she comes back on b with her
   // secret before anyone noticed: she takes her own place.
   auto again = Join(b.get(), "alice", "lobby", alice->secret());
@@ -379,13 +381,8 @@ TEST_F(RedisLogTest, ResumeSecretTakesThePlaceAcrossNodes) {
 }
 
 TEST_F(RedisLogTest, CleanStopAnnouncesLeavesAtOnce) {
-  auto a = Node();
-  auto b = Node();
-  ASSERT_TRUE(a && b);
-  auto alice = Join(a.get(), "alice");
-  ASSERT_TRUE(alice->Expect("-- you are alice"));
-  auto bob = Join(b.get(), "bob");
-  ASSERT_TRUE(bob->Expect("-- you are bob"));
+  ASSERT_NO_FATAL_FAILURE(AliceAndBob(Options()));
+  auto& [a, b, alice, bob] = pair_;
   a->Shutdown("chat-service is shutting down");
   // Well within the lease: the leave is sent, not timed out.
   EXPECT_TRUE(bob->Expect("-- alice left (server shutting down)",
@@ -508,13 +505,8 @@ TEST_F(RedisLogTest, RedisThatLostTheRoomGivesANewEpoch) {
 TEST_F(RedisLogTest, RedisRestartedWithoutPersistenceGivesANewEpoch) {
   LogOptions o = Options();
   o.lease = absl::Seconds(30);
-  auto a = Node(o);
-  auto b = Node(o);
-  ASSERT_TRUE(a && b);
-  auto alice = Join(a.get(), "alice");
-  ASSERT_TRUE(alice->Expect("-- you are alice"));
-  auto bob = Join(b.get(), "bob");
-  ASSERT_TRUE(bob->Expect("-- you are bob"));
+  ASSERT_NO_FATAL_FAILURE(AliceAndBob(o));
+  auto& [a, b, alice, bob] = pair_;
   ASSERT_TRUE(alice->member().Say("before", false).ok());
   ASSERT_TRUE(bob->Expect("<alice> before"));
   const std::string epoch = bob->epoch();

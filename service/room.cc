@@ -632,17 +632,11 @@ class Room final : public SharedListener {
           return absl::FailedPreconditionError("you are not in a room");
         }
         old_name = m->name();
-        if (old_name == new_name && who == nullptr) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("you are already called ", new_name));
+        if (absl::Status s = MayRenameLocked(m, old_name, new_name, who);
+            !s.ok()) {
+          return s;
         }
-        if (absl::Status s = OwnerHereLocked(new_name); !s.ok()) return s;
         const std::string key = NameKey(new_name);
-        auto it = by_name_.find(key);
-        if (it != by_name_.end() && it->second != m) {
-          return absl::AlreadyExistsError(
-              absl::StrCat("name \"", new_name, "\" is taken in room ", name_));
-        }
         v1::ChatResponse r;
         r.mutable_member_renamed()->set_old_name(old_name);
         r.mutable_member_renamed()->set_new_name(new_name);
@@ -726,6 +720,25 @@ class Room final : public SharedListener {
                              why.message(), ", and it is posted then"));
     }
     after.Run();
+  }
+
+  // OK when `m`, called `old_name`, may be renamed `new_name` here (with
+  // `who`: signing in as its owner): not its name already, not an owner's
+  // here, not another member's here.
+  absl::Status MayRenameLocked(Member* m, const std::string& old_name,
+                               const std::string& new_name, const Identity* who)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (old_name == new_name && who == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("you are already called ", new_name));
+    }
+    if (absl::Status s = OwnerHereLocked(new_name); !s.ok()) return s;
+    auto it = by_name_.find(NameKey(new_name));
+    if (it != by_name_.end() && it->second != m) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("name \"", new_name, "\" is taken in room ", name_));
+    }
+    return absl::OkStatus();
   }
 
   // OK when `name` may enter: ALREADY_EXISTS when it is taken, or is a
@@ -1391,17 +1404,10 @@ class Room final : public SharedListener {
       return absl::FailedPreconditionError("you are not in a room");
     }
     const std::string old_name = SubmittedNameLocked(m);
-    if (old_name == new_name && who == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("you are already called ", new_name));
+    if (absl::Status s = MayRenameLocked(m, old_name, new_name, who); !s.ok()) {
+      return s;
     }
-    if (absl::Status s = OwnerHereLocked(new_name); !s.ok()) return s;
     const std::string key = NameKey(new_name);
-    auto it = by_name_.find(key);
-    if (it != by_name_.end() && it->second != m) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("name \"", new_name, "\" is taken in room ", name_));
-    }
     SharedOp op;
     op.kind = SharedOp::Kind::kRename;
     op.member = m->id();
