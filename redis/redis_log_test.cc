@@ -168,6 +168,36 @@ class Reader {
   uint64_t last_seq_ = 0;
 };
 
+// Counts a node's shard going up and down (LogOptions::on_shard_state), and
+// waits for a count.
+class ShardWatch {
+ public:
+  // Hooks into `o`.
+  void Watch(LogOptions* o) {
+    o->on_shard_state = [this](size_t, bool up) {
+      absl::MutexLock lock(&mu_);
+      ++(up ? ups_ : downs_);
+    };
+  }
+  bool AwaitDowns(int n) { return Await(&downs_, n); }
+  bool AwaitUps(int n) { return Await(&ups_, n); }
+
+ private:
+  bool Await(int* count, int n) {
+    absl::MutexLock lock(&mu_);
+    std::pair<int*, int> want(count, n);
+    return mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::pair<int*, int>* w) { return *w->first >= w->second; },
+            &want),
+        kWait);
+  }
+
+  absl::Mutex mu_;
+  int ups_ ABSL_GUARDED_BY(mu_) = 0;
+  int downs_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class RedisLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -404,12 +434,8 @@ TEST_F(RedisLogTest, PausedWhileRedisIsDownThenGoesOnWithNothingLost) {
   LogOptions o = Options();
   o.lease = absl::Seconds(30);  // The outage is not a node loss.
   // Node a's view of its shard.
-  absl::Mutex mu;
-  int ups = 0, downs = 0;
-  o.on_shard_state = [&](size_t, bool up) {
-    absl::MutexLock lock(&mu);
-    ++(up ? ups : downs);
-  };
+  ShardWatch watch;
+  watch.Watch(&o);
   auto a = Node(o);
   o.on_shard_state = nullptr;
   auto b = Node(o);
@@ -422,24 +448,14 @@ TEST_F(RedisLogTest, PausedWhileRedisIsDownThenGoesOnWithNothingLost) {
   ASSERT_TRUE(bob->Expect("<alice> one"));
   const std::string epoch = bob->epoch();
   ASSERT_TRUE(redis_->Stop().ok());
-  {
-    absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
-                                        +[](int* d) { return *d > 0; }, &downs),
-                                    kWait));
-  }
+  ASSERT_TRUE(watch.AwaitDowns(1));
   // Refused while it is down, with the notice; nobody is disconnected.
   absl::Status refused = alice->member().Say("during", false);
   EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
   EXPECT_TRUE(
       alice->Expect("!! chat is paused: storage unreachable, retrying"));
   ASSERT_TRUE(redis_->Restart().ok());
-  {
-    absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
-                                        +[](int* u) { return *u > 1; }, &ups),
-                                    kWait));
-  }
+  ASSERT_TRUE(watch.AwaitUps(2));
   // Back: posts go through again, in the same history.
   ASSERT_TRUE(alice->member().Say("two", false).ok());
   ASSERT_TRUE(bob->Expect("<alice> two"));
@@ -453,34 +469,20 @@ TEST_F(RedisLogTest, RedisThatStopsAnsweringPausesChatUntilItAnswers) {
   LogOptions o = Options();
   o.lease = absl::Seconds(30);  // The pause is not a node loss.
   o.lease_renewal = absl::Milliseconds(200);
-  absl::Mutex mu;
-  int ups = 0, downs = 0;
-  o.on_shard_state = [&](size_t, bool up) {
-    absl::MutexLock lock(&mu);
-    ++(up ? ups : downs);
-  };
+  ShardWatch watch;
+  watch.Watch(&o);
   auto a = Node(o);
   ASSERT_TRUE(a);
   auto alice = Join(a.get(), "alice");
   ASSERT_TRUE(alice->Expect("-- you are alice"));
   // The connection stays open, and nothing answers on it.
   redis_->Pause();
-  {
-    absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
-                                        +[](int* d) { return *d > 0; }, &downs),
-                                    kWait));
-  }
+  ASSERT_TRUE(watch.AwaitDowns(1));
   EXPECT_TRUE(absl::IsUnavailable(alice->member().Say("paused", false)));
   EXPECT_TRUE(
       alice->Expect("!! chat is paused: storage unreachable, retrying"));
   redis_->Resume();
-  {
-    absl::MutexLock lock(&mu);
-    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(
-                                        +[](int* u) { return *u > 1; }, &ups),
-                                    kWait));
-  }
+  ASSERT_TRUE(watch.AwaitUps(2));
   ASSERT_TRUE(alice->member().Say("answered", false).ok());
   ASSERT_TRUE(alice->Expect("<alice> answered"));
   EXPECT_EQ(alice->Messages().size(), 1u);

@@ -1472,14 +1472,7 @@ class Room final : public SharedListener {
         RemoveFromMembersLocked(m);
       }
     }
-    if (close) {
-      after->close.emplace_back(m->shared_from_this(), *std::move(close));
-    }
-    after->log.push_back({LogLevel::kInfo,
-                          "left",
-                          {{"member", name},
-                           {"room", name_},
-                           {"reason", reason.empty() ? "left" : reason}}});
+    FinishRemove(m, name, reason, std::move(close), after);
     return true;
   }
 
@@ -1691,6 +1684,15 @@ class Room final : public SharedListener {
     } else if (synchronous_) {
       DeliverLocked(*left, std::move(members), after);
     }
+    FinishRemove(m, name, reason, std::move(close), after);
+    return true;
+  }
+
+  // The end of a member's removal: its close, when that is not left for its
+  // leave's delivery, and the log line.
+  void FinishRemove(Member* m, const std::string& name,
+                    absl::string_view reason, std::optional<absl::Status> close,
+                    AfterUnlock* after) {
     if (close) {
       after->close.emplace_back(m->shared_from_this(), *std::move(close));
     }
@@ -1699,7 +1701,6 @@ class Room final : public SharedListener {
                           {{"member", name},
                            {"room", name_},
                            {"reason", reason.empty() ? "left" : reason}}});
-    return true;
   }
 
   // Hands `event` to every member's outbox, in the order events were
