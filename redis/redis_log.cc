@@ -223,12 +223,17 @@ class RedisLogBackend::Core {
   void Stop() {
     if (!thread_.joinable()) return;
     asio::post(io_, [this] {
+      // A renewal already due would arm the timer again: stopping_ stops
+      // it, and io_.stop() anything else still pending (a reconnect's
+      // backoff), whose handlers are destroyed with io_ unrun.
+      stopping_ = true;
       lease_timer_.cancel();
       for (auto& s : shards_) {
         if (s->commands) s->commands->Stop();
         if (s->reader) s->reader->Stop();
       }
       work_.reset();
+      io_.stop();
     });
     if (thread_.joinable()) thread_.join();
   }
