@@ -1372,8 +1372,7 @@ absl::Status Runner::DoMembers(const Step& step) {
       {}, {node});
 }
 
-absl::Status Runner::DoMetricsMark(const Step& step) {
-  const int node = NodeOption(step);
+absl::StatusOr<MetricSamples> Runner::Scrape(const Step& step, int node) {
   absl::StatusOr<ChatServiceProcess*> server = Running(step, node);
   if (!server.ok()) return server.status();
   if ((*server)->metrics_addr().empty()) {
@@ -1387,26 +1386,22 @@ absl::Status Runner::DoMetricsMark(const Step& step) {
         step, absl::StrCat("GET /metrics failed: ", samples.status().message()),
         {}, {node});
   }
+  return samples;
+}
+
+absl::Status Runner::DoMetricsMark(const Step& step) {
+  const int node = NodeOption(step);
+  absl::StatusOr<MetricSamples> samples = Scrape(step, node);
+  if (!samples.ok()) return samples.status();
   metrics_mark_[node] = *std::move(samples);
   return absl::OkStatus();
 }
 
 absl::Status Runner::DoMetric(const Step& step) {
   const int node = NodeOption(step);
-  absl::StatusOr<ChatServiceProcess*> server = Running(step, node);
-  if (!server.ok()) return server.status();
-  if ((*server)->metrics_addr().empty()) {
-    return Fail(step, "the server's metrics port is off (--metrics_addr=)", {},
-                {node});
-  }
+  absl::StatusOr<MetricSamples> samples = Scrape(step, node);
+  if (!samples.ok()) return samples.status();
   const std::string series = SeriesFromShortForm(step.args[0].text);
-  absl::StatusOr<MetricSamples> samples =
-      ScrapeMetrics((*server)->metrics_addr());
-  if (!samples.ok()) {
-    return Fail(
-        step, absl::StrCat("GET /metrics failed: ", samples.status().message()),
-        {}, {node});
-  }
   // The family's samples, for the report.
   const std::string name = series.substr(0, series.find('{'));
   std::string family;

@@ -113,6 +113,9 @@ class Runner {
   absl::Status DoExpectEpoch(const Step& step);
   absl::Status DoExpectLog(const Step& step);
   absl::Status DoMembers(const Step& step);
+  // Node `node`'s /metrics for `step`, or the step's failure (the port off,
+  // the GET failed).
+  absl::StatusOr<MetricSamples> Scrape(const Step& step, int node);
   absl::Status DoMetricsMark(const Step& step);
   absl::Status DoMetric(const Step& step);
   absl::Status DoBurst(const Step& step);
